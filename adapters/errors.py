@@ -1,0 +1,66 @@
+"""The errors every adapter raises, so the engine never needs to know an SDK.
+
+Split by what is known about the outcome, as azure-core does:
+- ``TransientError``: the service refused for now (throttled, 5xx, resource busy); safe to try again,
+  after ``retry_after`` seconds when the service said so.
+- ``PermanentError``: the service refused for good (bad request, rule broken, not found, conflict);
+  retrying will not help, the message says why.
+- ``UnknownOutcomeError``: the request may or may not have taken effect (connection dropped after
+  sending). The engine re-reads the state before doing anything else.
+"""
+
+from __future__ import annotations
+
+
+class AdapterError(Exception):
+    """An error answered by (or on the way to) the cloud, with the service's code and message."""
+
+    def __init__(self, message: str, *, code: str = "", status: int | None = None, operation: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.operation = operation
+
+    def __str__(self) -> str:
+        prefix = f"{self.code}: " if self.code else ""
+        return f"{prefix}{self.message}"
+
+
+class TransientError(AdapterError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ThrottledError(TransientError):
+    """HTTP 429 from ARM's token buckets."""
+
+
+class PermanentError(AdapterError):
+    pass
+
+
+class NotFoundError(PermanentError):
+    pass
+
+
+class ConflictError(PermanentError):
+    pass
+
+
+class UnknownOutcomeError(AdapterError):
+    pass
+
+
+class JobFailedError(PermanentError):
+    """An ASR job ended Failed, Cancelled or Suspended; the message is the job's own error."""
+
+    def __init__(self, message: str, *, job_id: str, state: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.job_id = job_id
+        self.state = state
+
+
+class ReadOnlyViolation(PermanentError):
+    """A write was attempted through an adapter opened read-only (plan, validate, dry run)."""

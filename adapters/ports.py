@@ -1,0 +1,351 @@
+"""The ports: what the engine's step kinds need from a cloud, and nothing more.
+
+Two adapters implement them: ``adapters.fake`` (a stateful in-memory Azure estate) and
+``adapters.azure`` (the Azure SDK). Both raise only the errors in ``adapters.errors``.
+
+Resources are addressed by full Azure resource IDs (see ``adapters.ids``); ASR objects by their vault
+(``VaultRef``) and name. Every ``get_*`` raises ``NotFoundError`` when the resource does not exist,
+every ``find_*`` returns ``None`` instead. Methods that change the cloud are marked "writes"; they
+appear in the fake's ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from adapters.clock import Clock
+from adapters.secret import Secret
+
+# ---------------------------------------------------------------------------------------------------
+# Site Recovery
+
+
+@dataclass(frozen=True)
+class VaultRef:
+    subscription: str
+    resource_group: str
+    vault: str
+
+
+@dataclass(frozen=True)
+class NicSettings:
+    """One NIC of a protected item: where it comes up after failover and after test failover.
+
+    ASR keeps only the primary IP configuration of a NIC; ``source_ip`` is the address it has on-premises.
+    Networks are VNet resource IDs; subnets are subnet names inside them.
+    """
+
+    nic_id: str
+    source_ip: str | None = None
+    is_primary: bool = True
+    recovery_network: str | None = None
+    recovery_subnet: str | None = None
+    recovery_ip: str | None = None
+    test_network: str | None = None
+    test_subnet: str | None = None
+    test_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The desired target network of one NIC; ``None`` leaves a field as it is."""
+
+    recovery_network: str | None = None
+    recovery_subnet: str | None = None
+    recovery_ip: str | None = None
+    test_network: str | None = None
+    test_subnet: str | None = None
+    test_ip: str | None = None
+
+
+# The operations ASR lists in a protected item's ``allowed_operations``.
+PLANNED_FAILOVER = "PlannedFailover"
+UNPLANNED_FAILOVER = "UnplannedFailover"
+TEST_FAILOVER = "TestFailover"
+TEST_FAILOVER_CLEANUP = "TestFailoverCleanup"
+COMMIT = "Commit"
+CANCEL = "Cancel"  # failoverCancel
+REVERSE_REPLICATE = "ReverseReplicate"
+
+
+@dataclass(frozen=True)
+class ProtectedItem:
+    name: str  # ASR's name of the replicated item
+    vm_name: str  # the friendly name operators use
+    protection_state: str  # e.g. Protected, FailoverCompleted, FailoverCommitted, NotProtected
+    active_location: str  # Primary | Recovery
+    allowed_operations: tuple[str, ...]
+    nics: tuple[NicSettings, ...]
+    test_failover_state: str | None = None  # None | Completed (a test failover awaits cleanup)
+    replication_health: str = "Normal"
+    current_job_id: str | None = None  # the ASR job now running on this item, if any
+    recovery_vm_ip: str | None = None  # the failed-over VM's primary IP once it exists
+    test_vm_ip: str | None = None  # the test-failover VM's primary IP while it exists
+    id: str = ""
+
+    @property
+    def primary_nic(self) -> NicSettings:
+        for nic in self.nics:
+            if nic.is_primary:
+                return nic
+        if not self.nics:
+            raise LookupError(f"protected item {self.vm_name} has no NIC")
+        return self.nics[0]
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    name: str
+    groups: tuple[tuple[str, ...], ...]  # item names (vm names), group by group
+    allowed_operations: tuple[str, ...] = ()
+    current_job_id: str | None = None
+    id: str = ""
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return tuple(item for group in self.groups for item in group)
+
+
+JOB_RUNNING_STATES = ("NotStarted", "InProgress")
+JOB_TERMINAL_STATES = ("Succeeded", "Failed", "Cancelled", "Suspended", "Other")
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """What is needed to find an ASR job again, even from another process after a crash."""
+
+    vault: VaultRef
+    job_id: str
+    operation: str  # e.g. PlannedFailover, Commit
+    target: str  # the item's vm name or the plan's name
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    state: str  # NotStarted | InProgress | Succeeded | Failed | Cancelled | Suspended | Other
+    operation: str = ""
+    target: str = ""
+    errors: tuple[str, ...] = ()
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in JOB_TERMINAL_STATES
+
+
+FAILOVER_KINDS = ("test", "planned", "unplanned")
+
+
+@runtime_checkable
+class ReplicationPort(Protocol):
+    def get_protected_item(self, vault: VaultRef, item: str) -> ProtectedItem: ...
+
+    def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]: ...
+
+    def get_recovery_plan(self, vault: VaultRef, plan: str) -> RecoveryPlan: ...
+
+    def update_network_settings(
+        self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings
+    ) -> None: ...  # writes
+
+    def start_failover(
+        self, vault: VaultRef, item: str, kind: str, *, test_network: str | None = None,
+        shut_down_source: bool = True,
+    ) -> JobHandle: ...  # writes; kind in FAILOVER_KINDS
+
+    def start_plan_failover(
+        self, vault: VaultRef, plan: str, kind: str, *, test_network: str | None = None,
+        shut_down_source: bool = True,
+    ) -> JobHandle: ...  # writes
+
+    def start_commit(self, vault: VaultRef, item: str) -> JobHandle: ...  # writes
+
+    def start_plan_commit(self, vault: VaultRef, plan: str) -> JobHandle: ...  # writes
+
+    def start_cancel(self, vault: VaultRef, item: str) -> JobHandle: ...  # writes
+
+    def start_test_failover_cleanup(self, vault: VaultRef, item: str, comments: str) -> JobHandle: ...  # writes
+
+    def start_plan_test_failover_cleanup(self, vault: VaultRef, plan: str, comments: str) -> JobHandle: ...
+
+    def get_job(self, vault: VaultRef, job_id: str) -> Job: ...
+
+    def list_jobs(self, vault: VaultRef, job_ids: list[str]) -> list[Job]: ...
+
+
+# ---------------------------------------------------------------------------------------------------
+# Network
+
+
+@dataclass(frozen=True)
+class VirtualNetwork:
+    id: str
+    name: str
+    location: str
+    address_prefixes: tuple[str, ...]
+    subnets: dict[str, str] = field(default_factory=dict)  # subnet name -> prefix
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IpAvailability:
+    available: bool
+    platform_reserved: bool = False
+    available_alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VirtualNetworkGateway:
+    id: str
+    name: str
+    location: str
+    vnet_id: str
+    gateway_type: str = "Vpn"
+
+
+@dataclass(frozen=True)
+class LocalNetworkGateway:
+    id: str
+    name: str
+    location: str
+    gateway_ip: str
+    address_prefixes: tuple[str, ...]
+
+
+CONNECTION_TYPES = ("Vnet2Vnet", "IPsec")
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: str
+    name: str
+    location: str
+    connection_type: str  # Vnet2Vnet | IPsec
+    gateway1_id: str
+    gateway2_id: str | None = None  # Vnet2Vnet peer gateway
+    local_gateway2_id: str | None = None  # IPsec local network gateway
+    status: str = "Unknown"  # Unknown | Connecting | Connected | NotConnected
+    provisioning_state: str = "Succeeded"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def peer_id(self) -> str | None:
+        return self.gateway2_id or self.local_gateway2_id
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    location: str
+    connection_type: str
+    gateway1_id: str
+    peer_id: str  # a virtual network gateway (Vnet2Vnet) or a local network gateway (IPsec)
+    shared_key: Secret
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+NEXT_HOP_TYPES = ("VirtualNetworkGateway", "VnetLocal", "Internet", "VirtualAppliance", "None")
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    address_prefix: str
+    next_hop_type: str
+    next_hop_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    id: str
+    name: str
+    location: str
+    routes: dict[str, Route] = field(default_factory=dict)
+    subnet_ids: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class NetworkPort(Protocol):
+    def get_virtual_network(self, vnet_id: str) -> VirtualNetwork: ...
+
+    def list_virtual_networks(self, subscription: str, resource_group: str) -> list[VirtualNetwork]: ...
+
+    def check_ip_availability(self, vnet_id: str, ip: str) -> IpAvailability: ...
+
+    def get_gateway(self, gateway_id: str) -> VirtualNetworkGateway: ...
+
+    def get_local_gateway(self, local_gateway_id: str) -> LocalNetworkGateway: ...
+
+    def set_local_gateway_prefixes(self, local_gateway_id: str, prefixes: list[str]) -> LocalNetworkGateway: ...  # writes
+
+    def find_connection(self, connection_id: str) -> Connection | None: ...
+
+    def list_connections(self, subscription: str, resource_group: str) -> list[Connection]: ...
+
+    def put_connection(self, connection_id: str, spec: ConnectionSpec) -> Connection: ...  # writes
+
+    def delete_connection(self, connection_id: str) -> None: ...  # writes
+
+    def shared_key_matches(self, connection_id: str, shared_key: Secret) -> bool: ...
+
+    def get_route_table(self, table_id: str) -> RouteTable: ...
+
+    def put_route(self, table_id: str, route: Route) -> Route: ...  # writes
+
+    def delete_route(self, table_id: str, route_name: str) -> None: ...  # writes
+
+
+# ---------------------------------------------------------------------------------------------------
+# DNS and secrets
+
+
+@dataclass(frozen=True)
+class ARecordSet:
+    zone_id: str
+    name: str  # relative name, "@" for the apex
+    ips: tuple[str, ...]
+    ttl: int = 300
+
+    @property
+    def fqdn(self) -> str:
+        zone = self.zone_id.rstrip("/").rsplit("/", 1)[-1]
+        return zone if self.name == "@" else f"{self.name}.{zone}"
+
+
+@runtime_checkable
+class DnsPort(Protocol):
+    def find_a_record(self, zone_id: str, name: str) -> ARecordSet | None: ...
+
+    def put_a_record(self, zone_id: str, name: str, ips: list[str], ttl: int) -> ARecordSet: ...  # writes
+
+    def delete_a_record(self, zone_id: str, name: str) -> None: ...  # writes
+
+
+@runtime_checkable
+class SecretStorePort(Protocol):
+    def get_secret(self, key_vault: str, name: str) -> Secret: ...
+
+
+# ---------------------------------------------------------------------------------------------------
+# The adapter as a whole
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    name: str  # "fake" or "azure"
+    writes_real_cloud: bool  # True only for an Azure adapter opened for writing
+    clock: Clock
+    replication: ReplicationPort
+    network: NetworkPort
+    dns: DnsPort
+    secrets: SecretStorePort
+
+    def simulation(self) -> Adapter:
+        """A copy of the estate's current state that takes writes without touching anything real,
+        with no latency, faults or throttling and with jobs that finish at once: what plan and dry run
+        execute against."""
+        ...
+
+    def close(self) -> None: ...
