@@ -1,0 +1,275 @@
+"""The ``failover`` command line. Results on stdout (text or one JSON document); logs on stderr.
+
+Exit codes: 0 success; 1 the run failed; 2 invalid input; 3 refused; 4 paused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from adapters.secret import redact, redact_data
+from engine import logs, output
+from engine.loader import LoadedRunbook, load_runbook
+from engine.params import parse_assignments, resolve_parameters
+from engine.problems import WARNING, InvalidInput, Problem
+from engine.settings import Settings, load_settings, open_adapter
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1
+    INVALID = 2
+    REFUSED = 3
+    PAUSED = 4
+
+
+app = typer.Typer(
+    name="failover", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Declarative failover runbooks for Azure Site Recovery: validate, plan, rehearse, run.",
+)
+fake_app = typer.Typer(help="The fake estate's live state: start over, dump it, list its mutating calls.",
+                       no_args_is_help=True)
+app.add_typer(fake_app, name="fake")
+
+stdout = Console(highlight=False, soft_wrap=True)
+_json_output = False  # set by Session: errors found later are printed as JSON too
+stderr = Console(stderr=True, highlight=False)
+
+RunbookArg = Annotated[Path, typer.Argument(help="the runbook YAML file", show_default=False)]
+EstateOpt = Annotated[Path | None, typer.Option("--estate", help="use the fake adapter seeded from this estate")]
+AzureOpt = Annotated[bool, typer.Option("--azure", help="use the real Azure adapter")]
+StateOpt = Annotated[Path | None, typer.Option("--state", envvar="FAILOVER_FAKE_STATE",
+                                               help="the fake estate's live state file")]
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="a parameter value, KEY=VALUE")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json")]
+LogFormatOpt = Annotated[str, typer.Option("--log-format", help="auto, console or json")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="FAILOVER_CONFIG", help="settings file")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log every event, not only warnings")]
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        stderr.print("interrupted")
+        sys.exit(130)
+    except InvalidInput as exc:
+        _print_problems(exc.problems)
+        sys.exit(Exit.INVALID)
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+# --- shared plumbing -----------------------------------------------------------------------------
+
+
+class Session:
+    """What every command that reads a runbook needs: settings, logs, the runbook, parameters."""
+
+    def __init__(self, config: Path | None, log_format: str, output_format: str, verbose: bool):
+        if output_format not in ("text", "json"):
+            raise InvalidInput([Problem("CLI001", f"--output {output_format!r}", fix="use --output text or json")])
+        global _json_output
+        self.json = _json_output = output_format == "json"
+        level = "info" if (verbose or not sys.stderr.isatty()) else "warning"
+        logs.configure(log_format, level)
+        self.settings: Settings = load_settings(config)
+
+    def adapter(self, estate, azure, state, *, read_only: bool):
+        if estate is not None and azure:
+            raise InvalidInput([Problem("CLI002", "--estate and --azure both given",
+                                        fix="choose the fake (--estate FILE) or real Azure (--azure)")])
+        return open_adapter(self.settings, estate=estate, azure=azure, state=state, read_only=read_only)
+
+    def load(self, runbook: Path, params: list[str] | None, adapter) -> tuple[LoadedRunbook, dict, list[Problem]]:
+        loaded = load_runbook(runbook)
+        given, problems = parse_assignments(params or [])
+        values, param_problems = resolve_parameters(
+            loaded.runbook, given, file=loaded.file, lines=loaded.line,
+            fetch_secret=adapter.secrets.get_secret,
+        )
+        problems = loaded.problems + problems + param_problems
+        if any(p.severity != WARNING for p in problems):
+            raise InvalidInput(problems)
+        return loaded, values, problems
+
+    def emit(self, document: dict, text: str | None = None) -> None:
+        if self.json:
+            sys.stdout.write(json.dumps(redact_data(document), indent=2, default=str) + "\n")
+        elif text is not None:
+            stdout.print(redact(text))
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    if _json_output:
+        errors = [p.to_json() for p in problems if p.severity != WARNING]
+        warnings = [p.to_json() for p in problems if p.severity == WARNING]
+        sys.stdout.write(json.dumps(redact_data({"valid": False, "errors": errors, "warnings": warnings}),
+                                    indent=2) + "\n")
+        return
+    for problem in problems:
+        label = "warning" if problem.severity == WARNING else "error"
+        stderr.print(f"[{'yellow' if label == 'warning' else 'red'}]{label}[/] {redact(str(problem))}",
+                     markup=True, highlight=False)
+    count = sum(1 for p in problems if p.severity != WARNING)
+    stderr.print(f"{count} error(s); nothing was executed.")
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+             param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+             config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Check schema, references, parameters and secrets; nothing is changed."""
+    session = Session(config, log_format, output_format, verbose)
+    adapter = session.adapter(estate, azure, state, read_only=True)
+    try:
+        loaded, _, problems = session.load(runbook, param, adapter)
+    finally:
+        adapter.close()
+    warnings = [p.to_json() for p in problems if p.severity == WARNING]
+    session.emit({"valid": True, "errors": [], "warnings": warnings},
+                 output.validation_text(loaded, problems))
+
+
+@app.command()
+def plan(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+         param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+         config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Show what each step would change (before -> after), simulated on a copy; reads only."""
+    from engine.planner import plan_json, simulate
+
+    session = Session(config, log_format, output_format, verbose)
+    adapter = session.adapter(estate, azure, state, read_only=True)
+    try:
+        loaded, values, _ = session.load(runbook, param, adapter)
+        result = simulate(loaded, values, adapter)
+    finally:
+        adapter.close()
+    document = plan_json(result)
+    session.emit(document, output.plan_text(document))
+    if not document["would_succeed"]:
+        raise typer.Exit(Exit.INVALID)
+
+
+@app.command()
+def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+        param: ParamOpt = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="simulate on a copy")] = False,
+        yes: Annotated[bool, typer.Option("--yes", help="confirm a run that writes to real Azure")] = False,
+        concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="steps at once")] = None,
+        output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto", config: ConfigOpt = None,
+        verbose: VerboseOpt = False) -> None:
+    """Execute a runbook (--dry-run: simulate it on a copy, no writes)."""
+    from engine.planner import simulate
+    from engine.progress import progress_observer
+    from engine.runner import Runner
+
+    session = Session(config, log_format, output_format, verbose)
+    adapter = session.adapter(estate, azure, state, read_only=dry_run)
+    try:
+        loaded, values, _ = session.load(runbook, param, adapter)
+        if adapter.writes_real_cloud and not dry_run:
+            _confirm_real_cloud(loaded, yes)
+        with progress_observer(loaded, enabled=not session.json) as observer:
+            if dry_run:
+                result = simulate(loaded, values, adapter, concurrency=concurrency or
+                                  session.settings.concurrency or loaded.runbook.defaults.concurrency,
+                                  observer=observer)
+            else:
+                runner = Runner(loaded, values, adapter, concurrency=concurrency or session.settings.concurrency,
+                                observer=observer, job_poll_interval=session.settings.job_poll_interval)
+                result = runner.run()
+    finally:
+        adapter.close()
+    session.emit(result.to_json(), output.run_text(result))
+    raise typer.Exit({"succeeded": Exit.OK, "paused": Exit.PAUSED}.get(str(result.status), Exit.FAILED))
+
+
+def _confirm_real_cloud(loaded: LoadedRunbook, yes: bool) -> None:
+    name = loaded.runbook.name
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        stderr.print(f"refused: {name} would write to real Azure; pass --yes to confirm when not on a terminal")
+        raise typer.Exit(Exit.REFUSED)
+    stderr.print(f"[bold red]This run writes to real Azure[/] (subscription {loaded.runbook.target.subscription}).")
+    typed = typer.prompt(f"Type the runbook name ({name}) to go on", default="", show_default=False)
+    if typed.strip() != name:
+        stderr.print("refused: the name typed does not match")
+        raise typer.Exit(Exit.REFUSED)
+
+
+@app.command()
+def schema() -> None:
+    """Print the runbook JSON Schema (for editors)."""
+    from engine.schema import runbook_schema
+
+    sys.stdout.write(json.dumps(runbook_schema(), indent=2) + "\n")
+
+
+# --- the fake estate ------------------------------------------------------------------------------
+
+
+def _fake(config: Path | None, estate: Path | None, state: Path | None):
+    from adapters.fake import FakeAdapter
+
+    logs.configure("auto", "warning")
+    settings = load_settings(config)
+    adapter = open_adapter(settings, estate=estate or settings.estate, azure=False, state=state, read_only=False)
+    assert isinstance(adapter, FakeAdapter)
+    return adapter
+
+
+@fake_app.command("reset")
+def fake_reset(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
+    """Start the fake estate over from its estate file."""
+    adapter = _fake(config, estate, state)
+    try:
+        adapter.reset()
+        stdout.print(f"fake estate {adapter.estate_name} reset from its estate file")
+    finally:
+        adapter.close()
+
+
+@fake_app.command("show")
+def fake_show(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
+    """Print the fake estate's live state (JSON)."""
+    adapter = _fake(config, estate, state)
+    try:
+        _print_json(adapter.show())
+    finally:
+        adapter.close()
+
+
+@fake_app.command("ledger")
+def fake_ledger(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
+    """Print every mutating call made on the fake estate (JSON)."""
+    adapter = _fake(config, estate, state)
+    try:
+        _print_json(adapter.ledger())
+    finally:
+        adapter.close()
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(redact_data(document), indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""Site Recovery step kinds: target IPs, failovers, commit, test-failover cleanup."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from adapters import ids
+from adapters.ports import (
+    COMMIT,
+    JobHandle,
+    NetworkSettings,
+    ProtectedItem,
+    VaultRef,
+)
+from engine.context import StepContext
+from engine.kinds import register
+from engine.kinds.base import Args, Change, Decision, StepKind, VerificationFailed
+
+
+def _ipv4(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# asr.set_target_ip
+
+
+class SetTargetIpArgs(Args):
+    item: str = Field(description="the protected VM (its name in the vault)")
+    network: str = Field(description="recovery virtual network (name or resource ID)")
+    subnet: str = Field(description="subnet of the recovery network")
+    ip: str = Field(description="static IP the VM gets after failover; the on-premises IP to keep it")
+    nic: str | None = Field(None, description="NIC ID when the VM has several (default: the primary NIC)")
+    test_network: str | None = Field(None, description="isolated network for test failover")
+    test_subnet: str | None = None
+    test_ip: str | None = None
+    vault: str | None = None
+
+    _ip = field_validator("ip", "test_ip")(classmethod(lambda cls, v: _ipv4(v)))
+
+    @model_validator(mode="after")
+    def _test_settings(self) -> SetTargetIpArgs:
+        if (self.test_ip or self.test_subnet) and not self.test_network:
+            raise ValueError("test_ip and test_subnet need test_network")
+        return self
+
+
+FIELDS = ("recovery_network", "recovery_subnet", "recovery_ip", "test_network", "test_subnet", "test_ip")
+
+
+@register
+class SetTargetIp(StepKind):
+    name = "asr.set_target_ip"
+    summary = "Set the recovery network, subnet and static IP of a protected VM (and of its test failover)."
+    Args = SetTargetIpArgs
+    outputs = {"item": "the VM name", "ip": "the recovery IP", "network": "recovery network ID",
+               "subnet": "recovery subnet", "test_ip": "the test-failover IP, if set"}
+
+    def desired(self, ctx: StepContext, args: SetTargetIpArgs) -> NetworkSettings:
+        return NetworkSettings(
+            recovery_network=ctx.vnet_id(args.network),
+            recovery_subnet=args.subnet,
+            recovery_ip=args.ip,
+            test_network=ctx.vnet_id(args.test_network) if args.test_network else None,
+            test_subnet=args.test_subnet or (args.subnet if args.test_network else None),
+            test_ip=args.test_ip,
+        )
+
+    def plan(self, ctx: StepContext, args: SetTargetIpArgs) -> Decision:
+        vault = ctx.vault(args.vault)
+        item = ctx.adapter.replication.get_protected_item(vault, args.item)
+        nic = _nic(item, args.nic)
+        want = self.desired(ctx, args)
+        changes = [
+            Change(f"protected item {item.vm_name}", name, getattr(nic, name), getattr(want, name))
+            for name in FIELDS
+            if getattr(want, name) is not None and not _same_value(getattr(nic, name), getattr(want, name))
+        ]
+        outputs = self._outputs(args, want)
+        if not changes:
+            return Decision("none", outputs=outputs)
+        if item.active_location != "Primary":
+            raise VerificationFailed(
+                f"{item.vm_name} has already failed over (active location {item.active_location}); its target "
+                "network can no longer change. Fail back first, or remove this step."
+            )
+        return Decision("update", changes, outputs=outputs, state=(vault, item, nic, want))
+
+    def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
+        vault, item, nic, want = decision.state
+        ctx.adapter.replication.update_network_settings(vault, item.vm_name, nic.nic_id, want)
+        after = _nic(ctx.adapter.replication.get_protected_item(vault, args.item), args.nic)
+        wrong = [n for n in FIELDS if getattr(want, n) is not None and not _same_value(getattr(after, n), getattr(want, n))]
+        if wrong:
+            raise VerificationFailed(f"{item.vm_name}: after the update, {', '.join(wrong)} still differ")
+        return decision.outputs
+
+    @staticmethod
+    def _outputs(args: SetTargetIpArgs, want: NetworkSettings) -> dict:
+        return {"item": args.item, "ip": want.recovery_ip, "network": want.recovery_network,
+                "subnet": want.recovery_subnet, "test_ip": want.test_ip or ""}
+
+
+def _nic(item: ProtectedItem, nic_id: str | None):
+    if nic_id is None:
+        return item.primary_nic
+    for nic in item.nics:
+        if ids.same(nic.nic_id, nic_id) or ids.name_of(nic.nic_id) == nic_id:
+            return nic
+    raise VerificationFailed(f"{item.vm_name} has no NIC {nic_id}; it has {[n.nic_id for n in item.nics]}")
+
+
+def _same_value(current: str | None, wanted: str | None) -> bool:
+    if current and wanted and current.startswith("/subscriptions/"):
+        return ids.same(current, wanted)
+    return current == wanted
+
+
+# --------------------------------------------------------------------------------------------------
+# Operations on items or a recovery plan, each run as ASR jobs
+
+
+class ItemsOrPlan(Args):
+    items: list[str] | None = Field(None, description="protected VMs")
+    plan: str | None = Field(None, description="a recovery plan (instead of items)")
+    vault: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if bool(self.items) == bool(self.plan):
+            raise ValueError("give either `items` (a list of protected VMs) or `plan` (a recovery plan), not both")
+        if self.items and len(set(self.items)) != len(self.items):
+            raise ValueError("`items` lists a VM twice")
+        return self
+
+
+class JobOperation(StepKind):
+    """A kind whose action is one ASR operation per item (or one for a whole recovery plan)."""
+
+    operation: str = ""  # the allowed_operations entry this kind needs
+    outputs = {"items": "the VMs the step covers", "job_ids": "the ASR jobs it started (empty when unchanged)"}
+
+    def done(self, item: ProtectedItem, args) -> bool:
+        raise NotImplementedError
+
+    def change(self, item: ProtectedItem, args) -> Change:
+        raise NotImplementedError
+
+    def start(self, ctx: StepContext, vault: VaultRef, item: str, args) -> JobHandle:
+        raise NotImplementedError
+
+    def start_plan(self, ctx: StepContext, vault: VaultRef, plan: str, args) -> JobHandle:
+        raise NotImplementedError
+
+    def plan(self, ctx: StepContext, args) -> Decision:
+        vault = ctx.vault(args.vault)
+        names = list(args.items or ctx.adapter.replication.get_recovery_plan(vault, args.plan).items)
+        items = self._read(ctx, vault, names)
+        todo = [item for item in items if not self.done(item, args)]
+        outputs = self.outputs_for(items, [])
+        if not todo:
+            return Decision("none", outputs=outputs)
+        return Decision("trigger", [self.change(item, args) for item in todo], outputs=outputs,
+                        state=(vault, names, todo))
+
+    def apply(self, ctx: StepContext, args, decision: Decision) -> dict:
+        vault, names, todo = decision.state
+        # A job already running on an item (started before a crash, or by someone else) is waited
+        # for, never repeated; then the state is read again and only what is still missing is started.
+        running = [JobHandle(vault, i.current_job_id, "running job", i.vm_name) for i in todo if i.current_job_id]
+        if running:
+            for handle in running:
+                ctx.log.info("job.attached", job=handle.job_id, on=handle.target)
+            ctx.wait_for_jobs(running)
+            todo = [i for i in self._read(ctx, vault, names) if not self.done(i, args)]
+        handles = []
+        if todo:
+            if args.plan and len(todo) == len(names):
+                handles = [self._started(ctx, self.start_plan(ctx, vault, args.plan, args))]
+            else:
+                handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args)) for item in todo]
+            ctx.wait_for_jobs(handles)
+        after = self._read(ctx, vault, names)
+        if missing := [item for item in after if not self.done(item, args)]:
+            raise VerificationFailed(
+                f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
+            )
+        return self.outputs_for(after, [h.job_id for h in running + handles])
+
+    @staticmethod
+    def _read(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
+        return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
+
+    @staticmethod
+    def _started(ctx: StepContext, handle: JobHandle) -> JobHandle:
+        ctx.log.info("job.started", job=handle.job_id, operation=handle.operation, on=handle.target)
+        ctx.on_job_started(handle)
+        return handle
+
+    def describe(self, item: ProtectedItem) -> str:
+        return f"{item.vm_name} is {item.protection_state} at {item.active_location}"
+
+    def outputs_for(self, items: list[ProtectedItem], job_ids: list[str]) -> dict:
+        return {"items": [item.vm_name for item in items], "job_ids": job_ids}
+
+
+class FailoverArgs(ItemsOrPlan):
+    type: Literal["test", "planned", "unplanned"] = Field(description="test, planned or unplanned")
+    network: str | None = Field(None, description="test failover only: the isolated virtual network")
+    shut_down_source: bool = Field(True, description="unplanned only: shut the on-premises VMs down first")
+
+    @model_validator(mode="after")
+    def _test_network(self):
+        if self.type == "test" and not self.network:
+            raise ValueError("a test failover needs `network`: an isolated virtual network, never production")
+        if self.type != "test" and self.network:
+            raise ValueError("`network` is for test failovers; the recovery network is set per VM "
+                             "with asr.set_target_ip")
+        return self
+
+
+@register
+class Failover(JobOperation):
+    name = "asr.failover"
+    summary = "Test, planned or unplanned failover of protected VMs or a recovery plan; waits for the ASR jobs."
+    Args = FailoverArgs
+    outputs = {**JobOperation.outputs, "ips": "VM name -> the IP it has in Azure after the failover"}
+
+    def done(self, item: ProtectedItem, args: FailoverArgs) -> bool:
+        if args.type == "test":
+            return item.test_failover_state == "Completed"
+        return item.active_location == "Recovery"
+
+    def change(self, item: ProtectedItem, args: FailoverArgs) -> Change:
+        if args.type == "test":
+            return Change(f"protected item {item.vm_name}", "test_failover_state",
+                          item.test_failover_state, "Completed")
+        return Change(f"protected item {item.vm_name}", "active_location", item.active_location, "Recovery")
+
+    def start(self, ctx, vault, item, args: FailoverArgs) -> JobHandle:
+        return ctx.adapter.replication.start_failover(
+            vault, item, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source
+        )
+
+    def start_plan(self, ctx, vault, plan, args: FailoverArgs) -> JobHandle:
+        return ctx.adapter.replication.start_plan_failover(
+            vault, plan, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source
+        )
+
+    @staticmethod
+    def _network(ctx: StepContext, args: FailoverArgs) -> str | None:
+        return ctx.vnet_id(args.network) if args.network else None
+
+    def describe(self, item: ProtectedItem) -> str:
+        return f"{item.vm_name} is {item.protection_state} at {item.active_location} (test: {item.test_failover_state})"
+
+    def outputs_for(self, items, job_ids) -> dict:
+        ips = {item.vm_name: (item.recovery_vm_ip or item.test_vm_ip or "") for item in items}
+        return {**super().outputs_for(items, job_ids), "ips": ips}
+
+
+@register
+class Commit(JobOperation):
+    name = "asr.commit"
+    summary = "Commit the failover of protected VMs or a recovery plan; waits for the ASR jobs."
+    Args = ItemsOrPlan
+
+    def done(self, item: ProtectedItem, args) -> bool:
+        # Decided from allowed operations, not the free-text protection state: once failed over,
+        # an item that no longer offers Commit (and runs no job) has been committed.
+        return item.active_location == "Recovery" and COMMIT not in item.allowed_operations and not item.current_job_id
+
+    def change(self, item: ProtectedItem, args) -> Change:
+        return Change(f"protected item {item.vm_name}", "protection_state", item.protection_state,
+                      "FailoverCommitted")
+
+    def start(self, ctx, vault, item, args) -> JobHandle:
+        return ctx.adapter.replication.start_commit(vault, item)
+
+    def start_plan(self, ctx, vault, plan, args) -> JobHandle:
+        return ctx.adapter.replication.start_plan_commit(vault, plan)
+
+
+class CleanupArgs(ItemsOrPlan):
+    comments: str = Field("Test failover cleaned up by failover", description="recorded by ASR with the cleanup")
+
+
+@register
+class CleanupTestFailover(JobOperation):
+    name = "asr.cleanup_test_failover"
+    summary = "Remove what a test failover created (the test VMs); waits for the ASR jobs."
+    Args = CleanupArgs
+
+    def done(self, item: ProtectedItem, args) -> bool:
+        return not item.test_failover_state
+
+    def change(self, item: ProtectedItem, args) -> Change:
+        return Change(f"protected item {item.vm_name}", "test_failover_state", item.test_failover_state, None)
+
+    def start(self, ctx, vault, item, args: CleanupArgs) -> JobHandle:
+        return ctx.adapter.replication.start_test_failover_cleanup(vault, item, args.comments)
+
+    def start_plan(self, ctx, vault, plan, args: CleanupArgs) -> JobHandle:
+        return ctx.adapter.replication.start_plan_test_failover_cleanup(vault, plan, args.comments)

@@ -1,0 +1,68 @@
+"""The one contract every step kind keeps: read, decide, act, verify.
+
+``plan()`` reads the current state and decides: nothing to do (``action == "none"``, the step is
+``unchanged`` and no mutating call is made) or a change, described as a diff. ``apply()`` acts on that
+decision, waits for it to take effect, verifies that the desired state now holds, and returns the
+step's outputs. A retry or a resumed run starts again at ``plan()``, so a change that already
+happened is seen and not made twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from engine.context import StepContext
+
+ACTIONS = ("none", "create", "update", "delete", "trigger")
+
+
+class Args(BaseModel):
+    """Base of every step kind's arguments: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, populate_by_name=True)
+
+
+@dataclass(frozen=True)
+class Change:
+    resource: str
+    field: str
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict:
+        return {"resource": self.resource, "field": self.field, "before": self.before, "after": self.after}
+
+
+@dataclass
+class Decision:
+    action: str = "none"
+    changes: list[Change] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)  # the outputs when nothing needs doing
+    state: Any = None  # what plan() read, handed to apply()
+
+    @property
+    def unchanged(self) -> bool:
+        return self.action == "none"
+
+
+class VerificationFailed(Exception):
+    """The action was accepted but the desired state does not hold afterwards."""
+
+
+class StepKind:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Args: ClassVar[type[Args]]
+    outputs: ClassVar[dict[str, str]] = {}  # output name -> what it is
+    secret_fields: ClassVar[frozenset[str]] = frozenset()  # arguments that may take a secret parameter
+    mutates: ClassVar[bool] = True
+
+    def plan(self, ctx: StepContext, args: Any) -> Decision:
+        raise NotImplementedError
+
+    def apply(self, ctx: StepContext, args: Any, decision: Decision) -> dict[str, Any]:
+        raise NotImplementedError

@@ -1,0 +1,290 @@
+"""Load a runbook: YAML, schema, step kinds and their arguments, ``needs`` and expressions.
+
+Every problem is collected (not just the first), each with file, line and step, and nothing runs
+while one remains.
+"""
+
+from __future__ import annotations
+
+import difflib
+import graphlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine import expressions, kinds
+from engine.model import Runbook, Step
+from engine.problems import WARNING, InvalidInput, Problem
+from engine.yamlsource import Source, SourceError, load, parse
+
+
+@dataclass
+class LoadedRunbook:
+    runbook: Runbook
+    source: Source
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return self.source.file
+
+    def line(self, path: tuple) -> int | None:
+        return self.source.line_of(path)
+
+    def step_line(self, step_id: str, *path) -> int | None:
+        index = next(i for i, s in enumerate(self.runbook.steps) if s.id == step_id)
+        return self.line(("steps", index) + tuple(path))
+
+    def ancestors(self, step_id: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(self.runbook.step(step_id).needs)
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(self.runbook.step(current).needs)
+        return seen
+
+
+def load_runbook(path: Path | str) -> LoadedRunbook:
+    """Load and check a runbook file; raise ``InvalidInput`` with every error found."""
+    try:
+        source = load(path)
+    except SourceError as exc:
+        raise InvalidInput([Problem("RB001", exc.message, file=exc.file, line=exc.line,
+                                    fix="fix the YAML syntax at that line")]) from None
+    return check(source)
+
+
+def load_runbook_text(text: str, file: str = "<runbook>") -> LoadedRunbook:
+    try:
+        source = parse(text, file)
+    except SourceError as exc:
+        raise InvalidInput([Problem("RB001", exc.message, file=exc.file, line=exc.line,
+                                    fix="fix the YAML syntax at that line")]) from None
+    return check(source)
+
+
+def check(source: Source) -> LoadedRunbook:
+    problems = [
+        Problem("RB002", f"key {path[-1]!r} appears twice", file=source.file, line=line,
+                step=_step_id_at(source, path), fix="keep one of them")
+        for path, line in source.duplicates
+    ]
+    if not isinstance(source.data, dict):
+        problems.append(Problem("RB003", "the runbook must be a YAML mapping with version, name, target and steps",
+                                file=source.file, line=1, fix="start from an example in runbooks/"))
+        raise InvalidInput(problems)
+    try:
+        runbook = Runbook.model_validate(source.data)
+    except ValidationError as exc:
+        problems += [_schema_problem(source, error) for error in exc.errors()]
+        raise InvalidInput(problems) from None
+    loaded = LoadedRunbook(runbook, source)
+    problems += _check_graph(loaded)
+    if not any(p.code in ("RB004", "RB005", "RB006") for p in problems):
+        problems += _check_steps(loaded)
+    problems += _unused_parameters(loaded)
+    loaded.problems = problems
+    if any(p.severity != WARNING for p in problems):
+        raise InvalidInput(problems)
+    return loaded
+
+
+def _schema_problem(source: Source, error: dict) -> Problem:
+    loc = tuple(error["loc"])
+    where = ".".join(str(part) for part in loc) or "the runbook"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        fix = f"add `{loc[-1]}`"
+    elif error["type"] == "extra_forbidden":
+        fix = f"remove `{loc[-1]}` (not part of the runbook format; see `failover schema`)"
+    else:
+        fix = "see docs/runbook-format.md"
+    return Problem("RB003", f"{where}: {message}", file=source.file, line=source.line_of(loc),
+                   step=_step_id_at(source, loc), fix=fix)
+
+
+def _step_id_at(source: Source, loc: tuple) -> str | None:
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        try:
+            step = source.data["steps"][loc[1]]
+            return step.get("id") if isinstance(step, dict) else None
+        except (KeyError, IndexError, TypeError):
+            return None
+    return None
+
+
+def _problem(loaded: LoadedRunbook, code: str, step: Step, message: str, fix: str, *path) -> Problem:
+    return Problem(code, message, file=loaded.file, line=loaded.step_line(step.id, *path), step=step.id, fix=fix)
+
+
+def _check_graph(loaded: LoadedRunbook) -> list[Problem]:
+    problems = []
+    steps = loaded.runbook.steps
+    seen: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        if step.id in seen:
+            problems.append(Problem("RB004", f"step id {step.id} is used twice", file=loaded.file,
+                                    line=loaded.line(("steps", index, "id")), step=step.id,
+                                    fix="give every step its own id"))
+        seen.setdefault(step.id, index)
+    for step in steps:
+        for need in step.needs:
+            if need == step.id:
+                problems.append(_problem(loaded, "RB005", step, f"step {step.id} needs itself",
+                                         "remove it from its own needs", "needs"))
+            elif need not in seen:
+                close = difflib.get_close_matches(need, list(seen), n=1)
+                hint = f"did you mean {close[0]}?" if close else "name an existing step id"
+                problems.append(_problem(loaded, "RB005", step, f"needs {need!r}, but no step has that id",
+                                         hint, "needs"))
+    if problems:
+        return problems
+    try:
+        graphlib.TopologicalSorter({s.id: set(s.needs) for s in steps}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        step = loaded.runbook.step(cycle[0])
+        problems.append(_problem(loaded, "RB006", step, "the steps' needs form a cycle: " + " -> ".join(cycle),
+                                 "remove one of these needs so the steps can run in an order", "needs"))
+    return problems
+
+
+def _check_steps(loaded: LoadedRunbook) -> list[Problem]:
+    problems = []
+    params = loaded.runbook.parameters
+    for step in loaded.runbook.steps:
+        if step.uses not in kinds.KINDS:
+            close = difflib.get_close_matches(step.uses, list(kinds.KINDS), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"use one of: {', '.join(sorted(kinds.KINDS))}"
+            problems.append(_problem(loaded, "RB007", step, f"unknown step kind {step.uses!r}", hint, "uses"))
+            continue
+        kind = kinds.get(step.uses)
+        ancestors = loaded.ancestors(step.id)
+        for ref in expressions.references(step.with_):
+            problems += _check_reference(loaded, step, kind, ref, ancestors)
+        if isinstance(step.when, str):
+            for ref in expressions.parse(step.when):
+                if ref.kind != "param" or not ref.whole:
+                    problems.append(_problem(loaded, "RB015", step, f"when: {step.when!r} is not a condition",
+                                             "write when: \"${{ params.NAME }}\" or when: {param: NAME, equals: VALUE}",
+                                             "when"))
+                elif ref.name not in params:
+                    problems.append(_problem(loaded, "RB015", step, f"when: no parameter named {ref.name}",
+                                             f"declare {ref.name} under parameters", "when"))
+            if "${{" not in step.when:
+                problems.append(_problem(loaded, "RB015", step, f"when: {step.when!r} is not a condition",
+                                         "write when: \"${{ params.NAME }}\" or when: {param: NAME, equals: VALUE}",
+                                         "when"))
+        elif step.when is not None and step.when.param not in params:
+            problems.append(_problem(loaded, "RB015", step, f"when: no parameter named {step.when.param}",
+                                     f"declare {step.when.param} under parameters", "when"))
+        problems += check_arguments(loaded, step, None)
+    return problems
+
+
+def _check_reference(loaded, step, kind, ref, ancestors) -> list[Problem]:
+    path = ("with",) + ref.path
+    params = loaded.runbook.parameters
+    if ref.kind == "invalid":
+        return [_problem(loaded, "RB013", step, f"{ref.text} is not an expression this format knows",
+                         "use ${{ params.NAME }} or ${{ steps.ID.outputs.NAME }}", *path)]
+    if ref.kind == "param":
+        if ref.name not in params:
+            close = difflib.get_close_matches(ref.name, list(params), n=1)
+            return [_problem(loaded, "RB009", step, f"{ref.text}: no parameter named {ref.name}",
+                             f"did you mean {close[0]}?" if close else f"declare {ref.name} under parameters",
+                             *path)]
+        if params[ref.name].type == "secret":
+            if not ref.whole:
+                return [_problem(loaded, "RB014", step, f"{ref.text} is a secret inside longer text",
+                                 "a secret is passed whole, as the entire value of a secret argument", *path)]
+            if ref.path[0] not in kind.secret_fields:
+                allowed = ", ".join(sorted(kind.secret_fields)) or "no argument"
+                return [_problem(loaded, "RB014", step,
+                                 f"secret parameter {ref.name} is passed to `{ref.path[0]}`, which is not secret "
+                                 f"and may be logged", f"{step.uses} takes secrets in: {allowed}", *path)]
+        return []
+    if ref.step not in {s.id for s in loaded.runbook.steps}:
+        return [_problem(loaded, "RB010", step, f"{ref.text}: no step named {ref.step}",
+                         "name an existing step id", *path)]
+    if ref.step not in ancestors:
+        return [_problem(loaded, "RB011", step, f"{ref.text}: uses an output of {ref.step}, which is not in "
+                         "this step's needs, so it may not have run yet", f"add {ref.step} to needs", *path)]
+    producer = kinds.KINDS.get(loaded.runbook.step(ref.step).uses)
+    if producer is not None and ref.name not in producer.outputs:
+        return [_problem(loaded, "RB012", step, f"{ref.text}: {producer.name} has no output {ref.name}",
+                         f"its outputs are: {', '.join(producer.outputs)}", *path)]
+    return []
+
+
+def check_arguments(loaded: LoadedRunbook, step: Step, params: dict[str, Any] | None) -> list[Problem]:
+    """Validate a step's `with` against its kind; values that depend on other steps' outputs (or, when
+    ``params`` is None, on parameters) are checked when the step runs."""
+    kind = kinds.get(step.uses)
+    deferred = [
+        ref.path for ref in expressions.references(step.with_)
+        if ref.kind == "output" or params is None or ref.name not in params
+    ]
+    value = _resolve_known(step.with_, params or {})
+    try:
+        kind.Args.model_validate(value)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            if deferred and (not loc or any(_overlap(loc, path) for path in deferred)):
+                continue
+            where = ".".join(str(p) for p in loc)
+            message = error["msg"].removeprefix("Value error, ")
+            text = f"{step.uses}: {where + ': ' if where else ''}{message}"
+            fix = _argument_fix(kind, error, loc)
+            problems.append(_problem(loaded, "RB008", step, text, fix, "with", *loc))
+        return problems
+    return []
+
+
+def _argument_fix(kind, error: dict, loc: tuple) -> str:
+    if error["type"] == "missing":
+        return f"add `{loc[-1]}` under with:"
+    if error["type"] == "extra_forbidden":
+        return f"{kind.name} takes: {', '.join(kind.Args.model_fields)}"
+    return f"see docs/step-kinds.md#{kind.name.replace('.', '')}"
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _resolve_known(value: Any, params: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_known(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_known(v, params) for v in value]
+    if isinstance(value, str) and "${{" in value:
+        refs = list(expressions.parse(value))
+        if all(r.kind == "param" and r.name in params for r in refs):
+            try:
+                return expressions.resolve(value, params, {})
+            except expressions.Unresolved:
+                return value
+    return value
+
+
+def _unused_parameters(loaded: LoadedRunbook) -> list[Problem]:
+    used = set()
+    for step in loaded.runbook.steps:
+        used |= {r.name for r in expressions.references(step.with_) if r.kind == "param"}
+        if isinstance(step.when, str):
+            used |= {r.name for r in expressions.parse(step.when) if r.kind == "param"}
+        elif step.when is not None:
+            used.add(step.when.param)
+    return [
+        Problem("RB101", f"parameter {name} is declared but no step uses it", file=loaded.file,
+                line=loaded.line(("parameters", name)), fix="remove it, or use it in a step", severity=WARNING)
+        for name in loaded.runbook.parameters if name not in used
+    ]

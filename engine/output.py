@@ -1,0 +1,72 @@
+"""Text renderings of results for a person at a terminal (JSON output needs none of this)."""
+
+from __future__ import annotations
+
+import json
+
+from engine.durations import format_duration
+from engine.loader import LoadedRunbook
+from engine.problems import WARNING, Problem
+from engine.runner import RunResult
+
+STATUS_STYLE = {
+    "succeeded": "green", "unchanged": "cyan", "failed": "bold red", "skipped": "dim", "pending": "dim",
+    "running": "yellow", "paused": "magenta", "compensated": "blue", "interrupted": "yellow",
+}
+
+
+def _value(value) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return "-" if value is None else str(value)
+
+
+def validation_text(loaded: LoadedRunbook, problems: list[Problem]) -> str:
+    lines = [f"[green]valid[/]: {loaded.file} ({loaded.runbook.name}, {len(loaded.runbook.steps)} steps)"]
+    lines += [f"[yellow]warning[/] {p}" for p in problems if p.severity == WARNING]
+    return "\n".join(lines)
+
+
+def plan_text(document: dict) -> str:
+    lines = [f"Plan for {document['runbook']} (simulated on a copy of the {document['adapter']} estate):", ""]
+    for step in document["steps"]:
+        action = step["action"]
+        mark = {"none": "[cyan]=[/]", "create": "[green]+[/]", "delete": "[red]-[/]",
+                "update": "[yellow]~[/]", "trigger": "[magenta]>[/]"}.get(action, " ")
+        status = step["status"]
+        suffix = "" if status in ("succeeded", "unchanged") else f"  [{STATUS_STYLE.get(status, '')}]{status}[/]"
+        lines.append(f"{mark} [bold]{step['id']}[/] ({step['uses']}): {action}{suffix}")
+        for change in step["changes"]:
+            lines.append(f"    {change['resource']}  {change['field']}: "
+                         f"{_value(change['before'])} -> {_value(change['after'])}")
+        if step["error"]:
+            lines.append(f"    [red]would fail:[/] {step['error']}")
+        elif step["reason"] and status == "skipped":
+            lines.append(f"    [dim]{step['reason']}[/]")
+    changed = sum(1 for s in document["steps"] if s["action"] != "none")
+    verdict = "[green]would succeed[/]" if document["would_succeed"] else "[red]would fail[/]"
+    lines += ["", f"{changed} of {len(document['steps'])} steps would change something; the runbook {verdict}."]
+    return "\n".join(lines)
+
+
+def run_text(result: RunResult) -> str:
+    style = STATUS_STYLE.get(str(result.status), "")
+    kind = "dry run" if result.dry_run else "run"
+    lines = []
+    for record in result.steps:
+        took = format_duration(record.duration_s) if record.duration_s is not None else ""
+        detail = record.error or record.reason or ""
+        if not detail and record.changes:
+            detail = f"{record.action}: {len(record.changes)} change(s)"
+        attempts = f" after {record.attempts} attempts" if record.attempts > 1 else ""
+        lines.append(f"  [{STATUS_STYLE.get(str(record.status), '')}]{str(record.status):<11}[/] "
+                     f"{record.id:<32} {took:>8}{attempts}  {detail}")
+    counts: dict[str, int] = {}
+    for record in result.steps:
+        counts[str(record.status)] = counts.get(str(record.status), 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    took = format_duration(result.duration_s or 0)
+    lines.append("")
+    lines.append(f"{kind} {result.run_id} of {result.runbook} on the {result.adapter} adapter: "
+                 f"[{style}]{result.status}[/] in {took} (simulated time) — {summary}")
+    return "\n".join(lines)

@@ -1,0 +1,327 @@
+"""Run a runbook: its steps as a DAG, each as soon as its needs are done, a bounded number at once.
+
+Each step is attempted through the one retry layer (``engine.retry``): an attempt resolves the
+step's arguments, asks its kind to plan (read + decide) and, unless nothing needs doing, to apply
+(act + wait + verify). Failure handling follows ``on_failure``: ``abort`` starts no further step,
+``continue`` lets independent steps go on; dependents of a failed step are skipped either way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from graphlib import TopologicalSorter
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from adapters.errors import AdapterError, TransientError
+from adapters.ports import Adapter, JobHandle
+from adapters.secret import redact
+from engine import expressions, kinds
+from engine.context import Cancelled, StepContext, StepTimeout
+from engine.kinds.base import Change, Decision, VerificationFailed
+from engine.loader import LoadedRunbook
+from engine.logs import get_logger
+from engine.model import Condition, Step
+from engine.params import public_values
+from engine.retry import retrying
+from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class StepRecord:
+    id: str
+    uses: str
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None  # simulated seconds
+    error: str | None = None
+    reason: str | None = None  # why it was skipped
+    action: str | None = None
+    changes: list[Change] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    jobs: list[str] = field(default_factory=list)
+
+    def move(self, status: StepStatus) -> None:
+        self.status = check_step(self.status, status)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id, "uses": self.uses, "status": str(self.status), "attempts": self.attempts,
+            "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            "error": self.error, "reason": self.reason, "action": self.action,
+            "changes": [c.to_json() for c in self.changes], "outputs": self.outputs, "jobs": self.jobs,
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    runbook: str
+    adapter: str
+    dry_run: bool
+    parameters: dict[str, Any]
+    steps: list[StepRecord]
+    status: RunStatus = RunStatus.PENDING
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+
+    def step(self, step_id: str) -> StepRecord:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def to_json(self) -> dict:
+        return {
+            "run_id": self.run_id, "runbook": self.runbook, "status": str(self.status),
+            "adapter": self.adapter, "dry_run": self.dry_run, "parameters": self.parameters,
+            "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+class Observer(Protocol):
+    def run_changed(self, result: RunResult) -> None: ...
+
+    def step_changed(self, result: RunResult, record: StepRecord) -> None: ...
+
+    def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None: ...
+
+
+class NoObserver:
+    def run_changed(self, result, ) -> None:
+        pass
+
+    def step_changed(self, result, record) -> None:
+        pass
+
+    def job_started(self, result, record, handle) -> None:
+        pass
+
+
+class Runner:
+    def __init__(
+        self,
+        loaded: LoadedRunbook,
+        params: dict[str, Any],
+        adapter: Adapter,
+        *,
+        run_id: str | None = None,
+        dry_run: bool = False,
+        concurrency: int | None = None,
+        observer: Observer | None = None,
+        job_poll_interval: float = 15.0,
+    ):
+        self.loaded = loaded
+        self.runbook = loaded.runbook
+        self.params = params
+        self.adapter = adapter
+        self.concurrency = concurrency or self.runbook.defaults.concurrency
+        self.observer = observer or NoObserver()
+        self.job_poll_interval = job_poll_interval
+        self.cancel = threading.Event()
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+        self.result = RunResult(
+            run_id=run_id or new_run_id(), runbook=self.runbook.name, adapter=adapter.name, dry_run=dry_run,
+            parameters=public_values(params), steps=[StepRecord(s.id, s.uses) for s in self.runbook.steps],
+        )
+        self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
+        self._order = {s.id: i for i, s in enumerate(self.runbook.steps)}
+        self._skipped_by_condition: set[str] = set()
+
+    # --- the schedule ---------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        clock = self.adapter.clock
+        result = self.result
+        self._move_run(RunStatus.RUNNING)
+        result.started_at, started = clock.wall(), clock.monotonic()
+        self.log.info("run.started", adapter=self.adapter.name, steps=len(self.runbook.steps),
+                      concurrency=self.concurrency, parameters=result.parameters)
+        sorter = TopologicalSorter({s.id: set(s.needs) for s in self.runbook.steps})
+        sorter.prepare()
+        aborting = False
+        interrupted = False
+        running: dict[Future, str] = {}
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="step") as pool:
+            try:
+                while sorter.is_active():
+                    for step_id in sorted(sorter.get_ready(), key=self._order.__getitem__):
+                        step = self.runbook.step(step_id)
+                        if reason := self._reason_to_skip(step, aborting or interrupted):
+                            self._skip(step, reason)
+                            sorter.done(step_id)
+                        else:
+                            running[pool.submit(self._execute, step)] = step_id
+                    if not running:
+                        continue
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        step_id = running.pop(future)
+                        future.result()  # _execute records its own failures; this surfaces engine bugs
+                        sorter.done(step_id)
+                        record = result.step(step_id)
+                        if record.status == StepStatus.FAILED and \
+                                self.runbook.on_failure_of(self.runbook.step(step_id)) != "continue":
+                            if not aborting:
+                                self.log.warning("run.aborting", failed_step=step_id)
+                            aborting = True
+            except KeyboardInterrupt:
+                interrupted = True
+                self.cancel.set()
+                self.log.warning("run.interrupting", running=sorted(running.values()))
+                wait(list(running))
+                for future in running:
+                    future.result()
+        result.finished_at, result.duration_s = clock.wall(), clock.monotonic() - started
+        if interrupted or any(s.status == StepStatus.PENDING for s in result.steps):
+            final = RunStatus.INTERRUPTED
+        elif any(s.status == StepStatus.FAILED for s in result.steps):
+            final = RunStatus.FAILED
+        else:
+            final = RunStatus.SUCCEEDED
+        self._move_run(final)
+        self.log.info("run.finished", status=str(final), duration_s=round(result.duration_s, 3))
+        return result
+
+    def _reason_to_skip(self, step: Step, stopping: bool) -> str | None:
+        if stopping:
+            return "not started: the run stopped after a failure or an interrupt"
+        for need in step.needs:
+            status = self.result.step(need).status
+            if status not in STEP_DONE and need not in self._skipped_by_condition:
+                return f"not started: {need} is {status}"
+        used = {r.step for r in expressions.references(step.with_) if r.kind == "output"}
+        if skipped := sorted(used & self._skipped_by_condition):
+            return f"skipped: uses outputs of {', '.join(skipped)}, which did not run"
+        if step.when is not None and not self._condition_holds(step.when):
+            self._skipped_by_condition.add(step.id)
+            return "skipped: its `when` condition does not hold"
+        return None
+
+    def _condition_holds(self, when: Condition | str) -> bool:
+        if isinstance(when, str):
+            return bool(expressions.resolve(when, self.params, {}))
+        return when.holds(self.params.get(when.param))
+
+    def _skip(self, step: Step, reason: str) -> None:
+        with self._lock:
+            record = self.result.step(step.id)
+            record.move(StepStatus.SKIPPED)
+            record.reason = reason
+            self.log.info("step.skipped", step=step.id, reason=reason)
+            self.observer.step_changed(self.result, record)
+
+    def _move_run(self, status: RunStatus) -> None:
+        with self._lock:
+            self.result.status = check_run(self.result.status, status)
+            self.observer.run_changed(self.result)
+
+    # --- one step -------------------------------------------------------------------------------
+
+    def _execute(self, step: Step) -> None:
+        record = self.result.step(step.id)
+        kind = kinds.get(step.uses)
+        clock = self.adapter.clock
+        log = self.log.bind(step=step.id, uses=step.uses)
+        started = clock.monotonic()
+        ctx = StepContext(
+            adapter=self.adapter, target=self.runbook.target, step_id=step.id, log=log,
+            deadline=started + self.runbook.timeout_of(step), job_poll_interval=self.job_poll_interval,
+            cancel=self.cancel, on_job_started=lambda handle: self._job_started(record, handle),
+        )
+        with self._lock:
+            record.move(StepStatus.RUNNING)
+            record.started_at = clock.wall()
+            self.observer.step_changed(self.result, record)
+        log.info("step.started")
+        acted: Decision | None = None
+
+        def before_sleep(state) -> None:
+            error = state.outcome.exception()
+            log.warning("step.retrying", attempt=state.attempt_number, error=redact(str(error)),
+                        code=getattr(error, "code", ""), status=getattr(error, "status", None),
+                        retry_after=getattr(error, "retry_after", None),
+                        wait_s=round(state.next_action.sleep, 3))
+
+        status, error = StepStatus.FAILED, None
+        try:
+            for attempt in retrying(self.runbook.retry_of(step), sleep=ctx.sleep, before_sleep=before_sleep):
+                with attempt:
+                    record.attempts += 1
+                    ctx.log = log.bind(attempt=record.attempts)
+                    args = self._arguments(step, kind)
+                    decision = kind.plan(ctx, args)
+                    if not decision.unchanged:
+                        acted = decision
+                        ctx.log.info("step.changing", action=decision.action,
+                                     changes=[c.to_json() for c in decision.changes])
+                        outputs = kind.apply(ctx, args, decision)
+                    else:
+                        outputs = decision.outputs
+            status = StepStatus.UNCHANGED if acted is None else StepStatus.SUCCEEDED
+        except Cancelled:
+            status = StepStatus.PENDING
+            error = "interrupted before it finished; resume the run to complete it"
+        except StepTimeout as exc:
+            error = f"timed out after {self.runbook.timeout_of(step):.0f}s: {exc}"
+        except TransientError as exc:
+            error = f"gave up after {record.attempts} attempts: {exc}"
+        except (AdapterError, VerificationFailed, ArgumentsInvalid) as exc:
+            error = str(exc)
+        with self._lock:
+            record.finished_at = clock.wall()
+            record.duration_s = clock.monotonic() - started
+            if acted is not None:
+                record.action, record.changes = acted.action, acted.changes
+            else:
+                record.action = "none"
+            record.error = redact(error) if error else None
+            if status in STEP_DONE:
+                record.outputs = outputs
+                self.outputs[step.id] = outputs
+            record.move(status)
+            self.observer.step_changed(self.result, record)
+        event = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted"}.get(status, "step.finished")
+        (log.error if status == StepStatus.FAILED else log.info)(
+            event, status=str(status), attempts=record.attempts, error=record.error,
+            duration_s=round(record.duration_s, 3),
+        )
+
+    def _arguments(self, step: Step, kind):
+        try:
+            values = expressions.resolve(step.with_, self.params, self.outputs)
+            return kind.Args.model_validate(values)
+        except expressions.Unresolved as exc:
+            raise ArgumentsInvalid(f"{step.uses}: {exc}") from None
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'with'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+            raise ArgumentsInvalid(f"{step.uses}: arguments are not valid once resolved: {details}") from None
+
+    def _job_started(self, record: StepRecord, handle: JobHandle) -> None:
+        with self._lock:
+            record.jobs.append(handle.job_id)
+            self.observer.job_started(self.result, record, handle)
+
+
+class ArgumentsInvalid(Exception):
+    pass

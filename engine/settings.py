@@ -1,0 +1,95 @@
+"""Settings from ``config/failover.yaml`` (or ``--config`` / ``FAILOVER_CONFIG``), and opening the
+adapter they, or the command line, ask for. With nothing said, the adapter is the fake Woodgrove
+estate: nothing real is touched by accident."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapters.ports import Adapter
+from engine.problems import InvalidInput, Problem
+
+DEFAULT_CONFIG = Path("config/failover.yaml")
+
+
+@dataclass
+class Settings:
+    file: Path | None = None
+    adapter: str = "fake"
+    estate: Path = Path("config/estates/woodgrove.yaml")
+    state: Path | None = None  # the fake's live state; None: .failover/fake-<estate>.db
+    journal: Path = Path(".failover/journal.db")
+    concurrency: int | None = None
+    job_poll_interval: float = 15.0
+    azure: dict[str, Any] = field(default_factory=dict)
+
+    def state_for(self, estate: Path) -> Path:
+        return self.state or self.journal.parent / f"fake-{estate.stem}.db"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or (Path(os.environ["FAILOVER_CONFIG"]) if os.environ.get("FAILOVER_CONFIG") else None)
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    settings = Settings()
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput([Problem("CF001", f"cannot read settings: {exc}", file=str(path),
+                                        fix="fix or remove the settings file")]) from None
+        settings = _from_dict(data, path)
+    if os.environ.get("FAILOVER_FAKE_STATE"):
+        settings.state = Path(os.environ["FAILOVER_FAKE_STATE"])
+    if os.environ.get("FAILOVER_JOURNAL"):
+        settings.journal = Path(os.environ["FAILOVER_JOURNAL"])
+    return settings
+
+
+def _from_dict(data: dict, path: Path) -> Settings:
+    base = path.parent.parent if path.parent.name == "config" else path.parent
+    known = {"adapter", "fake", "journal", "concurrency", "job_poll_interval", "azure"}
+    unknown = set(data) - known
+    if unknown or data.get("adapter", "fake") not in ("fake", "azure"):
+        raise InvalidInput([Problem("CF002", f"unknown settings {sorted(unknown)} or adapter "
+                                    f"{data.get('adapter')!r}", file=str(path),
+                                    fix=f"use: {sorted(known)}; adapter: fake or azure")])
+    fake = data.get("fake") or {}
+
+    def rel(value):
+        return None if value is None else (base / value if not Path(value).is_absolute() else Path(value))
+
+    return Settings(
+        file=path,
+        adapter=data.get("adapter", "fake"),
+        estate=rel(fake.get("estate")) or base / "config/estates/woodgrove.yaml",
+        state=rel(fake.get("state")),
+        journal=rel(data.get("journal")) or base / ".failover/journal.db",
+        concurrency=data.get("concurrency"),
+        job_poll_interval=float(data.get("job_poll_interval", 15.0)),
+        azure=data.get("azure") or {},
+    )
+
+
+def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state: Path | None,
+                 read_only: bool) -> Adapter:
+    if azure or (estate is None and settings.adapter == "azure"):
+        from adapters.azure import AzureAdapter
+
+        return AzureAdapter.from_settings(settings.azure, read_only=read_only)
+    from adapters.fake import EstateInvalid, FakeAdapter
+
+    estate = estate or settings.estate
+    try:
+        return FakeAdapter.open(estate, state or settings.state_for(estate))
+    except EstateInvalid as exc:
+        raise InvalidInput([Problem("ES001", message, file=str(exc.file), line=line,
+                                    fix="see docs/estates.md") for (_, line, message) in exc.problems]) from None
+    except FileNotFoundError as exc:
+        raise InvalidInput([Problem("ES002", f"no estate file {exc.filename}", file=str(estate),
+                                    fix="give --estate a file under config/estates/")]) from None
