@@ -69,7 +69,7 @@ def test_parameters_are_typed_checked_and_collected():
                                           lines=loaded.line)
     assert {p.code for p in problems} == {"PA001", "PA002", "PA003", "PA005"}
     assert all(p.line for p in problems)
-    values, problems = resolve_parameters(loaded.runbook, {"count": "3", "flag": "yes"}, environ={"P_KEY": "k"})
+    values, problems = resolve_parameters(loaded.runbook, {"count": "3", "flag": "yes"}, environ={"P_KEY": "p-key-value-123"})
     assert problems == []
     assert values["count"] == 3 and values["flag"] is True and values["mode"] == "planned"
     assert isinstance(values["key"], Secret) and str(values["key"]) == "***"
@@ -78,7 +78,7 @@ def test_parameters_are_typed_checked_and_collected():
 def test_secret_on_the_command_line_is_refused():
     """A secret given with --param would sit in shell history; it must come from its source."""
     loaded = load_runbook_text(RUNBOOK, "p.yaml")
-    _, problems = resolve_parameters(loaded.runbook, {"count": "1", "key": "x"}, environ={"P_KEY": "k"})
+    _, problems = resolve_parameters(loaded.runbook, {"count": "1", "key": "x"}, environ={"P_KEY": "p-key-value-123"})
     assert [p.code for p in problems] == ["PA006"]
 
 
