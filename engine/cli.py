@@ -56,22 +56,10 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log every eve
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        stderr.print("interrupted")
-        sys.exit(130)
+        app()  # usage errors exit 2 with click's message
     except InvalidInput as exc:
         _print_problems(exc.problems)
         sys.exit(Exit.INVALID)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 # --- shared plumbing -----------------------------------------------------------------------------
