@@ -1,0 +1,31 @@
+# Everything sets itself up: a fresh machine needs only python3 (3.11+).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RUNBOOK ?= runbooks/woodgrove-subnet-failover.yaml
+# The rehearsal's VPN key stands in for the real one; it only ever reaches the fake estate.
+export WOODGROVE_VPN_KEY ?= rehearsal-only-shared-key
+
+.PHONY: install rehearse test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+rehearse: $(STAMP)  ## the Woodgrove subnet failover against the bundled fake estate, from a clean state
+	$(BIN)/failover fake reset
+	$(BIN)/failover run $(RUNBOOK)
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine adapters tests benchmarks
+
+clean:
+	rm -rf $(VENV) .failover
