@@ -1,17 +1,22 @@
-"""The one retry layer: a runbook's ``retry:`` block as a tenacity policy.
+"""Retries: a runbook's ``retry:`` block as tenacity policies, applied exactly once per error.
 
-Only transient errors (throttling, 5xx, busy resource) and unknown outcomes are retried — an unknown
-outcome is safe to retry because every attempt starts by reading the real state. The wait is
-exponential with jitter, capped at ``max``, and never shorter than the service's ``Retry-After``.
+Each transient error is retried where it happens, at the adapter call: reads and idempotent writes
+(PUTs, prefix and record updates) are simply sent again, after an exponential back-off with jitter,
+capped at ``max`` and never shorter than the service's ``Retry-After``. An ASR operation start
+(``start_*``) is not idempotent, so it is re-sent only after a 429 (refused before it was looked at);
+any other transient or unknown outcome goes back to the step, which reads the real state again before
+deciding anything (and attaches to the job if the start did happen). An error the call layer already
+retried is never retried again by the step, so attempts never multiply.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import tenacity
 
-from adapters.errors import TransientError, UnknownOutcomeError
+from adapters.errors import ThrottledError, TransientError, UnknownOutcomeError
 from engine.model import RetryPolicy
 
 RETRYABLE = (TransientError, UnknownOutcomeError)
@@ -29,13 +34,60 @@ def wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     return wait
 
 
-def retrying(policy: RetryPolicy, *, sleep: Callable[[float], None],
-             before_sleep: Callable[[tenacity.RetryCallState], None]) -> tenacity.Retrying:
+def _not_yet_retried(error: BaseException) -> bool:
+    return isinstance(error, RETRYABLE) and not getattr(error, "retried", False)
+
+
+def step_retrying(policy: RetryPolicy, *, sleep, before_sleep) -> tenacity.Retrying:
+    """Re-plan a step after an error no call-level retry handled (an unknown outcome, a start_*)."""
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
-        retry=tenacity.retry_if_exception_type(RETRYABLE),
-        wait=wait_for(policy),
-        sleep=sleep,
-        before_sleep=before_sleep,
-        reraise=True,
+        retry=tenacity.retry_if_exception(_not_yet_retried),
+        wait=wait_for(policy), sleep=sleep, before_sleep=before_sleep, reraise=True,
     )
+
+
+class RetryingPort:
+    """A port whose every call is retried per ``policy``; the step's view of ``adapter.replication`` etc."""
+
+    def __init__(self, port: Any, policy: RetryPolicy, *, sleep: Callable[[float], None],
+                 on_retry: Callable[[str, tenacity.RetryCallState], None]):
+        self._port = port
+        self._policy = policy
+        self._sleep = sleep
+        self._on_retry = on_retry
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._port, name)
+        if not callable(method):
+            return method
+        retry_on = (ThrottledError,) if name.startswith("start_") else RETRYABLE
+
+        def call(*args, **kwargs):
+            retrying = tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(self._policy.attempts),
+                retry=tenacity.retry_if_exception_type(retry_on),
+                wait=wait_for(self._policy), sleep=self._sleep,
+                before_sleep=lambda state: self._on_retry(name, state), reraise=True,
+            )
+            try:
+                return retrying(method, *args, **kwargs)
+            except retry_on as error:
+                error.retried = True  # the step must not retry it again
+                raise
+
+        return call
+
+
+class RetryingAdapter:
+    """The adapter as one step sees it: the same estate, every port call under the step's retry policy."""
+
+    def __init__(self, adapter: Any, policy: RetryPolicy, *, sleep, on_retry):
+        self.inner = adapter
+        self.name = adapter.name
+        self.writes_real_cloud = adapter.writes_real_cloud
+        self.clock = adapter.clock
+        self.replication = RetryingPort(adapter.replication, policy, sleep=sleep, on_retry=on_retry)
+        self.network = RetryingPort(adapter.network, policy, sleep=sleep, on_retry=on_retry)
+        self.dns = RetryingPort(adapter.dns, policy, sleep=sleep, on_retry=on_retry)
+        self.secrets = adapter.secrets

@@ -28,7 +28,7 @@ from engine.loader import LoadedRunbook
 from engine.logs import get_logger
 from engine.model import Condition, Step
 from engine.params import public_values
-from engine.retry import retrying
+from engine.retry import RetryingAdapter, step_retrying
 from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
 
 
@@ -45,7 +45,8 @@ class StepRecord:
     id: str
     uses: str
     status: StepStatus = StepStatus.PENDING
-    attempts: int = 0
+    attempts: int = 0  # read-decide-act cycles
+    retries: int = 0  # adapter calls sent again after a transient error
     started_at: float | None = None
     finished_at: float | None = None
     duration_s: float | None = None  # simulated seconds
@@ -62,6 +63,7 @@ class StepRecord:
     def to_json(self) -> dict:
         return {
             "id": self.id, "uses": self.uses, "status": str(self.status), "attempts": self.attempts,
+            "retries": self.retries,
             "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
             "error": self.error, "reason": self.reason, "action": self.action,
@@ -241,11 +243,23 @@ class Runner:
         clock = self.adapter.clock
         log = self.log.bind(step=step.id, uses=step.uses)
         started = clock.monotonic()
+        policy = self.runbook.retry_of(step)
         ctx = StepContext(
             adapter=self.adapter, target=self.runbook.target, step_id=step.id, log=log,
             deadline=started + self.runbook.timeout_of(step), job_poll_interval=self.job_poll_interval,
             cancel=self.cancel, on_job_started=lambda handle: self._job_started(record, handle),
         )
+
+        def retrying_call(operation: str, state) -> None:
+            error = state.outcome.exception()
+            with self._lock:
+                record.retries += 1
+            ctx.log.warning("call.retrying", operation=operation, attempt=state.attempt_number,
+                            error=redact(str(error)), code=getattr(error, "code", ""),
+                            status=getattr(error, "status", None), retry_after=getattr(error, "retry_after", None),
+                            wait_s=round(state.next_action.sleep, 3))
+
+        ctx.adapter = RetryingAdapter(self.adapter, policy, sleep=ctx.sleep, on_retry=retrying_call)
         with self._lock:
             record.move(StepStatus.RUNNING)
             record.started_at = clock.wall()
@@ -255,14 +269,13 @@ class Runner:
 
         def before_sleep(state) -> None:
             error = state.outcome.exception()
-            log.warning("step.retrying", attempt=state.attempt_number, error=redact(str(error)),
-                        code=getattr(error, "code", ""), status=getattr(error, "status", None),
-                        retry_after=getattr(error, "retry_after", None),
-                        wait_s=round(state.next_action.sleep, 3))
+            log.warning("step.replanning", attempt=state.attempt_number, error=redact(str(error)),
+                        code=getattr(error, "code", ""), wait_s=round(state.next_action.sleep, 3),
+                        why="the outcome of a change is not known: read the state again before acting")
 
         status, error = StepStatus.FAILED, None
         try:
-            for attempt in retrying(self.runbook.retry_of(step), sleep=ctx.sleep, before_sleep=before_sleep):
+            for attempt in step_retrying(policy, sleep=ctx.sleep, before_sleep=before_sleep):
                 with attempt:
                     record.attempts += 1
                     ctx.log = log.bind(attempt=record.attempts)
@@ -282,7 +295,7 @@ class Runner:
         except StepTimeout as exc:
             error = f"timed out after {self.runbook.timeout_of(step):.0f}s: {exc}"
         except TransientError as exc:
-            error = f"gave up after {record.attempts} attempts: {exc}"
+            error = f"gave up after {policy.attempts} tries: {exc}"
         except (AdapterError, VerificationFailed, ArgumentsInvalid) as exc:
             error = str(exc)
         with self._lock:
