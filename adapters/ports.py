@@ -292,6 +292,8 @@ class NetworkPort(Protocol):
 
     def get_route_table(self, table_id: str) -> RouteTable: ...
 
+    def list_route_tables(self, subscription: str, resource_group: str) -> list[RouteTable]: ...
+
     def put_route(self, table_id: str, route: Route) -> Route: ...  # writes
 
     def delete_route(self, table_id: str, route_name: str) -> None: ...  # writes
