@@ -124,13 +124,18 @@ def _print_problems(problems: list[Problem]) -> None:
 def validate(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
              param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
              config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
-    """Check schema, references, parameters and secrets; nothing is changed."""
+    """Check schema, references, parameters, secrets and the network-plan rules; nothing is changed."""
+    from engine.planner import simulate
+
     session = Session(config, log_format, output_format, verbose)
     adapter = session.adapter(estate, azure, state, read_only=True)
     try:
-        loaded, _, problems = session.load(runbook, param, adapter)
+        loaded, values, problems = session.load(runbook, param, adapter)
+        problems = problems + simulate(loaded, values, adapter, rules=True).problems
     finally:
         adapter.close()
+    if any(p.severity != WARNING for p in problems):
+        raise InvalidInput(problems)
     warnings = [p.to_json() for p in problems if p.severity == WARNING]
     session.emit({"valid": True, "errors": [], "warnings": warnings},
                  output.validation_text(loaded, problems))
@@ -147,10 +152,10 @@ def plan(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False,
     adapter = session.adapter(estate, azure, state, read_only=True)
     try:
         loaded, values, _ = session.load(runbook, param, adapter)
-        result = simulate(loaded, values, adapter)
+        simulation = simulate(loaded, values, adapter, rules=True)
     finally:
         adapter.close()
-    document = plan_json(result)
+    document = plan_json(simulation)
     session.emit(document, output.plan_text(document))
     if not document["would_succeed"]:
         raise typer.Exit(Exit.INVALID)
@@ -160,6 +165,8 @@ def plan(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False,
 def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
         param: ParamOpt = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="simulate on a copy")] = False,
         yes: Annotated[bool, typer.Option("--yes", help="confirm a run that writes to real Azure")] = False,
+        preflight: Annotated[bool, typer.Option(
+            "--preflight/--no-preflight", help="simulate the runbook and check the network-plan rules first")] = True,
         concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="steps at once")] = None,
         output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto", config: ConfigOpt = None,
         verbose: VerboseOpt = False) -> None:
@@ -172,16 +179,20 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
     adapter = session.adapter(estate, azure, state, read_only=dry_run)
     try:
         loaded, values, _ = session.load(runbook, param, adapter)
+        if preflight and not dry_run:
+            problems = simulate(loaded, values, adapter, rules=True).problems
+            if any(p.severity != WARNING for p in problems):
+                raise InvalidInput(problems)
         if adapter.writes_real_cloud and not dry_run:
             _confirm_real_cloud(loaded, yes)
+        concurrency = concurrency or session.settings.concurrency
         with progress_observer(loaded, enabled=not session.json) as observer:
             if dry_run:
-                result = simulate(loaded, values, adapter, concurrency=concurrency or
-                                  session.settings.concurrency or loaded.runbook.defaults.concurrency,
-                                  observer=observer)
+                result = simulate(loaded, values, adapter, observer=observer,
+                                  concurrency=concurrency or loaded.runbook.defaults.concurrency).result
             else:
-                runner = Runner(loaded, values, adapter, concurrency=concurrency or session.settings.concurrency,
-                                observer=observer, job_poll_interval=session.settings.job_poll_interval)
+                runner = Runner(loaded, values, adapter, concurrency=concurrency, observer=observer,
+                                job_poll_interval=session.settings.job_poll_interval)
                 result = runner.run()
     finally:
         adapter.close()

@@ -43,6 +43,10 @@ def plan_text(document: dict) -> str:
             lines.append(f"    [red]would fail:[/] {step['error']}")
         elif step["reason"] and status == "skipped":
             lines.append(f"    [dim]{step['reason']}[/]")
+    for problem in document.get("errors", []) + document.get("warnings", []):
+        lines.append(f"[{'red' if problem['severity'] == 'error' else 'yellow'}]{problem['severity']}[/] "
+                     f"{problem['code']} {('step ' + problem['step'] + ': ') if problem['step'] else ''}"
+                     f"{problem['message']} Fix: {problem['fix']}")
     changed = sum(1 for s in document["steps"] if s["action"] != "none")
     verdict = "[green]would succeed[/]" if document["would_succeed"] else "[red]would fail[/]"
     lines += ["", f"{changed} of {len(document['steps'])} steps would change something; the runbook {verdict}."]

@@ -1,33 +1,60 @@
-"""Plan and dry run: the whole runbook simulated, step by step, on a copy of the estate.
+"""Plan, validate and dry run: the whole runbook simulated, step by step, on a copy of the estate.
 
 The copy comes from ``adapter.simulation()``: it takes writes without touching anything real, so a
 plan cannot change the estate by construction; and because every step really runs on the copy, a
-value that depends on an earlier step's outputs is followed, not skipped.
+value that depends on an earlier step's outputs is followed, not skipped. With an inspector (the
+network-plan rules), the estate is examined before every step and at the end.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.ports import Adapter
 from engine.loader import LoadedRunbook
+from engine.netplan import NetworkPlanInspector
+from engine.problems import WARNING, Problem
 from engine.runner import Runner, RunResult
 
 
+@dataclass
+class Simulation:
+    result: RunResult
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity != WARNING]
+
+
 def simulate(loaded: LoadedRunbook, params: dict[str, Any], adapter: Adapter, *, concurrency: int = 1,
-             observer=None) -> RunResult:
-    """Run the runbook on a simulation of ``adapter``'s estate. With ``concurrency=1`` steps run one at
-    a time in a stable order (the order a plan is shown in)."""
+             observer=None, rules: bool = False) -> Simulation:
+    """Run the runbook on a simulation of ``adapter``'s estate. With ``rules`` (which needs
+    ``concurrency=1``, so each step sees exactly the state the earlier ones left) the network-plan
+    rules are checked before every step and at the end, and a step that would fail is a problem too."""
     simulation = adapter.simulation()
+    inspector = NetworkPlanInspector(loaded) if rules else None
     try:
-        runner = Runner(loaded, params, simulation, dry_run=True, concurrency=concurrency, observer=observer,
-                        job_poll_interval=1.0)
-        return runner.run()
+        runner = Runner(loaded, params, simulation, dry_run=True, concurrency=1 if rules else concurrency,
+                        observer=observer, job_poll_interval=1.0, inspector=inspector)
+        result = runner.run()
+        problems: list[Problem] = []
+        if inspector is not None:
+            inspector.finish(simulation, result)
+            problems = inspector.problems
+            for record in result.steps:
+                if record.error and record.id not in inspector.steps_with_errors:
+                    problems.append(Problem("SIM001", f"would fail: {record.error}", file=loaded.file,
+                                            line=loaded.step_line(record.id), step=record.id,
+                                            fix="see the message; docs/rules.md explains the usual causes"))
+        return Simulation(result, problems)
     finally:
         simulation.close()
 
 
-def plan_json(result: RunResult) -> dict:
+def plan_json(simulation: Simulation) -> dict:
+    result = simulation.result
     steps = []
     for record in result.steps:
         steps.append({
@@ -38,5 +65,10 @@ def plan_json(result: RunResult) -> dict:
             "outputs": record.outputs,
             "error": record.error, "reason": record.reason,
         })
-    return {"runbook": result.runbook, "adapter": result.adapter, "would_succeed": str(result.status) == "succeeded",
-            "steps": steps}
+    return {
+        "runbook": result.runbook, "adapter": result.adapter,
+        "would_succeed": str(result.status) == "succeeded" and not simulation.errors,
+        "steps": steps,
+        "errors": [p.to_json() for p in simulation.errors],
+        "warnings": [p.to_json() for p in simulation.problems if p.severity == WARNING],
+    }

@@ -128,6 +128,7 @@ class Runner:
         concurrency: int | None = None,
         observer: Observer | None = None,
         job_poll_interval: float = 15.0,
+        inspector=None,
     ):
         self.loaded = loaded
         self.runbook = loaded.runbook
@@ -136,6 +137,7 @@ class Runner:
         self.concurrency = concurrency or self.runbook.defaults.concurrency
         self.observer = observer or NoObserver()
         self.job_poll_interval = job_poll_interval
+        self.inspector = inspector  # plan/validate: looks at the estate before each step
         self.cancel = threading.Event()
         self.outputs: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
@@ -280,6 +282,8 @@ class Runner:
                     record.attempts += 1
                     ctx.log = log.bind(attempt=record.attempts)
                     args = self._arguments(step, kind)
+                    if self.inspector is not None and record.attempts == 1:
+                        self.inspector.before_step(step, args, self.adapter)
                     decision = kind.plan(ctx, args)
                     if not decision.unchanged:
                         acted = decision

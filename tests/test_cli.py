@@ -90,11 +90,16 @@ def test_dry_run_changes_nothing(tmp_path, estate_file):
     assert json_out(run_cli("fake", "ledger", *args)) == []
 
 
-def test_failed_run_exits_1(tmp_path, estate_file):
-    """A run whose step fails exits 1 and names the failed step and the service's message."""
+def test_failed_run_exits_1_and_preflight_refuses_first(tmp_path, estate_file):
+    """Once the app tier has failed over elsewhere, the subnet failover's preflight refuses it (exit 2,
+    nothing run); forced past the preflight, the run fails (exit 1) naming the step and Azure's message."""
     args = fake_args(estate_file, tmp_path)
-    run_cli("run", str(CHANGE_IP), *args)  # the app tier is now failed over to other IPs
-    result = run_cli("run", str(SUBNET_FAILOVER), *args, "-o", "json")
+    assert run_cli("run", str(CHANGE_IP), *args).returncode == 0  # the app tier now lives in 172.16.2.0/24
+    ledger = json_out(run_cli("fake", "ledger", *args))
+    refused = run_cli("run", str(SUBNET_FAILOVER), *args, "-o", "json")
+    assert refused.returncode == 2 and json_out(refused)["errors"]
+    assert json_out(run_cli("fake", "ledger", *args)) == ledger
+    result = run_cli("run", str(SUBNET_FAILOVER), *args, "--no-preflight", "-o", "json")
     assert result.returncode == 1
     failed = [s for s in json_out(result)["steps"] if s["status"] == "failed"]
     assert failed and failed[0]["error"]

@@ -1,0 +1,428 @@
+"""The seed's networking rules: what breaks a failover's network plan, found before anything runs.
+
+``validate`` and ``plan`` simulate the runbook step by step on a copy of the estate (see
+``engine.planner``); a ``NetworkPlanInspector`` looks at the estate before each step (the state the
+earlier steps left) and once more at the end, and reports each broken rule as a ``Problem`` with a
+stable code, the resources it concerns, why (in the seed's terms) and how to fix it. docs/rules.md
+lists them all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters import ids
+from adapters.errors import NotFoundError
+from adapters.ports import Connection, ProtectedItem
+from engine.loader import LoadedRunbook
+from engine.model import Step
+from engine.problems import WARNING, Problem
+
+FAILOVER_OPERATION = {"planned": "PlannedFailover", "unplanned": "UnplannedFailover", "test": "TestFailover"}
+RESERVED_OFFSETS = "the network address, .1 (default gateway), .2 and .3 (Azure DNS) and the broadcast address"
+
+
+def reserved_addresses(subnet: ipaddress.IPv4Network) -> set[ipaddress.IPv4Address]:
+    base = int(subnet.network_address)
+    return {ipaddress.ip_address(base + i) for i in range(4)} | {subnet.broadcast_address}
+
+
+@dataclass
+class Reach:
+    """An address prefix reachable through a gateway, and where it comes from."""
+
+    prefix: ipaddress.IPv4Network
+    source: str  # e.g. "virtual network recovery-vnet"
+
+
+@dataclass
+class NetworkPlanInspector:
+    loaded: LoadedRunbook
+    problems: list[Problem] = field(default_factory=list)
+    kept_ip_items: dict[str, tuple[str, str]] = field(default_factory=dict)  # vm -> (ip, recovery subnet prefix)
+    changed_ip_items: dict[str, str] = field(default_factory=dict)  # vm -> new ip
+    failed_over: set[str] = field(default_factory=set)  # VMs a planned/unplanned failover step covers
+    test_networks: set[str] = field(default_factory=set)
+    recovery_networks: set[str] = field(default_factory=set)
+    dns_ips: set[str] = field(default_factory=set)
+    steps_with_errors: set[str] = field(default_factory=set)
+    _claims: dict | None = None  # (recovery|test, vnet id, ip) -> the VM that gets it
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def report(self, code: str, step: Step | None, message: str, fix: str, severity: str = "error") -> None:
+        line = self.loaded.step_line(step.id) if step else None
+        with self._lock:
+            self.problems.append(Problem(code, message, file=self.loaded.file, line=line,
+                                         step=step.id if step else None, fix=fix, severity=severity))
+            if step and severity != WARNING:
+                self.steps_with_errors.add(step.id)
+
+    @property
+    def target(self):
+        return self.loaded.runbook.target
+
+    # --- before each step: the state the earlier steps left -------------------------------------
+
+    def before_step(self, step: Step, args: Any, adapter) -> None:
+        check = getattr(self, "_" + step.uses.replace(".", "_"), None)
+        if check is not None:
+            check(step, args, adapter)
+
+    def _asr_set_target_ip(self, step: Step, args, adapter) -> None:
+        vault = _vault(self.target, args.vault)
+        try:
+            item = adapter.replication.get_protected_item(vault, args.item)
+        except NotFoundError:
+            self._missing_item(step, args.item, vault.vault)
+            return
+        recovery = ids.resolve(args.network, ids.VIRTUAL_NETWORK, self.target.subscription, self.target.resource_group)
+        self.recovery_networks.add(recovery.lower())
+        prefix = self._check_ip(step, adapter, item, recovery, args.subnet, args.ip, "recovery")
+        source = item.primary_nic.source_ip
+        if prefix is not None:
+            if source == args.ip:
+                self.kept_ip_items[item.vm_name] = (args.ip, prefix)
+            else:
+                self.changed_ip_items[item.vm_name] = args.ip
+        if args.test_network:
+            test = ids.resolve(args.test_network, ids.VIRTUAL_NETWORK, self.target.subscription,
+                               self.target.resource_group)
+            self.test_networks.add(test.lower())
+            self._check_ip(step, adapter, item, test, args.test_subnet or args.subnet, args.test_ip or args.ip, "test")
+            self._check_isolated(step, adapter, test)
+
+    def _check_ip(self, step, adapter, item: ProtectedItem, vnet_id: str, subnet: str, ip: str, which: str):
+        """NET001-NET003: the IP lies in the subnet, is not reserved, is not used. Returns the subnet prefix."""
+        try:
+            vnet = adapter.network.get_virtual_network(vnet_id)
+        except NotFoundError:
+            self.report("NET008", step, f"{which} network {ids.name_of(vnet_id)} of {item.vm_name} does not exist",
+                        "create the virtual network, or name an existing one")
+            return None
+        if subnet not in vnet.subnets:
+            self.report("NET001", step, f"{item.vm_name}: {which} subnet {subnet} does not exist in {vnet.name} "
+                        f"(it has {', '.join(sorted(vnet.subnets)) or 'no subnets'})",
+                        "name a subnet of that network")
+            return None
+        prefix = ipaddress.ip_network(vnet.subnets[subnet])
+        address = ipaddress.ip_address(ip)
+        where = f"{vnet.name}/{subnet} ({prefix})"
+        if address not in prefix:
+            self.report("NET001", step, f"{item.vm_name}: {which} IP {ip} is outside subnet {where}; ASR can only "
+                        "assign an address of the subnet the VM comes up in",
+                        f"choose an IP in {prefix}, or the subnet that holds {ip}")
+            return None
+        if address in reserved_addresses(prefix):
+            self.report("NET002", step, f"{item.vm_name}: {which} IP {ip} is one of the five addresses Azure "
+                        f"reserves in {where} ({RESERVED_OFFSETS})",
+                        f"choose another address in {prefix}; to keep an on-premises .1-.3 address, re-address "
+                        "the VM on-premises first")
+            return str(prefix)
+        availability = adapter.network.check_ip_availability(vnet_id, ip)
+        current = getattr(item.primary_nic, f"{which}_ip")
+        same_network = ids.same(getattr(item.primary_nic, f"{which}_network"), vnet_id)
+        if not availability.available and not (same_network and current == ip):
+            self.report("NET003", step, f"{item.vm_name}: {which} IP {ip} is already used in {vnet.name}",
+                        "choose a free address" + (f" (free: {', '.join(availability.available_alternatives[:3])})"
+                                                   if availability.available_alternatives else ""))
+        else:
+            claims = self._ip_claims(adapter)
+            key = (which, vnet_id.lower(), ip)
+            other = claims.get(key)
+            if other and other != item.vm_name:
+                self.report("NET003", step, f"{item.vm_name} and {other} would both get {which} IP {ip} in "
+                            f"{vnet.name}", "give each VM its own address")
+            else:
+                claims[key] = item.vm_name
+        return str(prefix)
+
+    def _ip_claims(self, adapter) -> dict:
+        """Which VM each target IP is promised to: read once from the vault, then kept up to date by the
+        steps as they are simulated (a read per step would grow with the size of the runbook)."""
+        if self._claims is None:
+            self._claims = {}
+            for other in adapter.replication.list_protected_items(_vault(self.target, None)):
+                nic = other.primary_nic
+                for which in ("recovery", "test"):
+                    network, ip = getattr(nic, f"{which}_network"), getattr(nic, f"{which}_ip")
+                    if network and ip:
+                        self._claims[(which, network.lower(), ip)] = other.vm_name
+        return self._claims
+
+    def _check_isolated(self, step, adapter, test_network: str) -> None:
+        """NET007: a test failover network reaches neither production nor on-premises."""
+        name = ids.name_of(test_network)
+        if test_network.lower() in self.recovery_networks:
+            self.report("NET007", step, f"test network {name} is also a recovery network: a test VM would answer "
+                        "on a production IP next to the real one", "use a separate, isolated virtual network for tests")
+            return
+        for connection in adapter.network.list_connections(self.target.subscription, self.target.resource_group):
+            for end in (connection.gateway1_id, connection.gateway2_id):
+                if end and _vnet_of(adapter, end) == test_network.lower():
+                    self.report("NET007", step, f"test network {name} is connected by {connection.name}: a test VM "
+                                "would be reachable on a production IP from production or on-premises",
+                                f"remove connection {connection.name}, or test in an isolated network")
+                    return
+
+    def _asr_failover(self, step: Step, args, adapter) -> None:
+        items = self._items(step, args, adapter)
+        if args.type == "test":
+            self.test_networks.add(ids.resolve(args.network, ids.VIRTUAL_NETWORK, self.target.subscription,
+                                               self.target.resource_group).lower())
+            self._check_isolated(step, adapter, ids.resolve(args.network, ids.VIRTUAL_NETWORK,
+                                                            self.target.subscription, self.target.resource_group))
+        else:
+            self.failed_over |= {item.vm_name for item in items}
+        needed = FAILOVER_OPERATION[args.type]
+        for item in items:
+            done = item.test_failover_state == "Completed" if args.type == "test" else item.active_location == "Recovery"
+            if not done and not item.current_job_id and needed not in item.allowed_operations:
+                self._not_allowed(step, item, needed)
+
+    def _asr_commit(self, step: Step, args, adapter) -> None:
+        for item in self._items(step, args, adapter):
+            committed = item.active_location == "Recovery" and "Commit" not in item.allowed_operations
+            if not committed and "Commit" not in item.allowed_operations and not item.current_job_id:
+                self._not_allowed(step, item, "Commit", "a commit needs a failover first: put the failover step "
+                                  "in this step's needs")
+
+    def _asr_cleanup_test_failover(self, step: Step, args, adapter) -> None:
+        for item in self._items(step, args, adapter):
+            if item.test_failover_state and "TestFailoverCleanup" not in item.allowed_operations:
+                self._not_allowed(step, item, "TestFailoverCleanup")
+
+    def _items(self, step: Step, args, adapter) -> list[ProtectedItem]:
+        vault = _vault(self.target, args.vault)
+        if args.plan:
+            try:
+                names = adapter.replication.get_recovery_plan(vault, args.plan).items
+            except NotFoundError:
+                self.report("NET009", step, f"recovery plan {args.plan} does not exist in vault {vault.vault}",
+                            "name an existing recovery plan")
+                return []
+        else:
+            names = args.items
+        found = []
+        for name in names:
+            try:
+                found.append(adapter.replication.get_protected_item(vault, name))
+            except NotFoundError:
+                self._missing_item(step, name, vault.vault)
+        return found
+
+    def _missing_item(self, step: Step, name: str, vault: str) -> None:
+        self.report("NET009", step, f"{name} is not a protected item of vault {vault}",
+                    "check the VM's name in the vault, or enable its replication first")
+
+    def _not_allowed(self, step: Step, item: ProtectedItem, operation: str, fix: str | None = None) -> None:
+        allowed = ", ".join(item.allowed_operations) or "none"
+        self.report("NET009", step, f"{item.vm_name} does not allow {operation} when this step runs: it is "
+                    f"{item.protection_state} at {item.active_location} (allowed: {allowed})",
+                    fix or "check the item's state in the vault and the order of the steps")
+
+    def _network_connection(self, step: Step, args, adapter) -> None:
+        if args.state != "present":
+            return
+        net = adapter.network
+        gateway_id = ids.resolve(args.gateway, ids.GATEWAY, self.target.subscription, self.target.resource_group)
+        peer_kind = ids.GATEWAY if args.type == "vnet2vnet" else ids.LOCAL_GATEWAY
+        peer_id = ids.resolve(args.peer, peer_kind, self.target.subscription, self.target.resource_group)
+        ends = [gateway_id] + ([peer_id] if args.type == "vnet2vnet" else [])
+        for end in ends:
+            try:
+                gateway = net.get_gateway(end)
+                vnet = net.get_virtual_network(gateway.vnet_id)
+            except NotFoundError as exc:
+                self.report("NET008", step, f"connection {args.name}: {exc}", "create the gateway (in a VNet with a "
+                            "GatewaySubnet) before this step, or fix the name")
+                return
+            if "GatewaySubnet" not in vnet.subnets:
+                self.report("NET008", step, f"connection {args.name}: virtual network {vnet.name} of gateway "
+                            f"{gateway.name} has no GatewaySubnet", f"add a GatewaySubnet (/27 or larger) to {vnet.name}")
+        if args.type == "ipsec":
+            try:
+                net.get_local_gateway(peer_id)
+            except NotFoundError:
+                self.report("NET008", step, f"connection {args.name}: local network gateway {ids.name_of(peer_id)} "
+                            "does not exist", "create it, or fix the name")
+                return
+        existing = [c for c in net.list_connections(self.target.subscription, self.target.resource_group)
+                    if not ids.same(c.id, ids.resolve(args.name, ids.CONNECTION, self.target.subscription,
+                                                      self.target.resource_group))]
+        kind = "Vnet2Vnet" if args.type == "vnet2vnet" else "IPsec"
+        planned = Connection(id=args.name, name=args.name, location="", connection_type=kind,
+                             gateway1_id=gateway_id, gateway2_id=peer_id if kind == "Vnet2Vnet" else None,
+                             local_gateway2_id=peer_id if kind == "IPsec" else None)
+        self._check_overlaps(step, adapter, existing + [planned], {}, f"connection {args.name}")
+
+    def _network_local_gateway_prefixes(self, step: Step, args, adapter) -> None:
+        from engine.kinds.network import apply_prefix_changes
+
+        lng_id = ids.resolve(args.gateway, ids.LOCAL_GATEWAY, self.target.subscription, self.target.resource_group)
+        try:
+            current = adapter.network.get_local_gateway(lng_id)
+        except NotFoundError:
+            self.report("NET008", step, f"local network gateway {ids.name_of(lng_id)} does not exist",
+                        "create it, or fix the name")
+            return
+        after = apply_prefix_changes(list(current.address_prefixes), args.add, args.remove)
+        connections = adapter.network.list_connections(self.target.subscription, self.target.resource_group)
+        self._check_overlaps(step, adapter, connections, {lng_id.lower(): after},
+                             f"local network gateway {current.name} with {', '.join(args.add) or 'its prefixes'}")
+
+    # --- NET004: no stretched subnet through one gateway ----------------------------------------
+
+    def _check_overlaps(self, step, adapter, connections: list[Connection], prefixes_override: dict, change: str):
+        reach: dict[str, list[Reach]] = {}
+        vnet_cache: dict[str, Any] = {}
+
+        def vnet_reach(gateway_id: str) -> list[Reach]:
+            key = gateway_id.lower()
+            if key not in vnet_cache:
+                try:
+                    gateway = adapter.network.get_gateway(gateway_id)
+                    vnet = adapter.network.get_virtual_network(gateway.vnet_id)
+                    vnet_cache[key] = [Reach(ipaddress.ip_network(p), f"virtual network {vnet.name}")
+                                       for p in vnet.address_prefixes]
+                except NotFoundError:
+                    vnet_cache[key] = []
+            return vnet_cache[key]
+
+        for connection in connections:
+            g1 = connection.gateway1_id
+            reach.setdefault(g1.lower(), list(vnet_reach(g1)))
+            if connection.connection_type == "Vnet2Vnet" and connection.gateway2_id:
+                g2 = connection.gateway2_id
+                reach.setdefault(g2.lower(), list(vnet_reach(g2)))
+                reach[g1.lower()] += vnet_reach(g2)
+                reach[g2.lower()] += vnet_reach(g1)
+            elif connection.local_gateway2_id:
+                lng_key = connection.local_gateway2_id.lower()
+                try:
+                    lng = adapter.network.get_local_gateway(connection.local_gateway2_id)
+                except NotFoundError:
+                    continue
+                prefixes = prefixes_override.get(lng_key, lng.address_prefixes)
+                reach[g1.lower()] += [Reach(ipaddress.ip_network(p), f"local network gateway {lng.name}")
+                                      for p in prefixes]
+        for gateway_key, reaches in reach.items():
+            unique = {(r.prefix, r.source): r for r in reaches}.values()
+            for a, b in _overlapping_pairs(list(unique)):
+                gateway = ids.name_of(gateway_key)
+                on_prem = a if a.source.startswith("local") else b if b.source.startswith("local") else None
+                moved = b if on_prem is a else a
+                fix = (f"remove {moved.prefix} from {on_prem.source.removeprefix('local network gateway ')} with "
+                       "network.local_gateway_prefixes before this step, and put that step in this step's needs"
+                       if on_prem else "give the two networks address spaces that do not overlap")
+                self.report("NET004", step,
+                            f"after {change}, {a.prefix} of {a.source} overlaps {b.prefix} of {b.source}, both "
+                            f"reachable through gateway {gateway}: Azure has no stretched subnets, so a prefix "
+                            "cannot be both on-premises and in Azure behind one gateway", fix)
+                return
+
+    # --- at the end: the whole plan --------------------------------------------------------------
+
+    def finish(self, adapter, result) -> None:
+        self._granularity(adapter)
+        self._routed_to_azure(adapter)
+        self._dns_updated(result)
+
+    def _granularity(self, adapter) -> None:
+        """NET005: subnet failover moves the whole subnet; every protected VM in it goes too."""
+        accepted = {str(ipaddress.ip_network(p)) for p in self.loaded.runbook.accept_partial_subnets}
+        moved = {prefix for vm, (_, prefix) in self.kept_ip_items.items() if vm in self.failed_over}
+        if not moved:
+            return
+        items = adapter.replication.list_protected_items(_vault(self.target, None))
+        for prefix in sorted(moved - accepted):
+            network = ipaddress.ip_network(prefix)
+            left = sorted(i.vm_name for i in items if i.primary_nic.source_ip
+                          and ipaddress.ip_address(i.primary_nic.source_ip) in network
+                          and i.vm_name not in self.failed_over)
+            if left:
+                self.report("NET005", None, f"{prefix} moves to Azure with its IP addresses, but "
+                            f"{', '.join(left)} of that subnet {'does' if len(left) == 1 else 'do'} not fail over: "
+                            "subnet failover moves the whole subnet, so they would be cut off on-premises",
+                            f"fail {', '.join(left)} over in the same runbook, or list {prefix} under "
+                            "accept_partial_subnets to say this is deliberate")
+
+    def _routed_to_azure(self, adapter) -> None:
+        """NET006: after the runbook, the moved subnet is routed to Azure and nothing routes it on-premises."""
+        moved = sorted({prefix for vm, (_, prefix) in self.kept_ip_items.items() if vm in self.failed_over})
+        if not moved:
+            return
+        net = adapter.network
+        sub, rg = self.target.subscription, self.target.resource_group
+        connections = net.list_connections(sub, rg)
+        for prefix in moved:
+            network = ipaddress.ip_network(prefix)
+            for lng_id in {c.local_gateway2_id.lower() for c in connections if c.local_gateway2_id}:
+                lng = net.get_local_gateway(lng_id)
+                if any(ipaddress.ip_network(p).overlaps(network) for p in lng.address_prefixes):
+                    self.report("NET006", None, f"after the runbook, local network gateway {lng.name} still "
+                                f"announces {prefix} as on-premises ({', '.join(lng.address_prefixes)}), so Azure "
+                                "keeps sending its traffic to the on-premises site",
+                                f"add a network.local_gateway_prefixes step removing {prefix} from {lng.name}")
+            for table in net.list_route_tables(sub, rg):
+                for route in _routes_for(table, network):
+                    if route.next_hop_type not in ("VirtualNetworkGateway", "VnetLocal"):
+                        hop = route.next_hop_type + (f" {route.next_hop_ip}" if route.next_hop_ip else "")
+                        self.report("NET006", None, f"after the runbook, route {route.name} in {table.name} still "
+                                    f"sends {route.address_prefix} (covering {prefix}) to {hop}, not to Azure",
+                                    f"add a network.routes step: {route.name} absent, or a route for {prefix} "
+                                    "with next_hop VirtualNetworkGateway")
+
+    def _dns_updated(self, result) -> None:
+        """NET010: on the change-IP path, each VM's DNS record follows it to its new address."""
+        for record in result.steps:
+            if record.uses == "dns.record":
+                self.dns_ips |= set(record.outputs.get("ips", []))
+        for vm, ip in sorted(self.changed_ip_items.items()):
+            if vm in self.failed_over and ip not in self.dns_ips:
+                self.report("NET010", None, f"{vm} fails over to a new IP, {ip}, but no dns.record step points a "
+                            "name at it: clients would still resolve its old address",
+                            f"add a dns.record step for {vm} with ip {ip} (or the set_target_ip step's "
+                            "outputs.ip)")
+
+
+def _vault(target, name):
+    from adapters.ports import VaultRef
+
+    vault = name or target.vault
+    if vault and ids.is_resource_id(vault):
+        rid = ids.parse(vault)
+        return VaultRef(rid.subscription, rid.resource_group, rid.name)
+    return VaultRef(target.subscription, target.resource_group, vault or "")
+
+
+def _vnet_of(adapter, gateway_id: str) -> str | None:
+    try:
+        return adapter.network.get_gateway(gateway_id).vnet_id.lower()
+    except NotFoundError:
+        return None
+
+
+def _overlapping_pairs(reaches: list[Reach]):
+    ordered = sorted(reaches, key=lambda r: (r.prefix.network_address, -r.prefix.prefixlen))
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if b.prefix.network_address > a.prefix.broadcast_address:
+                break
+            if a.source != b.source and a.prefix.overlaps(b.prefix):
+                yield a, b
+
+
+def _routes_for(table, network):
+    """The routes that decide where traffic for ``network`` goes: the longest covering prefix, and any
+    more specific route inside it."""
+    covering = [r for r in table.routes.values() if network.subnet_of(ipaddress.ip_network(r.address_prefix))]
+    inside = [r for r in table.routes.values()
+              if ipaddress.ip_network(r.address_prefix).subnet_of(network)
+              and ipaddress.ip_network(r.address_prefix) != network]
+    best = max(covering, key=lambda r: ipaddress.ip_network(r.address_prefix).prefixlen, default=None)
+    return ([best] if best else []) + inside
