@@ -1,0 +1,284 @@
+"""The journal: a durable record of every run, so a crashed run resumes without repeating a side effect.
+
+SQLite in WAL mode with ``synchronous=FULL``: a row written is on disk before the next Azure call is
+sent. It holds each run (the runbook's content hash, parameters without secrets, adapter, who and
+where), each step's status transitions, attempts and outputs, each mutating operation's intent (before
+it is sent) and outcome (after), the ASR job handles a resumed run re-attaches to, approvals, and the
+locks that keep one run at a time per target. Everything written passes through secret redaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.ports import JobHandle
+from adapters.secret import redact, redact_data
+from engine.kinds.base import Change
+from engine.runner import RunResult, StepRecord
+from engine.status import RunStatus, StepStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_path TEXT NOT NULL, runbook_sha256 TEXT NOT NULL,
+    parameters TEXT NOT NULL, adapter TEXT NOT NULL, scope TEXT NOT NULL, dry_run INTEGER NOT NULL,
+    status TEXT NOT NULL, started_at REAL, finished_at REAL, duration_s REAL,
+    operator TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, kind TEXT NOT NULL DEFAULT 'run',
+    options TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL, step_id TEXT NOT NULL, position INTEGER NOT NULL, uses TEXT NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
+    started_at REAL, finished_at REAL, duration_s REAL, error TEXT, reason TEXT, action TEXT,
+    changes TEXT NOT NULL, outputs TEXT NOT NULL, jobs TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT, status TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL, operation TEXT NOT NULL,
+    phase TEXT NOT NULL, detail TEXT, at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    run_id TEXT NOT NULL, step_id TEXT NOT NULL, job_id TEXT NOT NULL, vault TEXT NOT NULL,
+    operation TEXT NOT NULL, target TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (run_id, job_id)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL, step_id TEXT NOT NULL, approved_by TEXT NOT NULL, comment TEXT, at REAL NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS locks (
+    scope TEXT PRIMARY KEY, run_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+    operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+"""
+
+STALE_HEARTBEAT_S = 120.0  # a lock from another host not refreshed for this long may be taken over
+
+
+def who() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(redact_data(value), default=str, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    scope: str
+    run_id: str
+    pid: int
+    host: str
+    operator: str
+    acquired_at: float
+    heartbeat_at: float
+
+    def alive(self) -> bool:
+        if self.host == socket.gethostname():
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+        return time.time() - self.heartbeat_at < STALE_HEARTBEAT_S
+
+    def describe(self) -> str:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.acquired_at))
+        return f"run {self.run_id} by {self.operator} on {self.host} (pid {self.pid}) since {started} UTC"
+
+
+class LockHeld(Exception):
+    def __init__(self, holder: LockHolder):
+        super().__init__(f"another run holds the lock on {holder.scope}: {holder.describe()}")
+        self.holder = holder
+
+
+class Journal:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, params: tuple = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, params)
+
+    # --- runs and steps --------------------------------------------------------------------------
+
+    def begin_run(self, result: RunResult, *, runbook_path: str, runbook_sha256: str, scope: str,
+                  kind: str = "run", options: dict | None = None) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, parameters, adapter, scope,"
+                    " dry_run, status, started_at, operator, host, pid, kind, options, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (result.run_id, result.runbook, runbook_path, runbook_sha256, _dump(result.parameters),
+                     result.adapter, scope, int(result.dry_run), str(result.status), result.started_at or now,
+                     who(), socket.gethostname(), os.getpid(), kind, _dump(options or {}), now))
+                for position, record in enumerate(result.steps):
+                    self._upsert_step(result.run_id, position, record)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def run_changed(self, result: RunResult) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET status=?, started_at=COALESCE(started_at, ?), finished_at=?, duration_s=?,"
+                " pid=?, updated_at=? WHERE run_id=?",
+                (str(result.status), result.started_at, result.finished_at, result.duration_s, os.getpid(),
+                 time.time(), result.run_id))
+            self._db.execute("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
+                             (result.run_id, None, str(result.status), time.time()))
+
+    def step_changed(self, result: RunResult, record: StepRecord) -> None:
+        position = next(i for i, s in enumerate(result.steps) if s.id == record.id)
+        with self._lock:
+            self._upsert_step(result.run_id, position, record)
+            self._db.execute("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
+                             (result.run_id, record.id, str(record.status), time.time()))
+
+    def _upsert_step(self, run_id: str, position: int, record: StepRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO steps (run_id, step_id, position, uses, status, attempts, retries, started_at,"
+            " finished_at, duration_s, error, reason, action, changes, outputs, jobs)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, record.id, position, record.uses, str(record.status), record.attempts, record.retries,
+             record.started_at, record.finished_at, record.duration_s, redact(record.error) if record.error else None,
+             record.reason, record.action, _dump([c.to_json() for c in record.changes]), _dump(record.outputs),
+             _dump(record.jobs)))
+
+    def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
+        self._write("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
+                     handle.target, time.time()))
+
+    def operation(self, run_id: str, step_id: str, operation: str, phase: str, detail: str | None = None) -> None:
+        """A mutating call: ``intent`` before it is sent, then ``done`` or ``failed``."""
+        self._write("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) VALUES (?,?,?,?,?,?)",
+                    (run_id, step_id, operation, phase, redact(detail) if detail else None, time.time()))
+
+    # --- reading back ----------------------------------------------------------------------------
+
+    def run_row(self, run_id: str) -> sqlite3.Row | None:
+        with self._lock:
+            return self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+
+    def load(self, run_id: str) -> tuple[sqlite3.Row, RunResult] | None:
+        row = self.run_row(run_id)
+        if row is None:
+            return None
+        with self._lock:
+            steps = self._db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY position", (run_id,)).fetchall()
+        result = RunResult(
+            run_id=row["run_id"], runbook=row["runbook"], adapter=row["adapter"], dry_run=bool(row["dry_run"]),
+            parameters=json.loads(row["parameters"]), steps=[_record(s) for s in steps],
+            status=RunStatus(row["status"]), started_at=row["started_at"], finished_at=row["finished_at"],
+            duration_s=row["duration_s"],
+        )
+        return row, result
+
+    def runs(self, limit: int = 50, kind: str | None = None) -> list[sqlite3.Row]:
+        with self._lock:
+            if kind:
+                return self._db.execute("SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT ?",
+                                        (kind, limit)).fetchall()
+            return self._db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
+
+    def jobs(self, run_id: str) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute("SELECT * FROM jobs WHERE run_id=? ORDER BY at", (run_id,)).fetchall()
+
+    def operations(self, run_id: str) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute("SELECT * FROM operations WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
+
+    def transitions(self, run_id: str) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute("SELECT * FROM transitions WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
+
+    # --- approvals -------------------------------------------------------------------------------
+
+    def approve(self, run_id: str, step_id: str, approved_by: str, comment: str | None = None) -> None:
+        self._write("INSERT OR REPLACE INTO approvals (run_id, step_id, approved_by, comment, at) VALUES (?,?,?,?,?)",
+                    (run_id, step_id, approved_by, comment, time.time()))
+
+    def approval(self, run_id: str, step_id: str) -> sqlite3.Row | None:
+        with self._lock:
+            return self._db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?",
+                                    (run_id, step_id)).fetchone()
+
+    # --- one run at a time -----------------------------------------------------------------------
+
+    def acquire(self, scope: str, run_id: str) -> LockHolder | None:
+        """Take the lock on ``scope`` for ``run_id``; raise ``LockHeld`` naming a live holder. A lock
+        left by a dead process is taken over; the old holder is returned so it can be reported."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one writer at a time: two runs cannot both see it free
+            try:
+                row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
+                previous = LockHolder(**dict(row)) if row else None
+                if previous and previous.run_id != run_id and previous.alive():
+                    raise LockHeld(previous)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO locks (scope, run_id, pid, host, operator, acquired_at, heartbeat_at)"
+                    " VALUES (?,?,?,?,?,?,?)", (scope, run_id, os.getpid(), socket.gethostname(), who(), now, now))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return previous if previous and previous.run_id != run_id else None
+
+    def heartbeat(self, scope: str, run_id: str) -> None:
+        self._write("UPDATE locks SET heartbeat_at=? WHERE scope=? AND run_id=?", (time.time(), scope, run_id))
+
+    def release(self, scope: str, run_id: str) -> None:
+        self._write("DELETE FROM locks WHERE scope=? AND run_id=?", (scope, run_id))
+
+    def holder(self, scope: str) -> LockHolder | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
+        return LockHolder(**dict(row)) if row else None
+
+
+def _record(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        id=row["step_id"], uses=row["uses"], status=StepStatus(row["status"]), attempts=row["attempts"],
+        retries=row["retries"], started_at=row["started_at"], finished_at=row["finished_at"],
+        duration_s=row["duration_s"], error=row["error"], reason=row["reason"], action=row["action"],
+        changes=[Change(**c) for c in json.loads(row["changes"])], outputs=json.loads(row["outputs"]),
+        jobs=json.loads(row["jobs"]),
+    )
