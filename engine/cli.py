@@ -52,6 +52,7 @@ OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json")]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", help="auto, console or json")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="FAILOVER_CONFIG", help="settings file")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log every event, not only warnings")]
+JournalOpt = Annotated[Path | None, typer.Option("--journal", envvar="FAILOVER_JOURNAL", help="the journal file")]
 
 
 def main() -> None:
@@ -81,7 +82,17 @@ class Session:
         if estate is not None and azure:
             raise InvalidInput([Problem("CLI002", "--estate and --azure both given",
                                         fix="choose the fake (--estate FILE) or real Azure (--azure)")])
-        return open_adapter(self.settings, estate=estate, azure=azure, state=state, read_only=read_only)
+        use_azure = azure or (estate is None and self.settings.adapter == "azure")
+        estate = None if use_azure else (estate or self.settings.estate)
+        state = None if use_azure else (state or self.settings.state_for(estate))
+        self.adapter_options = {"azure": use_azure, "estate": str(estate) if estate else None,
+                                "state": str(state) if state else None}
+        return open_adapter(self.settings, estate=estate, azure=use_azure, state=state, read_only=read_only)
+
+    def journal(self, path: Path | None):
+        from engine.journal import Journal
+
+        return Journal(path or self.settings.journal)
 
     def load(self, runbook: Path, params: list[str] | None, adapter) -> tuple[LoadedRunbook, dict, list[Problem]]:
         loaded = load_runbook(runbook)
@@ -168,12 +179,11 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
         preflight: Annotated[bool, typer.Option(
             "--preflight/--no-preflight", help="simulate the runbook and check the network-plan rules first")] = True,
         concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="steps at once")] = None,
-        output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto", config: ConfigOpt = None,
-        verbose: VerboseOpt = False) -> None:
+        journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+        config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Execute a runbook (--dry-run: simulate it on a copy, no writes)."""
     from engine.planner import simulate
     from engine.progress import progress_observer
-    from engine.runner import Runner
 
     session = Session(config, log_format, output_format, verbose)
     adapter = session.adapter(estate, azure, state, read_only=dry_run)
@@ -191,13 +201,140 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
                 result = simulate(loaded, values, adapter, observer=observer,
                                   concurrency=concurrency or loaded.runbook.defaults.concurrency).result
             else:
-                runner = Runner(loaded, values, adapter, concurrency=concurrency, observer=observer,
-                                job_poll_interval=session.settings.job_poll_interval)
-                result = runner.run()
+                result = _journaled(session, journal, loaded, values, adapter, observer, concurrency=concurrency)
     finally:
         adapter.close()
+    _finish(session, result)
+
+
+def _journaled(session: Session, journal_path: Path | None, loaded, values, adapter, observer, *,
+               concurrency=None, prior=None):
+    from engine.runs import LockHeld, execute
+
+    journal = session.journal(journal_path)
+    try:
+        return execute(loaded, values, adapter, journal, options=session.adapter_options, observer=observer,
+                       prior=prior, concurrency=concurrency, job_poll_interval=session.settings.job_poll_interval)
+    except LockHeld as exc:
+        stderr.print(f"refused: {exc}. If that process is gone, the lock is taken over automatically.")
+        raise typer.Exit(Exit.REFUSED) from None
+    finally:
+        journal.close()
+
+
+def _finish(session: Session, result) -> None:
     session.emit(result.to_json(), output.run_text(result))
-    raise typer.Exit({"succeeded": Exit.OK, "paused": Exit.PAUSED}.get(str(result.status), Exit.FAILED))
+    if str(result.status) in ("interrupted", "paused", "failed") and not session.json:
+        stderr.print(f"resume with: failover resume {result.run_id}")
+    code = {"succeeded": Exit.OK, "paused": Exit.PAUSED, "interrupted": Exit.FAILED}.get(str(result.status), Exit.FAILED)
+    raise typer.Exit(code)
+
+
+@app.command()
+def resume(run_id: Annotated[str, typer.Argument(help="the run to continue")],
+           accept_changed_runbook: Annotated[bool, typer.Option(
+               "--accept-changed-runbook", help="resume even though the runbook file changed")] = False,
+           yes: Annotated[bool, typer.Option("--yes", help="confirm a run that writes to real Azure")] = False,
+           journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+           config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Continue a run that crashed, was interrupted, failed or paused; finished steps are not repeated."""
+    from engine.progress import progress_observer
+    from engine.runs import NotResumable, RunbookChanged, prepare_resume
+
+    session = Session(config, log_format, output_format, verbose)
+    store = session.journal(journal)
+    try:
+        row, prior = prepare_resume(store, run_id, accept_changed=accept_changed_runbook)
+    except NotResumable as exc:
+        raise InvalidInput([Problem("RUN001", str(exc), fix="see failover history")]) from None
+    except RunbookChanged as exc:
+        stderr.print(f"refused: {exc}")
+        raise typer.Exit(Exit.REFUSED) from None
+    finally:
+        store.close()
+    options = json.loads(row["options"])
+    adapter = session.adapter(Path(options["estate"]) if options.get("estate") else None, options.get("azure", False),
+                              Path(options["state"]) if options.get("state") else None, read_only=False)
+    try:
+        stored = {k: v for k, v in prior.parameters.items() if v != "***"}
+        loaded = load_runbook(row["runbook_path"])
+        values, problems = resolve_parameters(loaded.runbook, stored, file=loaded.file, lines=loaded.line,
+                                              fetch_secret=adapter.secrets.get_secret)
+        if any(p.severity != WARNING for p in problems):
+            raise InvalidInput(problems)
+        if adapter.writes_real_cloud:
+            _confirm_real_cloud(loaded, yes)
+        with progress_observer(loaded, enabled=not session.json) as observer:
+            result = _journaled(session, journal, loaded, values, adapter, observer, prior=prior)
+    finally:
+        adapter.close()
+    _finish(session, result)
+
+
+@app.command()
+def approve(run_id: Annotated[str, typer.Argument(help="the paused run")],
+            step_id: Annotated[str, typer.Argument(help="the approval or manual step to release")],
+            comment: Annotated[str | None, typer.Option("--comment", help="recorded with the approval")] = None,
+            then_resume: Annotated[bool, typer.Option("--resume/--no-resume", help="resume the run at once")] = True,
+            journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+            config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Release a paused approval or manual step (recording who approved), then resume the run."""
+    from engine.journal import who
+
+    session = Session(config, log_format, output_format, verbose)
+    store = session.journal(journal)
+    try:
+        found = store.load(run_id)
+        if found is None:
+            raise InvalidInput([Problem("RUN001", f"no run {run_id} in the journal", fix="see failover history")])
+        _, prior = found
+        record = next((s for s in prior.steps if s.id == step_id), None)
+        if record is None or str(record.status) != "paused":
+            state = "no such step" if record is None else f"it is {record.status}"
+            raise InvalidInput([Problem("RUN002", f"step {step_id} of run {run_id} is not waiting for approval "
+                                        f"({state})", fix="approve a paused step; see failover status " + run_id)])
+        store.approve(run_id, step_id, who(), comment)
+    finally:
+        store.close()
+    if not session.json or not then_resume:
+        stderr.print(f"{step_id} of run {run_id} approved by {who()}")
+    if then_resume:
+        resume(run_id, False, False, journal, output_format, log_format, config, verbose)
+
+
+@app.command()
+def status(run_id: Annotated[str | None, typer.Argument(help="a run (default: runs going on now)")] = None,
+           journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
+    """A run and its steps, from the journal; without RUN_ID, the runs running or paused now."""
+    session = Session(config, "auto", output_format, False)
+    store = session.journal(journal)
+    try:
+        if run_id is not None:
+            found = store.load(run_id)
+            if found is None:
+                raise InvalidInput([Problem("RUN001", f"no run {run_id} in the journal", fix="see failover history")])
+            session.emit(found[1].to_json(), output.run_text(found[1]))
+            return
+        rows = [r for r in store.runs(limit=200) if r["status"] in ("running", "paused", "interrupted")]
+        results = [store.load(r["run_id"])[1] for r in rows]
+    finally:
+        store.close()
+    session.emit({"runs": [r.to_json() for r in results]},
+                 "\n\n".join(output.run_text(r) for r in results) or "no run is going on")
+
+
+@app.command()
+def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
+            journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
+    """Past runs, newest first."""
+    session = Session(config, "auto", output_format, False)
+    store = session.journal(journal)
+    try:
+        rows = store.runs(limit=limit)
+    finally:
+        store.close()
+    runs = [output.history_row(r) for r in rows]
+    session.emit({"runs": runs}, output.history_text(runs))
 
 
 def _confirm_real_cloud(loaded: LoadedRunbook, yes: bool) -> None:

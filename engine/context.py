@@ -17,6 +17,10 @@ class StepTimeout(Exception):
     pass
 
 
+class PauseRequested(Exception):
+    """A step waits for a person (``failover approve``); the run pauses once nothing else can go on."""
+
+
 class Cancelled(Exception):
     """The run is being interrupted; the step stops at a safe point."""
 
@@ -28,9 +32,12 @@ class StepContext:
     step_id: str
     log: Any  # a structlog bound logger
     deadline: float  # in the adapter clock's simulated seconds
+    timeout: float = 0.0  # the step's timeout, seconds
     job_poll_interval: float = 15.0
     cancel: threading.Event = field(default_factory=threading.Event)
     on_job_started: Callable[[JobHandle], None] = lambda handle: None
+    approval: Callable[[], dict | None] = lambda: None  # who released this step, if anyone did
+    first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
     # --- names -> IDs -------------------------------------------------------------------------
 

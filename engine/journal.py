@@ -185,10 +185,11 @@ class Journal:
                     (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
                      handle.target, time.time()))
 
-    def operation(self, run_id: str, step_id: str, operation: str, phase: str, detail: str | None = None) -> None:
+    def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
+                  detail: str | None = None) -> None:
         """A mutating call: ``intent`` before it is sent, then ``done`` or ``failed``."""
         self._write("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) VALUES (?,?,?,?,?,?)",
-                    (run_id, step_id, operation, phase, redact(detail) if detail else None, time.time()))
+                    (result.run_id, record.id, operation, phase, redact(detail) if detail else None, time.time()))
 
     # --- reading back ----------------------------------------------------------------------------
 

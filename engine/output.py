@@ -74,3 +74,24 @@ def run_text(result: RunResult) -> str:
     lines.append(f"{kind} {result.run_id} of {result.runbook} on the {result.adapter} adapter: "
                  f"[{style}]{result.status}[/] in {took} (simulated time) — {summary}")
     return "\n".join(lines)
+
+
+def history_row(row) -> dict:
+    from engine.runner import iso
+
+    return {"run_id": row["run_id"], "runbook": row["runbook"], "status": row["status"], "kind": row["kind"],
+            "adapter": row["adapter"], "dry_run": bool(row["dry_run"]), "operator": row["operator"],
+            "host": row["host"], "started_at": iso(row["started_at"]), "finished_at": iso(row["finished_at"]),
+            "duration_s": row["duration_s"]}
+
+
+def history_text(runs: list[dict]) -> str:
+    if not runs:
+        return "no runs in the journal yet"
+    lines = []
+    for run in runs:
+        took = format_duration(run["duration_s"]) if run["duration_s"] is not None else ""
+        style = STATUS_STYLE.get(run["status"], "")
+        lines.append(f"{run['run_id']}  [{style}]{run['status']:<11}[/] {run['runbook']:<32} {took:>8}  "
+                     f"{run['started_at'] or ''}  {run['operator']}@{run['host']}  {run['adapter']}")
+    return "\n".join(lines)

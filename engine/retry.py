@@ -17,6 +17,7 @@ from typing import Any
 import tenacity
 
 from adapters.errors import ThrottledError, TransientError, UnknownOutcomeError
+from adapters.ports import WRITE_OPERATIONS
 from engine.model import RetryPolicy
 
 RETRYABLE = (TransientError, UnknownOutcomeError)
@@ -51,17 +52,33 @@ class RetryingPort:
     """A port whose every call is retried per ``policy``; the step's view of ``adapter.replication`` etc."""
 
     def __init__(self, port: Any, policy: RetryPolicy, *, sleep: Callable[[float], None],
-                 on_retry: Callable[[str, tenacity.RetryCallState], None]):
+                 on_retry: Callable[[str, tenacity.RetryCallState], None],
+                 on_write: Callable[[str, str, str | None], None] | None = None):
         self._port = port
         self._policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
+        self._on_write = on_write or (lambda operation, phase, detail: None)
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._port, name)
         if not callable(method):
             return method
         retry_on = (ThrottledError,) if name.startswith("start_") else RETRYABLE
+
+        writes = name in WRITE_OPERATIONS
+
+        def send(*args, **kwargs):
+            if not writes:
+                return method(*args, **kwargs)
+            self._on_write(name, "intent", _describe(args))  # on disk before the request leaves
+            try:
+                answer = method(*args, **kwargs)
+            except Exception as error:
+                self._on_write(name, "failed", f"{type(error).__name__}: {error}")
+                raise
+            self._on_write(name, "done", getattr(answer, "job_id", None))
+            return answer
 
         def call(*args, **kwargs):
             retrying = tenacity.Retrying(
@@ -71,7 +88,7 @@ class RetryingPort:
                 before_sleep=lambda state: self._on_retry(name, state), reraise=True,
             )
             try:
-                return retrying(method, *args, **kwargs)
+                return retrying(send, *args, **kwargs)
             except retry_on as error:
                 error.retried = True  # the step must not retry it again
                 raise
@@ -82,12 +99,18 @@ class RetryingPort:
 class RetryingAdapter:
     """The adapter as one step sees it: the same estate, every port call under the step's retry policy."""
 
-    def __init__(self, adapter: Any, policy: RetryPolicy, *, sleep, on_retry):
+    def __init__(self, adapter: Any, policy: RetryPolicy, *, sleep, on_retry, on_write=None):
         self.inner = adapter
         self.name = adapter.name
         self.writes_real_cloud = adapter.writes_real_cloud
         self.clock = adapter.clock
-        self.replication = RetryingPort(adapter.replication, policy, sleep=sleep, on_retry=on_retry)
-        self.network = RetryingPort(adapter.network, policy, sleep=sleep, on_retry=on_retry)
-        self.dns = RetryingPort(adapter.dns, policy, sleep=sleep, on_retry=on_retry)
+        ports = {"sleep": sleep, "on_retry": on_retry, "on_write": on_write}
+        self.replication = RetryingPort(adapter.replication, policy, **ports)
+        self.network = RetryingPort(adapter.network, policy, **ports)
+        self.dns = RetryingPort(adapter.dns, policy, **ports)
         self.secrets = adapter.secrets
+
+
+def _describe(args: tuple) -> str:
+    """The target of a write, for the journal: resource IDs and names, never a body (it may hold a key)."""
+    return " ".join(str(getattr(a, "vault", a)) for a in args if isinstance(a, str) or hasattr(a, "vault"))

@@ -22,7 +22,7 @@ from adapters.errors import AdapterError, TransientError
 from adapters.ports import Adapter, JobHandle
 from adapters.secret import redact
 from engine import expressions, kinds
-from engine.context import Cancelled, StepContext, StepTimeout
+from engine.context import Cancelled, PauseRequested, StepContext, StepTimeout
 from engine.kinds.base import Change, Decision, VerificationFailed
 from engine.loader import LoadedRunbook
 from engine.logs import get_logger
@@ -98,22 +98,34 @@ class RunResult:
 
 
 class Observer(Protocol):
+    """What watches a run: the journal, the live view. Each method is optional."""
+
     def run_changed(self, result: RunResult) -> None: ...
 
     def step_changed(self, result: RunResult, record: StepRecord) -> None: ...
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None: ...
 
+    def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
+                  detail: str | None) -> None: ...
 
-class NoObserver:
-    def run_changed(self, result, ) -> None:
-        pass
 
-    def step_changed(self, result, record) -> None:
-        pass
+class Observers:
+    """Several observers as one; the journal goes first, so a record is on disk before it is shown."""
 
-    def job_started(self, result, record, handle) -> None:
-        pass
+    def __init__(self, *observers):
+        self.observers = [o for o in observers if o is not None]
+
+    def __getattr__(self, name: str):
+        def forward(*args) -> None:
+            for observer in self.observers:
+                method = getattr(observer, name, None)
+                if method is not None:
+                    method(*args)
+
+        return forward
+
+
 
 
 class Runner:
@@ -129,25 +141,45 @@ class Runner:
         observer: Observer | None = None,
         job_poll_interval: float = 15.0,
         inspector=None,
+        prior: RunResult | None = None,
+        approvals=None,
+        auto_approve: bool = False,
     ):
         self.loaded = loaded
         self.runbook = loaded.runbook
         self.params = params
         self.adapter = adapter
         self.concurrency = concurrency or self.runbook.defaults.concurrency
-        self.observer = observer or NoObserver()
+        self.observer = observer if isinstance(observer, Observers) else Observers(observer)
         self.job_poll_interval = job_poll_interval
         self.inspector = inspector  # plan/validate: looks at the estate before each step
         self.cancel = threading.Event()
         self.outputs: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
-        self.result = RunResult(
+        self.approvals = approvals or (lambda step_id: None)  # step id -> who approved it, or None
+        self.auto_approve = auto_approve  # simulations: a person would approve; go on
+        self.result = prior or RunResult(
             run_id=run_id or new_run_id(), runbook=self.runbook.name, adapter=adapter.name, dry_run=dry_run,
             parameters=public_values(params), steps=[StepRecord(s.id, s.uses) for s in self.runbook.steps],
         )
+        self.resumed = prior is not None
         self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
         self._order = {s.id: i for i, s in enumerate(self.runbook.steps)}
         self._skipped_by_condition: set[str] = set()
+        if prior is not None:
+            self._adopt(prior)
+
+    def _adopt(self, prior: RunResult) -> None:
+        """Resume: keep what finished (and its outputs); everything else is considered again."""
+        for record in prior.steps:
+            if record.status in STEP_DONE:
+                self.outputs[record.id] = record.outputs
+            elif record.status == StepStatus.SKIPPED:
+                if (record.reason or "").startswith("skipped: its `when`"):
+                    self._skipped_by_condition.add(record.id)
+                else:
+                    record.move(StepStatus.PENDING)
+                    record.reason = None
 
     # --- the schedule ---------------------------------------------------------------------------
 
@@ -155,9 +187,12 @@ class Runner:
         clock = self.adapter.clock
         result = self.result
         self._move_run(RunStatus.RUNNING)
-        result.started_at, started = clock.wall(), clock.monotonic()
-        self.log.info("run.started", adapter=self.adapter.name, steps=len(self.runbook.steps),
-                      concurrency=self.concurrency, parameters=result.parameters)
+        started = clock.monotonic()
+        if not self.resumed:
+            result.started_at = clock.wall()
+        result.finished_at = None
+        self.log.info("run.resumed" if self.resumed else "run.started", adapter=self.adapter.name,
+                      steps=len(self.runbook.steps), concurrency=self.concurrency, parameters=result.parameters)
         sorter = TopologicalSorter({s.id: set(s.needs) for s in self.runbook.steps})
         sorter.prepare()
         aborting = False
@@ -166,21 +201,30 @@ class Runner:
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="step") as pool:
             try:
                 while sorter.is_active():
-                    for step_id in sorted(sorter.get_ready(), key=self._order.__getitem__):
+                    ready = sorted(sorter.get_ready(), key=self._order.__getitem__)
+                    for step_id in ready:
                         step = self.runbook.step(step_id)
-                        if reason := self._reason_to_skip(step, aborting or interrupted):
+                        record = result.step(step_id)
+                        if record.status in STEP_DONE or step_id in self._skipped_by_condition \
+                                and record.status == StepStatus.SKIPPED:
+                            sorter.done(step_id)  # finished in an earlier session of this run
+                        elif reason := self._reason_to_skip(step, aborting or interrupted):
                             self._skip(step, reason)
                             sorter.done(step_id)
                         else:
                             running[pool.submit(self._execute, step)] = step_id
                     if not running:
-                        continue
+                        if ready:
+                            continue
+                        break  # only paused steps (and what needs them) are left
                     finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for future in finished:
                         step_id = running.pop(future)
                         future.result()  # _execute records its own failures; this surfaces engine bugs
-                        sorter.done(step_id)
                         record = result.step(step_id)
+                        if record.status == StepStatus.PAUSED:
+                            continue  # its dependents wait; the run pauses when nothing else can go on
+                        sorter.done(step_id)
                         if record.status == StepStatus.FAILED and \
                                 self.runbook.on_failure_of(self.runbook.step(step_id)) != "continue":
                             if not aborting:
@@ -193,11 +237,17 @@ class Runner:
                 wait(list(running))
                 for future in running:
                     future.result()
-        result.finished_at, result.duration_s = clock.wall(), clock.monotonic() - started
-        if interrupted or any(s.status == StepStatus.PENDING for s in result.steps):
-            final = RunStatus.INTERRUPTED
-        elif any(s.status == StepStatus.FAILED for s in result.steps):
+        result.finished_at = clock.wall()
+        result.duration_s = (result.duration_s or 0.0) + clock.monotonic() - started
+        statuses = {s.status for s in result.steps}
+        if StepStatus.FAILED in statuses:
             final = RunStatus.FAILED
+        elif interrupted:
+            final = RunStatus.INTERRUPTED
+        elif StepStatus.PAUSED in statuses:
+            final = RunStatus.PAUSED
+        elif StepStatus.PENDING in statuses:
+            final = RunStatus.INTERRUPTED
         else:
             final = RunStatus.SUCCEEDED
         self._move_run(final)
@@ -248,7 +298,8 @@ class Runner:
         policy = self.runbook.retry_of(step)
         ctx = StepContext(
             adapter=self.adapter, target=self.runbook.target, step_id=step.id, log=log,
-            deadline=started + self.runbook.timeout_of(step), job_poll_interval=self.job_poll_interval,
+            deadline=started + self.runbook.timeout_of(step), timeout=self.runbook.timeout_of(step),
+            job_poll_interval=self.job_poll_interval,
             cancel=self.cancel, on_job_started=lambda handle: self._job_started(record, handle),
         )
 
@@ -261,10 +312,18 @@ class Runner:
                             status=getattr(error, "status", None), retry_after=getattr(error, "retry_after", None),
                             wait_s=round(state.next_action.sleep, 3))
 
-        ctx.adapter = RetryingAdapter(self.adapter, policy, sleep=ctx.sleep, on_retry=retrying_call)
+        def journal_write(operation: str, phase: str, detail: str | None) -> None:
+            self.observer.operation(self.result, record, operation, phase, detail)
+
+        ctx.adapter = RetryingAdapter(self.adapter, policy, sleep=ctx.sleep, on_retry=retrying_call,
+                                      on_write=journal_write)
+        ctx.approval = lambda: self.approvals(step.id) or ({"approved_by": "simulation"} if self.auto_approve else None)
+        ctx.first_started_at = record.started_at
         with self._lock:
+            was_paused = record.status == StepStatus.PAUSED
             record.move(StepStatus.RUNNING)
-            record.started_at = clock.wall()
+            record.started_at = record.started_at if was_paused else clock.wall()
+            record.error = None
             self.observer.step_changed(self.result, record)
         log.info("step.started")
         acted: Decision | None = None
@@ -275,7 +334,7 @@ class Runner:
                         code=getattr(error, "code", ""), wait_s=round(state.next_action.sleep, 3),
                         why="the outcome of a change is not known: read the state again before acting")
 
-        status, error = StepStatus.FAILED, None
+        status, error, pause_reason = StepStatus.FAILED, None, None
         try:
             for attempt in step_retrying(policy, sleep=ctx.sleep, before_sleep=before_sleep):
                 with attempt:
@@ -292,7 +351,9 @@ class Runner:
                         outputs = kind.apply(ctx, args, decision)
                     else:
                         outputs = decision.outputs
-            status = StepStatus.UNCHANGED if acted is None else StepStatus.SUCCEEDED
+            status = StepStatus.UNCHANGED if acted is None and kind.mutates else StepStatus.SUCCEEDED
+        except PauseRequested as exc:
+            status, pause_reason = StepStatus.PAUSED, str(exc).replace("{run_id}", self.result.run_id)
         except Cancelled:
             status = StepStatus.PENDING
             error = "interrupted before it finished; resume the run to complete it"
@@ -310,12 +371,15 @@ class Runner:
             else:
                 record.action = "none"
             record.error = redact(error) if error else None
+            if pause_reason:
+                record.reason = pause_reason
             if status in STEP_DONE:
                 record.outputs = outputs
                 self.outputs[step.id] = outputs
             record.move(status)
             self.observer.step_changed(self.result, record)
-        event = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted"}.get(status, "step.finished")
+        event = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted",
+                 StepStatus.PAUSED: "step.paused"}.get(status, "step.finished")
         (log.error if status == StepStatus.FAILED else log.info)(
             event, status=str(status), attempts=record.attempts, error=record.error,
             duration_s=round(record.duration_s, 3),

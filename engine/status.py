@@ -34,7 +34,7 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     S.SUCCEEDED: frozenset({S.COMPENSATED}),
     S.FAILED: frozenset({S.COMPENSATED, S.RUNNING}),  # RUNNING: a resumed run tries it again
     S.UNCHANGED: frozenset(),
-    S.SKIPPED: frozenset(),
+    S.SKIPPED: frozenset({S.PENDING}),  # a resumed run reconsiders steps skipped because the run stopped
     S.COMPENSATED: frozenset(),
 }
 
