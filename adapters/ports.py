@@ -333,6 +333,14 @@ class SecretStorePort(Protocol):
 # ---------------------------------------------------------------------------------------------------
 # The adapter as a whole
 
+# Every port method that changes the cloud: journaled (intent, outcome) and counted in the fake's ledger.
+WRITE_OPERATIONS = frozenset({
+    "update_network_settings", "start_failover", "start_plan_failover", "start_commit", "start_plan_commit",
+    "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup",
+    "set_local_gateway_prefixes", "put_connection", "delete_connection", "put_route", "delete_route",
+    "put_a_record", "delete_a_record",
+})
+
 
 @runtime_checkable
 class Adapter(Protocol):

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.yamlsource import Source, SourceError, load, parse
 from engine import expressions, kinds
 from engine.model import Runbook, Step
 from engine.problems import WARNING, InvalidInput, Problem
-from engine.yamlsource import Source, SourceError, load, parse
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters import ids
+from adapters.addressing import Reach, overlapping_pairs, reserved_addresses
 from adapters.errors import NotFoundError
 from adapters.ports import Connection, ProtectedItem
 from engine.loader import LoadedRunbook
@@ -23,19 +24,6 @@ from engine.problems import WARNING, Problem
 
 FAILOVER_OPERATION = {"planned": "PlannedFailover", "unplanned": "UnplannedFailover", "test": "TestFailover"}
 RESERVED_OFFSETS = "the network address, .1 (default gateway), .2 and .3 (Azure DNS) and the broadcast address"
-
-
-def reserved_addresses(subnet: ipaddress.IPv4Network) -> set[ipaddress.IPv4Address]:
-    base = int(subnet.network_address)
-    return {ipaddress.ip_address(base + i) for i in range(4)} | {subnet.broadcast_address}
-
-
-@dataclass
-class Reach:
-    """An address prefix reachable through a gateway, and where it comes from."""
-
-    prefix: ipaddress.IPv4Network
-    source: str  # e.g. "virtual network recovery-vnet"
 
 
 @dataclass
@@ -311,8 +299,7 @@ class NetworkPlanInspector:
                 reach[g1.lower()] += [Reach(ipaddress.ip_network(p), f"local network gateway {lng.name}")
                                       for p in prefixes]
         for gateway_key, reaches in reach.items():
-            unique = {(r.prefix, r.source): r for r in reaches}.values()
-            for a, b in _overlapping_pairs(list(unique)):
+            for a, b in overlapping_pairs(reaches):
                 gateway = ids.name_of(gateway_key)
                 on_prem = a if a.source.startswith("local") else b if b.source.startswith("local") else None
                 moved = b if on_prem is a else a
@@ -405,16 +392,6 @@ def _vnet_of(adapter, gateway_id: str) -> str | None:
         return adapter.network.get_gateway(gateway_id).vnet_id.lower()
     except NotFoundError:
         return None
-
-
-def _overlapping_pairs(reaches: list[Reach]):
-    ordered = sorted(reaches, key=lambda r: (r.prefix.network_address, -r.prefix.prefixlen))
-    for i, a in enumerate(ordered):
-        for b in ordered[i + 1:]:
-            if b.prefix.network_address > a.prefix.broadcast_address:
-                break
-            if a.source != b.source and a.prefix.overlaps(b.prefix):
-                yield a, b
 
 
 def _routes_for(table, network):

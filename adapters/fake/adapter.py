@@ -1,0 +1,123 @@
+"""The fake adapter: a stateful Azure estate that keeps Azure's rules, for rehearsals, plans and tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from adapters import ids
+from adapters.clock import Clock
+from adapters.errors import NotFoundError
+from adapters.fake.schema import Estate, Simulation, load_estate
+from adapters.fake.simulation import Weather
+from adapters.fake.store import Store
+
+
+class Cloud:
+    """What every fake port shares: the live state, the weather, the clock, and naming."""
+
+    def __init__(self, store: Store, estate: Estate, weather: Weather, clock: Clock):
+        self.store, self.estate, self.weather, self.clock = store, estate, weather, clock
+        self.subscription = estate.subscription
+        self.resource_group = estate.resource_group
+        self.location = estate.location
+
+    def id(self, kind: str, name: str) -> str:
+        return ids.resolve(name, kind, self.subscription, self.resource_group)
+
+    def name(self, resource_id: str, kind: str, label: str) -> str:
+        """The name behind an ID of this estate's subscription and resource group (else NotFound)."""
+        rid = ids.parse(resource_id)
+        if rid.subscription.lower() != self.subscription.lower() or \
+                rid.resource_group.lower() != self.resource_group.lower() or rid.type.lower() != kind.lower():
+            raise NotFoundError(f"{label} {resource_id} was not found", code="ResourceNotFound", status=404)
+        return rid.name
+
+    def doc(self, kind: str, name: str, label: str) -> dict:
+        found = self.store.get(kind, name)
+        if found is None:
+            raise NotFoundError(f"The {label} '{name}' was not found in resource group {self.resource_group}",
+                                code="ResourceNotFound", status=404)
+        return found
+
+    def read(self, operation: str) -> None:
+        self.weather.call("read", operation)
+        from adapters.fake.replication import settle_jobs
+
+        settle_jobs(self)
+
+    def write(self, operation: str) -> None:
+        self.weather.call("write", operation)
+        from adapters.fake.replication import settle_jobs
+
+        settle_jobs(self)
+
+
+class FakeAdapter:
+    name = "fake"
+    writes_real_cloud = False
+
+    def __init__(self, store: Store, estate: Estate, estate_path: Path | None, *, calm: bool = False):
+        from adapters.fake.network import FakeDns, FakeNetwork, FakeSecrets
+        from adapters.fake.replication import FakeReplication
+
+        self.store = store
+        self.estate = estate
+        self.estate_path = estate_path
+        simulation = estate.simulation if not calm else Simulation(time_scale=estate.simulation.time_scale)
+        self.clock = Clock(simulation.time_scale)
+        self.cloud = Cloud(store, estate, Weather(simulation, self.clock, calm=calm), self.clock)
+        self.replication = FakeReplication(self.cloud)
+        self.network = FakeNetwork(self.cloud)
+        self.dns = FakeDns(self.cloud)
+        self.secrets = FakeSecrets(self.cloud)
+        self.estate_name = estate.name
+        self.subscription = estate.subscription
+        self.resource_group = estate.resource_group
+        self.location = estate.location
+        self.identity = f"fake:{store.path.resolve() if store.path else 'memory'}"
+
+    @classmethod
+    def open(cls, estate_path: Path | str, state_path: Path | str | None) -> FakeAdapter:
+        """The estate file seeds the state on first use; later opens see what earlier commands changed."""
+        estate_path = Path(estate_path)
+        estate = load_estate(estate_path)
+        store = Store(state_path)
+        adapter = cls(store, estate, estate_path)
+        if store.meta("estate") is None:
+            adapter.reset()
+        return adapter
+
+    @classmethod
+    def from_estate(cls, estate: Estate) -> FakeAdapter:
+        adapter = cls(Store(None), estate, None)
+        adapter.reset()
+        return adapter
+
+    def reset(self) -> None:
+        from adapters.fake.seed import seed
+
+        with self.store.transaction():
+            self.store.clear()
+            seed(self.store, self.estate, self.cloud)
+            self.store.set_meta("estate", json.dumps({"name": self.estate.name, "file": str(self.estate_path)}))
+
+    def simulation(self) -> FakeAdapter:
+        """An in-memory copy: takes writes without touching the state file; no latency, faults or
+        throttling; jobs finish at once; its own empty ledger."""
+        return FakeAdapter(self.store.copy_in_memory(), self.estate, self.estate_path, calm=True)
+
+    def show(self) -> dict:
+        from adapters.fake.seed import KINDS
+
+        return {
+            "estate": self.estate.name, "subscription": self.subscription, "resource_group": self.resource_group,
+            **{label: self.store.all(kind) for kind, label in KINDS.items()},
+            "jobs": self.store.jobs(),
+        }
+
+    def ledger(self) -> list[dict]:
+        return self.store.ledger()
+
+    def close(self) -> None:
+        self.store.close()

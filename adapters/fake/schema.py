@@ -1,0 +1,243 @@
+"""The estate file: an Azure estate and the primary site, as YAML (``config/estates/*.yaml``).
+
+Validated with pydantic, every problem collected with its path and line (``EstateInvalid``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapters.ports import NEXT_HOP_TYPES
+from adapters.yamlsource import SourceError, load
+
+
+class EstateInvalid(Exception):
+    def __init__(self, file: str, problems: list[tuple[str, int | None, str]]):
+        self.file = file
+        self.problems = problems
+        super().__init__("; ".join(f"{file}:{line or '?'} {path}: {message}" for path, line, message in problems))
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _prefix(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=True))
+
+
+def _address(value: str) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+class Target(Model):
+    network: str
+    subnet: str
+    ip: str | None = None
+
+    _ip = field_validator("ip")(classmethod(lambda cls, v: None if v is None else _address(v)))
+
+
+class Inject(Model):
+    failover_error: str | None = Field(None, description="the next failover job of this item fails with this error")
+
+
+class ProtectedItem(Model):
+    source_ip: str = Field(description="the VM's IP on-premises")
+    state: Literal["Protected", "NotProtected", "ProtectionInProgress", "FailoverCompleted",
+                   "FailoverCommitted"] = "Protected"
+    recovery: Target | None = None
+    test: Target | None = None
+    inject: Inject = Field(default_factory=Inject)
+
+    _ip = field_validator("source_ip")(classmethod(lambda cls, v: _address(v)))
+
+
+class RecoveryPlan(Model):
+    groups: list[list[str]] = Field(min_length=1)
+
+
+class Vault(Model):
+    fabric: str = "primary-site-fabric"
+    container: str = "primary-site-container"
+    protected_items: dict[str, ProtectedItem] = Field(default_factory=dict)
+    recovery_plans: dict[str, RecoveryPlan] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plans_name_items(self):
+        for plan, spec in self.recovery_plans.items():
+            unknown = [i for group in spec.groups for i in group if i not in self.protected_items]
+            if unknown:
+                raise ValueError(f"recovery plan {plan} names unknown items {unknown}")
+            if sum(len(g) for g in spec.groups) > 100:
+                raise ValueError(f"recovery plan {plan} has more than the 100 items ASR allows")
+        return self
+
+
+class VirtualNetwork(Model):
+    address_prefixes: list[str] = Field(min_length=1)
+    subnets: dict[str, str] = Field(default_factory=dict)
+    location: str | None = None
+
+    _prefixes = field_validator("address_prefixes")(classmethod(lambda cls, v: [_prefix(p) for p in v]))
+
+    @model_validator(mode="after")
+    def _subnets_inside(self):
+        space = [ipaddress.ip_network(p) for p in self.address_prefixes]
+        for name, prefix in self.subnets.items():
+            net = ipaddress.ip_network(prefix, strict=True)
+            if not any(net.subnet_of(s) for s in space):
+                raise ValueError(f"subnet {name} ({prefix}) lies outside the address space {self.address_prefixes}")
+        return self
+
+
+class Gateway(Model):
+    vnet: str
+    location: str | None = None
+
+
+class LocalGateway(Model):
+    gateway_ip: str
+    prefixes: list[str]
+    location: str | None = None
+
+    _prefixes = field_validator("prefixes")(classmethod(lambda cls, v: [_prefix(p) for p in v]))
+
+
+class Connection(Model):
+    type: Literal["IPsec", "Vnet2Vnet"]
+    gateway: str
+    peer: str = Field(description="a local network gateway (IPsec) or a virtual network gateway (Vnet2Vnet)")
+    shared_key_env: str | None = Field(None, description="environment variable holding the key, if known")
+
+
+class Route(Model):
+    prefix: str
+    next_hop: Literal[*NEXT_HOP_TYPES]
+    next_hop_ip: str | None = None
+
+    _prefix = field_validator("prefix")(classmethod(lambda cls, v: _prefix(v)))
+
+
+class RouteTable(Model):
+    subnets: list[str] = Field(default_factory=list, description="vnet/subnet names the table is on")
+    routes: dict[str, Route] = Field(default_factory=dict)
+    location: str | None = None
+
+
+class VirtualMachine(Model):
+    vnet: str
+    subnet: str
+    ip: str
+
+    _ip = field_validator("ip")(classmethod(lambda cls, v: _address(v)))
+
+
+class ARecord(Model):
+    ips: list[str]
+    ttl: int = 300
+
+
+class DnsZone(Model):
+    records: dict[str, ARecord] = Field(default_factory=dict)
+
+
+class SecretRef(Model):
+    env: str
+
+
+class KeyVault(Model):
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+
+
+class Latency(Model):
+    read_ms: float = Field(5, ge=0)
+    write_ms: float = Field(20, ge=0)
+    job_ms: float = Field(500, ge=0)
+
+
+class Faults(Model):
+    transient_rate: float = Field(0.0, ge=0, le=1)
+    seed: int = 1
+
+
+class Throttle(Model):
+    reads: tuple[float, float] = (250, 25)
+    writes: tuple[float, float] = (200, 10)
+
+
+class Simulation(Model):
+    latency: Latency = Field(default_factory=Latency)
+    faults: Faults = Field(default_factory=Faults)
+    throttle: Throttle | None = Field(default_factory=Throttle)
+    time_scale: float = Field(1.0, gt=0)
+
+
+class PrimarySite(Model):
+    name: str
+    subnets: list[str] = Field(default_factory=list)
+
+
+class Estate(Model):
+    version: Literal[1] = 1
+    name: str
+    description: str | None = None
+    subscription: str
+    resource_group: str
+    location: str = "westeurope"
+    primary_site: PrimarySite | None = None
+    vaults: dict[str, Vault] = Field(default_factory=dict)
+    virtual_networks: dict[str, VirtualNetwork] = Field(default_factory=dict)
+    virtual_network_gateways: dict[str, Gateway] = Field(default_factory=dict)
+    local_network_gateways: dict[str, LocalGateway] = Field(default_factory=dict)
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    route_tables: dict[str, RouteTable] = Field(default_factory=dict)
+    virtual_machines: dict[str, VirtualMachine] = Field(default_factory=dict)
+    dns_zones: dict[str, DnsZone] = Field(default_factory=dict)
+    key_vaults: dict[str, KeyVault] = Field(default_factory=dict)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    @model_validator(mode="after")
+    def _references(self):
+        problems = []
+        for name, gw in self.virtual_network_gateways.items():
+            if gw.vnet not in self.virtual_networks:
+                problems.append(f"gateway {name} is in unknown virtual network {gw.vnet}")
+        for name, conn in self.connections.items():
+            if conn.gateway not in self.virtual_network_gateways:
+                problems.append(f"connection {name}: unknown gateway {conn.gateway}")
+            peers = self.local_network_gateways if conn.type == "IPsec" else self.virtual_network_gateways
+            if conn.peer not in peers:
+                problems.append(f"connection {name}: unknown {'local network' if conn.type == 'IPsec' else ''} "
+                                f"gateway {conn.peer}")
+        for name, vm in self.virtual_machines.items():
+            vnet = self.virtual_networks.get(vm.vnet)
+            if vnet is None or vm.subnet not in vnet.subnets:
+                problems.append(f"virtual machine {name}: unknown subnet {vm.vnet}/{vm.subnet}")
+        for name, table in self.route_tables.items():
+            for ref in table.subnets:
+                vnet, _, subnet = ref.partition("/")
+                if vnet not in self.virtual_networks or subnet not in self.virtual_networks[vnet].subnets:
+                    problems.append(f"route table {name}: unknown subnet {ref} (write vnet/subnet)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def load_estate(path: Path | str) -> Estate:
+    try:
+        source = load(path)
+    except SourceError as exc:
+        raise EstateInvalid(exc.file, [("", exc.line, exc.message)]) from None
+    try:
+        return Estate.model_validate(source.data or {})
+    except ValidationError as exc:
+        raise EstateInvalid(source.file, [
+            (".".join(str(p) for p in e["loc"]), source.line_of(tuple(e["loc"])),
+             e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]) from None

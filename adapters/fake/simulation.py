@@ -1,0 +1,73 @@
+"""What makes the fake behave like a real cloud under load: latency, seeded transient faults, and
+ARM's token-bucket throttling, all in simulated time (``time_scale``)."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from adapters.clock import Clock
+from adapters.errors import ThrottledError, TransientError
+from adapters.fake.schema import Simulation
+
+
+class TokenBucket:
+    """ARM's throttling: ``size`` tokens, refilled at ``rate`` per (simulated) second; empty answers 429."""
+
+    def __init__(self, size: float, rate: float, clock: Clock):
+        self.size, self.rate, self.clock = size, rate, clock
+        self.tokens = size
+        self.updated = clock.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self, kind: str) -> None:
+        with self.lock:
+            now = self.clock.monotonic()
+            self.tokens = min(self.size, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.rate
+                raise ThrottledError(
+                    f"Number of {kind} requests for subscription exceeded the limit of {self.size:.0f}; "
+                    f"retry after {wait:.1f} seconds", code="SubscriptionRequestsThrottled", status=429,
+                    retry_after=round(wait + 0.05, 2))
+            self.tokens -= 1
+
+
+class Weather:
+    """The simulation section applied to every call: throttle, then maybe a fault, then latency."""
+
+    def __init__(self, settings: Simulation, clock: Clock, *, calm: bool = False):
+        self.settings = settings
+        self.clock = clock
+        self.calm = calm  # a simulation copy: no latency, faults or throttling
+        self.random = random.Random(settings.faults.seed)
+        self.lock = threading.Lock()
+        throttle = settings.throttle
+        self.buckets = {} if calm or throttle is None else {
+            "read": TokenBucket(*throttle.reads, clock), "write": TokenBucket(*throttle.writes, clock)}
+
+    def call(self, kind: str, operation: str) -> None:
+        if self.calm:
+            return
+        if kind in self.buckets:
+            self.buckets[kind].take(kind)
+        rate = self.settings.faults.transient_rate
+        if rate:
+            with self.lock:
+                hit = self.random.random() < rate
+                throttled = self.random.random() < 0.5
+                retry_after = self.random.choice((1, 2, 3, 5))
+            if hit and throttled:
+                raise ThrottledError(f"{operation}: too many requests", code="TooManyRequests", status=429,
+                                     retry_after=retry_after)
+            if hit:
+                raise TransientError(f"{operation}: the service is temporarily unavailable",
+                                     code="ServiceUnavailable", status=503, retry_after=retry_after)
+        latency = self.settings.latency.read_ms if kind == "read" else self.settings.latency.write_ms
+        self.clock.sleep(latency / 1000)
+
+    @property
+    def job_seconds(self) -> float:
+        """Real seconds an ASR job takes."""
+        return 0.0 if self.calm else self.settings.latency.job_ms / 1000 * self.clock.scale

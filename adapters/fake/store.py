@@ -1,0 +1,142 @@
+"""The fake estate's live state: SQLite, so it persists between commands like a real cloud, survives a
+killed process, and can be shared by several processes. Each change and its ledger row are one
+transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
+                                      PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, operation TEXT NOT NULL,
+                                   resource TEXT NOT NULL, args TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, finish_at REAL NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, finish_at);
+"""
+
+
+class Store:
+    def __init__(self, path: Path | str | None):
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
+                                  isolation_level=None, timeout=30)
+        self.lock = threading.RLock()
+        with self.lock:
+            if path is not None:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        self._depth = 0
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def copy_in_memory(self) -> Store:
+        copy = Store(None)
+        with self.lock:
+            self.db.backup(copy.db)
+        copy.db.execute("DELETE FROM ledger")
+        return copy
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic change; nested uses join the outer one. Holds the write lock of the file, so two
+        processes cannot interleave a read-check-write."""
+        with self.lock:
+            if self._depth == 0:
+                self.db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self.db.execute("COMMIT")
+
+    # --- documents ------------------------------------------------------------------------------
+
+    def get(self, kind: str, name: str) -> dict | None:
+        with self.lock:
+            row = self.db.execute("SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name.lower())).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def all(self, kind: str) -> list[dict]:
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM resources WHERE kind=? ORDER BY name", (kind,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def put(self, kind: str, doc: dict) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO resources (kind, name, doc) VALUES (?,?,?)",
+                            (kind, doc["name"].lower(), json.dumps(doc, sort_keys=True)))
+
+    def delete(self, kind: str, name: str) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name.lower()))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM resources")
+            self.db.execute("DELETE FROM ledger")
+            self.db.execute("DELETE FROM meta")
+            self.db.execute("DELETE FROM jobs")
+
+    # --- ledger and meta ------------------------------------------------------------------------
+
+    def record(self, operation: str, resource: str, args: dict) -> None:
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        with self.lock:
+            self.db.execute("INSERT INTO ledger (at, operation, resource, args) VALUES (?,?,?,?)",
+                            (at, operation, resource, json.dumps(args, sort_keys=True, default=str)))
+
+    def ledger(self) -> list[dict]:
+        with self.lock:
+            rows = self.db.execute("SELECT seq, at, operation, resource, args FROM ledger ORDER BY seq").fetchall()
+        return [{"seq": s, "at": at, "operation": op, "resource": res, "args": json.loads(args)}
+                for s, at, op, res, args in rows]
+
+    def meta(self, key: str) -> str | None:
+        with self.lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)", (key, value))
+
+    # --- ASR jobs -------------------------------------------------------------------------------
+
+    def put_job(self, job: dict) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO jobs (id, state, finish_at, doc) VALUES (?,?,?,?)",
+                            (job["id"], job["state"], job["finish_at"], json.dumps(job, sort_keys=True)))
+
+    def job(self, job_id: str) -> dict | None:
+        with self.lock:
+            row = self.db.execute("SELECT doc FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def jobs(self) -> list[dict]:
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM jobs ORDER BY finish_at").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def due_jobs(self, at: float) -> list[dict]:
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM jobs WHERE state='InProgress' AND finish_at<=? ORDER BY finish_at",
+                                   (at,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
