@@ -24,7 +24,7 @@ RETRYABLE = (TransientError, UnknownOutcomeError)
 
 
 def wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    backoff = tenacity.wait_exponential_jitter(initial=policy.initial, max=policy.max, jitter=policy.initial)
+    backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial, max=policy.max, jitter=policy.initial)
 
     def wait(state: tenacity.RetryCallState) -> float:
         delay = min(backoff(state), policy.max)

@@ -200,9 +200,11 @@ class Runner:
         running: dict[Future, str] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="step") as pool:
             try:
-                while sorter.is_active():
-                    ready = sorted(sorter.get_ready(), key=self._order.__getitem__)
-                    for step_id in ready:
+                queue: list[str] = []  # ready to start, waiting for a free slot
+                while sorter.is_active() or queue:
+                    queue += sorted(sorter.get_ready(), key=self._order.__getitem__)
+                    while queue and len(running) < self.concurrency:
+                        step_id = queue.pop(0)
                         step = self.runbook.step(step_id)
                         record = result.step(step_id)
                         if record.status in STEP_DONE or step_id in self._skipped_by_condition \
@@ -214,9 +216,11 @@ class Runner:
                         else:
                             running[pool.submit(self._execute, step)] = step_id
                     if not running:
-                        if ready:
-                            continue
-                        break  # only paused steps (and what needs them) are left
+                        newly_ready = sorter.get_ready()
+                        if not newly_ready:
+                            break  # only paused steps (and what needs them) are left
+                        queue += sorted(newly_ready, key=self._order.__getitem__)
+                        continue
                     finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for future in finished:
                         step_id = running.pop(future)

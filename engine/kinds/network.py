@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from adapters import ids
 from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
@@ -25,6 +25,7 @@ def _cidr(value: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # network.connection
 
+SECRET_REFERENCE = r"^\$\{\{\s*params\.\w+\s*\}\}$"
 CONNECTION_TYPE = {"vnet2vnet": "Vnet2Vnet", "ipsec": "IPsec"}
 
 
@@ -33,7 +34,8 @@ class ConnectionArgs(Args):
     type: Literal["vnet2vnet", "ipsec"] = Field("vnet2vnet", description="vnet2vnet or ipsec (site-to-site)")
     gateway: str = Field(description="this side's virtual network gateway")
     peer: str = Field(description="vnet2vnet: the other virtual network gateway; ipsec: a local network gateway")
-    shared_key: Secret | None = Field(None, description="the IPsec pre-shared key: a secret parameter")
+    shared_key: Annotated[Secret | None, WithJsonSchema({"type": "string", "pattern": SECRET_REFERENCE})] = Field(
+        None, description="the IPsec pre-shared key: ${{ params.NAME }} of a secret parameter")
     state: Literal["present", "absent"] = "present"
     location: str | None = Field(None, description="default: the gateway's region")
     tags: dict[str, str] = Field(default_factory=dict)
