@@ -74,7 +74,7 @@ class Session:
             raise InvalidInput([Problem("CLI001", f"--output {output_format!r}", fix="use --output text or json")])
         global _json_output
         self.json = _json_output = output_format == "json"
-        level = "info" if (verbose or not sys.stderr.isatty()) else "warning"
+        level = "info" if verbose else "warning"  # warnings (retries, takeovers) always show
         logs.configure(log_format, level)
         self.settings: Settings = load_settings(config)
 

@@ -95,7 +95,7 @@ class Quiet:
 
 @contextmanager
 def progress_observer(loaded: LoadedRunbook, *, enabled: bool):
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     if not enabled:
         yield Quiet()
     elif sys.stderr.isatty():

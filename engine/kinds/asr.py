@@ -80,7 +80,7 @@ class SetTargetIp(StepKind):
         nic = _nic(item, args.nic)
         want = self.desired(ctx, args)
         changes = [
-            Change(f"protected item {item.vm_name}", name, getattr(nic, name), getattr(want, name))
+            Change(f"protected item {item.vm_name}", name, _shown(getattr(nic, name)), _shown(getattr(want, name)))
             for name in FIELDS
             if getattr(want, name) is not None and not _same_value(getattr(nic, name), getattr(want, name))
         ]
@@ -116,6 +116,11 @@ def _nic(item: ProtectedItem, nic_id: str | None):
         if ids.same(nic.nic_id, nic_id) or ids.name_of(nic.nic_id) == nic_id:
             return nic
     raise VerificationFailed(f"{item.vm_name} has no NIC {nic_id}; it has {[n.nic_id for n in item.nics]}")
+
+
+def _shown(value: str | None) -> str | None:
+    """Networks by name in diffs: the full ID is noise to a reader."""
+    return ids.name_of(value) if value and ids.is_resource_id(value) else value
 
 
 def _same_value(current: str | None, wanted: str | None) -> bool:
