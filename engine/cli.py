@@ -40,7 +40,7 @@ app.add_typer(fake_app, name="fake")
 
 stdout = Console(highlight=False, soft_wrap=True)
 _json_output = False  # set by Session: errors found later are printed as JSON too
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RunbookArg = Annotated[Path, typer.Argument(help="the runbook YAML file", show_default=False)]
 EstateOpt = Annotated[Path | None, typer.Option("--estate", help="use the fake adapter seeded from this estate")]

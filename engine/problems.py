@@ -34,7 +34,8 @@ class Problem:
         return place
 
     def __str__(self) -> str:
-        text = f"{self.where()}: {self.code}: {self.message}"
+        where = f"{self.where()}: " if self.file or self.step else ""
+        text = f"{where}{self.code}: {self.message}"
         if self.fix:
             text += f" Fix: {self.fix}"
         return text

@@ -330,7 +330,10 @@ class Runner:
             record.error = None
             self.observer.step_changed(self.result, record)
         log.info("step.started")
-        acted: Decision | None = None
+        # A step that began acting in an earlier session of this run (then crashed or was interrupted)
+        # keeps that record: if its change has since taken effect, it succeeded, it was not "unchanged".
+        acted: Decision | None = Decision(record.action, record.changes) if record.action not in (None, "none") \
+            else None
 
         def before_sleep(state) -> None:
             error = state.outcome.exception()
@@ -352,6 +355,9 @@ class Runner:
                         acted = decision
                         ctx.log.info("step.changing", action=decision.action,
                                      changes=[c.to_json() for c in decision.changes])
+                        with self._lock:  # journaled before the change is sent
+                            record.action, record.changes = decision.action, decision.changes
+                            self.observer.step_changed(self.result, record)
                         outputs = kind.apply(ctx, args, decision)
                     else:
                         outputs = decision.outputs

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 WOODGROVE = REPO / "config/estates/woodgrove.yaml"
 SUBNET_FAILOVER = REPO / "runbooks/woodgrove-subnet-failover.yaml"
 CHANGE_IP = REPO / "runbooks/woodgrove-change-ip.yaml"
-VPN_KEY = "canary-vpn-key-5d41402abc4b2a76"  # planted: must never appear in any output
+from tests.durable import VPN_KEY  # noqa: E402  planted: must never appear in any output
 
 
 @pytest.fixture

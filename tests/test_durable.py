@@ -1,0 +1,142 @@
+"""Durable runs: a crash mid-failover resumes without repeating a side effect; one run at a time;
+approval pauses and resumes; the runbook may not change under a resumed run; Ctrl-C stops safely."""
+
+from __future__ import annotations
+
+import json
+import signal
+import textwrap
+import time
+
+import pytest
+
+from tests import durable
+from tests.conftest import VPN_KEY, json_out, run_cli
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The subnet failover, uninterrupted: the final estate and the mutating calls it needed."""
+    return durable.uninterrupted(tmp_path_factory.mktemp("reference"))
+
+
+@pytest.mark.parametrize("kill_after", [2.2, 4.0])  # while the failover jobs run; around the network steps
+def test_kill_9_then_resume_matches_an_uninterrupted_run(kill_after, reference, tmp_path):
+    """kill -9 mid-run, then resume: the same final estate, no mutating call the uninterrupted run did
+    not need (no second failover of any VM), and every step done."""
+    state, ledger = reference
+    trial = durable.crash_and_resume(tmp_path, kill_after)
+    assert trial["killed"], "the run finished before the kill; make the jobs longer"
+    assert trial["exit"] == 0
+    assert trial["state"] == state
+    assert trial["ledger"] == ledger
+    failovers = [op for op, _ in trial["ledger"].elements() if op.endswith("plannedFailover")]
+    assert len(failovers) == 3
+    document = json_out(run_cli("status", trial["run_id"], "-o", "json", "--journal", str(tmp_path / "journal.db")))
+    assert document["status"] == "succeeded"
+    assert {s["status"] for s in document["steps"]} <= {"succeeded", "unchanged"}
+    journal_text = (tmp_path / "journal.db").read_bytes()
+    assert VPN_KEY.encode() not in journal_text
+
+
+def test_two_runs_at_once_exactly_one_proceeds(tmp_path):
+    """Two runs started at the same instant on one target: one runs, the other is refused (exit 3) and
+    names the holder."""
+    durable.slow_estate(tmp_path, job_ms=100_000)
+    first = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
+    second = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
+    outcomes = sorted([first.wait(timeout=120), second.wait(timeout=120)])
+    errors = first.stderr.read() + second.stderr.read()
+    assert outcomes == [0, 3], errors
+    assert "refused: another run holds the lock" in errors and "pid" in errors
+
+
+APPROVAL = """\
+version: 1
+name: approval-test
+target: {subscription: 00000000-0000-0000-0000-000000000000, resource_group: woodgrove-dr, vault: woodgrove-asr-vault}
+steps:
+  - {id: before, uses: dns.record, with: {zone: woodgrove.example, name: before, ip: 10.1.1.1}}
+  - {id: go-no-go, uses: approval, needs: [before], with: {message: Approve the DNS change}}
+  - {id: after, uses: dns.record, needs: [go-no-go], with: {zone: woodgrove.example, name: after, ip: 10.1.1.2}}
+  - {id: independent, uses: dns.record, with: {zone: woodgrove.example, name: independent, ip: 10.1.1.3}}
+"""
+
+
+def test_approval_pauses_with_exit_4_then_approve_completes(tmp_path, estate_file):
+    """An approval step pauses the run (exit 4) after the independent steps finish; approve records who
+    approved and resumes the run to the end."""
+    runbook = tmp_path / "approval.yaml"
+    runbook.write_text(APPROVAL)
+    places = ["--estate", str(estate_file()), "--state", str(tmp_path / "s.db"), "--journal", str(tmp_path / "j.db")]
+    paused = run_cli("run", str(runbook), *places, "-o", "json")
+    assert paused.returncode == 4, paused.stderr
+    document = json_out(paused)
+    steps = {s["id"]: s["status"] for s in document["steps"]}
+    assert steps == {"before": "succeeded", "go-no-go": "paused", "after": "pending", "independent": "succeeded"}
+    assert "failover approve" in next(s["reason"] for s in document["steps"] if s["id"] == "go-no-go")
+    approved = run_cli("approve", document["run_id"], "go-no-go", "--journal", str(tmp_path / "j.db"), "-o", "json")
+    assert approved.returncode == 0, approved.stderr
+    final = json_out(approved)
+    assert final["status"] == "succeeded"
+    gate = next(s for s in final["steps"] if s["id"] == "go-no-go")
+    assert gate["status"] == "succeeded" and gate["outputs"]["approved_by"]
+
+
+def test_approving_a_step_that_is_not_paused_is_refused(tmp_path, estate_file):
+    """approve names a step that is not waiting: exit 2 with the reason."""
+    runbook = tmp_path / "approval.yaml"
+    runbook.write_text(APPROVAL)
+    journal = str(tmp_path / "j.db")
+    paused = json_out(run_cli("run", str(runbook), "--estate", str(estate_file()), "--state", str(tmp_path / "s.db"),
+                              "--journal", journal, "-o", "json"))
+    result = run_cli("approve", paused["run_id"], "before", "--journal", journal)
+    assert result.returncode == 2 and "not waiting for approval" in result.stderr
+
+
+def test_resume_refuses_a_changed_runbook(tmp_path, estate_file):
+    """A paused run whose runbook file changed is not resumed without --accept-changed-runbook (exit 3)."""
+    runbook = tmp_path / "approval.yaml"
+    runbook.write_text(APPROVAL)
+    journal = str(tmp_path / "j.db")
+    paused = json_out(run_cli("run", str(runbook), "--estate", str(estate_file()), "--state", str(tmp_path / "s.db"),
+                              "--journal", journal, "-o", "json"))
+    runbook.write_text(APPROVAL.replace("10.1.1.2", "10.1.1.9"))
+    refused = run_cli("resume", paused["run_id"], "--journal", journal)
+    assert refused.returncode == 3 and "changed since run" in refused.stderr
+    accepted = run_cli("resume", paused["run_id"], "--journal", journal, "--accept-changed-runbook", "-o", "json")
+    assert accepted.returncode == 4  # still waiting for the approval
+
+
+def test_ctrl_c_stops_at_a_safe_point_and_resume_finishes(tmp_path):
+    """SIGINT mid-failover: the run is recorded interrupted, the resume command is printed, and resume
+    completes it without a second failover."""
+    durable.slow_estate(tmp_path)
+    process = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert "failover resume" in stderr
+    run_id = durable.last_run_id(tmp_path)
+    status = json_out(run_cli("status", run_id, "-o", "json", "--journal", str(tmp_path / "journal.db")))
+    assert status["status"] == "interrupted"
+    resumed = durable.failover(tmp_path, "resume", run_id)
+    resumed.communicate(timeout=120)
+    assert resumed.returncode == 0
+    failovers = [e for e in durable.fake(tmp_path, "ledger") if e["operation"].endswith("plannedFailover")]
+    assert len(failovers) == 3
+
+
+def test_history_and_status_json(tmp_path, estate_file):
+    """history lists runs newest first; status without a run id shows what is paused now."""
+    runbook = tmp_path / "approval.yaml"
+    runbook.write_text(textwrap.dedent(APPROVAL))
+    journal = str(tmp_path / "j.db")
+    paused = json_out(run_cli("run", str(runbook), "--estate", str(estate_file()), "--state", str(tmp_path / "s.db"),
+                              "--journal", journal, "-o", "json"))
+    history = json_out(run_cli("history", "-o", "json", "--journal", journal))
+    assert history["runs"][0]["run_id"] == paused["run_id"] and history["runs"][0]["status"] == "paused"
+    now = json_out(run_cli("status", "-o", "json", "--journal", journal))
+    assert [r["run_id"] for r in now["runs"]] == [paused["run_id"]]
+    assert json.dumps(now).count("go-no-go") >= 1
