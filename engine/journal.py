@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, position INTEGER NOT NULL, uses TEXT NOT NULL,
     status TEXT NOT NULL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
     started_at REAL, finished_at REAL, duration_s REAL, error TEXT, reason TEXT, action TEXT,
-    changes TEXT NOT NULL, outputs TEXT NOT NULL, jobs TEXT NOT NULL,
+    changes TEXT NOT NULL, outputs TEXT NOT NULL, jobs TEXT NOT NULL, undo TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, step_id)
 );
 CREATE TABLE IF NOT EXISTS transitions (
@@ -121,6 +121,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
+            if "undo" not in columns:  # journals written before compensation was recorded
+                self._db.execute("ALTER TABLE steps ADD COLUMN undo TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         with self._lock:
@@ -172,12 +175,12 @@ class Journal:
     def _upsert_step(self, run_id: str, position: int, record: StepRecord) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO steps (run_id, step_id, position, uses, status, attempts, retries, started_at,"
-            " finished_at, duration_s, error, reason, action, changes, outputs, jobs)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " finished_at, duration_s, error, reason, action, changes, outputs, jobs, undo)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, record.id, position, record.uses, str(record.status), record.attempts, record.retries,
              record.started_at, record.finished_at, record.duration_s, redact(record.error) if record.error else None,
              record.reason, record.action, _dump([c.to_json() for c in record.changes]), _dump(record.outputs),
-             _dump(record.jobs)))
+             _dump(record.jobs), _dump(record.undo)))
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
         self._write("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
@@ -281,5 +284,5 @@ def _record(row: sqlite3.Row) -> StepRecord:
         retries=row["retries"], started_at=row["started_at"], finished_at=row["finished_at"],
         duration_s=row["duration_s"], error=row["error"], reason=row["reason"], action=row["action"],
         changes=[Change(**c) for c in json.loads(row["changes"])], outputs=json.loads(row["outputs"]),
-        jobs=json.loads(row["jobs"]),
+        jobs=json.loads(row["jobs"]), undo=json.loads(row["undo"]),
     )

@@ -86,7 +86,7 @@ def check(source: Source) -> LoadedRunbook:
     problems += _check_graph(loaded)
     if not any(p.code in ("RB004", "RB005", "RB006") for p in problems):
         problems += _check_steps(loaded)
-    problems += _unused_parameters(loaded) + _rollback_pending(loaded)
+    problems += _unused_parameters(loaded)
     loaded.problems = problems
     if any(p.severity != WARNING for p in problems):
         raise InvalidInput(problems)
@@ -289,12 +289,3 @@ def _unused_parameters(loaded: LoadedRunbook) -> list[Problem]:
         for name in loaded.runbook.parameters if name not in used
     ]
 
-
-def _rollback_pending(loaded: LoadedRunbook) -> list[Problem]:
-    runbook = loaded.runbook
-    return [
-        Problem("RB102", f"on_failure: rollback is accepted but does not compensate yet: step {step.id} "
-                "behaves as abort", file=loaded.file, line=loaded.step_line(step.id), step=step.id,
-                fix="use abort or continue until compensation is available", severity=WARNING)
-        for step in runbook.steps if runbook.on_failure_of(step) == "rollback"
-    ]

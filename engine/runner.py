@@ -23,7 +23,7 @@ from adapters.ports import Adapter, JobHandle
 from adapters.secret import redact
 from engine import expressions, kinds
 from engine.context import Cancelled, PauseRequested, StepContext, StepTimeout
-from engine.kinds.base import Change, Decision, VerificationFailed
+from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed
 from engine.loader import LoadedRunbook
 from engine.logs import get_logger
 from engine.model import Condition, Step
@@ -56,6 +56,7 @@ class StepRecord:
     changes: list[Change] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)
+    undo: dict[str, Any] = field(default_factory=dict)  # how to compensate its change (on_failure: rollback)
 
     def move(self, status: StepStatus) -> None:
         self.status = check_step(self.status, status)
@@ -69,6 +70,14 @@ class StepRecord:
             "error": self.error, "reason": self.reason, "action": self.action,
             "changes": [c.to_json() for c in self.changes], "outputs": self.outputs, "jobs": self.jobs,
         }
+
+    @property
+    def rollback(self) -> dict | None:
+        """What a rollback did with this step's change, if there was one."""
+        reason = self.reason or ""
+        if reason.startswith(("undone: ", "not undone: ")):
+            return {"step": self.id, "undone": reason.startswith("undone: "), "detail": reason.split(": ", 1)[1]}
+        return None
 
 
 @dataclass
@@ -94,6 +103,7 @@ class RunResult:
             "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
             "steps": [s.to_json() for s in self.steps],
+            "rollback": [s.rollback for s in self.steps if s.rollback],
         }
 
 
@@ -241,6 +251,9 @@ class Runner:
                 wait(list(running))
                 for future in running:
                     future.result()
+        if not interrupted and any(s.status == StepStatus.FAILED and self.runbook.on_failure_of(
+                self.runbook.step(s.id)) == "rollback" for s in result.steps):
+            self._roll_back()
         result.finished_at = clock.wall()
         result.duration_s = (result.duration_s or 0.0) + clock.monotonic() - started
         statuses = {s.status for s in result.steps}
@@ -254,9 +267,35 @@ class Runner:
             final = RunStatus.INTERRUPTED
         else:
             final = RunStatus.SUCCEEDED
+        if StepStatus.COMPENSATED in statuses:
+            final = RunStatus.FAILED  # rolled back
         self._move_run(final)
         self.log.info("run.finished", status=str(final), duration_s=round(result.duration_s, 3))
         return result
+
+    def _roll_back(self) -> None:
+        """Compensate what the run changed, newest change first; say what was and was not undone."""
+        changed = [r for r in self.result.steps if r.undo and r.status in (StepStatus.SUCCEEDED, StepStatus.FAILED)]
+        changed.sort(key=lambda r: r.finished_at or 0, reverse=True)
+        self.log.warning("run.rolling_back", steps=[r.id for r in changed])
+        for record in changed:
+            step = self.runbook.step(record.id)
+            log = self.log.bind(step=step.id, uses=step.uses, compensating=True)
+            ctx = self._context(step, record, log)
+            try:
+                done = kinds.get(step.uses).compensate(ctx, record.undo)
+            except NotUndoable as exc:
+                outcome, detail = None, f"not undone: {exc}"
+            except (AdapterError, StepTimeout, VerificationFailed) as exc:
+                outcome, detail = None, f"not undone: compensation failed: {redact(str(exc))}"
+            else:
+                outcome, detail = StepStatus.COMPENSATED, f"undone: {done}"
+            with self._lock:
+                record.reason = detail
+                if outcome is not None:
+                    record.move(outcome)
+                self.observer.step_changed(self.result, record)
+            (log.info if outcome else log.error)("step.compensation", result=detail)
 
     def _reason_to_skip(self, step: Step, stopping: bool) -> str | None:
         if stopping:
@@ -293,17 +332,13 @@ class Runner:
 
     # --- one step -------------------------------------------------------------------------------
 
-    def _execute(self, step: Step) -> None:
-        record = self.result.step(step.id)
-        kind = kinds.get(step.uses)
-        clock = self.adapter.clock
-        log = self.log.bind(step=step.id, uses=step.uses)
-        started = clock.monotonic()
+    def _context(self, step: Step, record: StepRecord, log) -> StepContext:
+        """What the step kind sees: the adapter under the step's retry policy, its deadline, its journal."""
         policy = self.runbook.retry_of(step)
         ctx = StepContext(
             adapter=self.adapter, target=self.runbook.target, step_id=step.id, log=log,
-            deadline=started + self.runbook.timeout_of(step), timeout=self.runbook.timeout_of(step),
-            job_poll_interval=self.job_poll_interval,
+            deadline=self.adapter.clock.monotonic() + self.runbook.timeout_of(step),
+            timeout=self.runbook.timeout_of(step), job_poll_interval=self.job_poll_interval,
             cancel=self.cancel, on_job_started=lambda handle: self._job_started(record, handle),
         )
 
@@ -323,6 +358,16 @@ class Runner:
                                       on_write=journal_write)
         ctx.approval = lambda: self.approvals(step.id) or ({"approved_by": "simulation"} if self.auto_approve else None)
         ctx.first_started_at = record.started_at
+        return ctx
+
+    def _execute(self, step: Step) -> None:
+        record = self.result.step(step.id)
+        kind = kinds.get(step.uses)
+        clock = self.adapter.clock
+        log = self.log.bind(step=step.id, uses=step.uses)
+        started = clock.monotonic()
+        policy = self.runbook.retry_of(step)
+        ctx = self._context(step, record, log)
         with self._lock:
             was_paused = record.status == StepStatus.PAUSED
             record.move(StepStatus.RUNNING)
@@ -357,6 +402,7 @@ class Runner:
                                      changes=[c.to_json() for c in decision.changes])
                         with self._lock:  # journaled before the change is sent
                             record.action, record.changes = decision.action, decision.changes
+                            record.undo = decision.undo
                             self.observer.step_changed(self.result, record)
                         outputs = kind.apply(ctx, args, decision)
                     else:

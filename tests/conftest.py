@@ -23,8 +23,10 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _vpn_key(monkeypatch):
+def _environment(monkeypatch, tmp_path):
+    """Every test plants the canary VPN key and writes its journal in its own folder."""
     monkeypatch.setenv("WOODGROVE_VPN_KEY", VPN_KEY)
+    monkeypatch.setenv("FAILOVER_JOURNAL", str(tmp_path / "journal.db"))
 
 
 def merge(base: dict, extra: dict) -> dict:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from adapters import ids
 from adapters.ports import (
+    CANCEL,
     COMMIT,
     JobHandle,
     NetworkSettings,
@@ -17,7 +18,7 @@ from adapters.ports import (
 )
 from engine.context import StepContext
 from engine.kinds import register
-from engine.kinds.base import Args, Change, Decision, StepKind, VerificationFailed
+from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
 
 
 def _ipv4(value: str | None) -> str | None:
@@ -92,7 +93,9 @@ class SetTargetIp(StepKind):
                 f"{item.vm_name} has already failed over (active location {item.active_location}); its target "
                 "network can no longer change. Fail back first, or remove this step."
             )
-        return Decision("update", changes, outputs=outputs, state=(vault, item, nic, want))
+        previous = {name: getattr(nic, name) for name in FIELDS}
+        return Decision("update", changes, outputs=outputs, state=(vault, item, nic, want),
+                        undo={"vault": vault.__dict__, "item": item.vm_name, "nic": nic.nic_id, "previous": previous})
 
     def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
         vault, item, nic, want = decision.state
@@ -102,6 +105,15 @@ class SetTargetIp(StepKind):
         if wrong:
             raise VerificationFailed(f"{item.vm_name}: after the update, {', '.join(wrong)} still differ")
         return decision.outputs
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        previous = undo["previous"]
+        if not previous.get("recovery_network"):
+            raise NotUndoable(f"{undo['item']} had no recovery network before; ASR cannot clear one (it has no "
+                              "effect until a failover)")
+        ctx.adapter.replication.update_network_settings(VaultRef(**undo["vault"]), undo["item"], undo["nic"],
+                                                        NetworkSettings(**previous))
+        return f"{undo['item']}: recovery network settings restored"
 
     @staticmethod
     def _outputs(args: SetTargetIpArgs, want: NetworkSettings) -> dict:
@@ -174,7 +186,24 @@ class JobOperation(StepKind):
         if not todo:
             return Decision("none", outputs=outputs)
         return Decision("trigger", [self.change(item, args) for item in todo], outputs=outputs,
-                        state=(vault, names, todo))
+                        state=(vault, names, todo), undo=self.undo_for(vault, todo, args))
+
+    def undo_for(self, vault: VaultRef, todo: list[ProtectedItem], args) -> dict:
+        return {}
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        if not undo:
+            raise NotUndoable(f"{self.name} cannot be undone")
+        vault = VaultRef(**undo["vault"])
+        items = [ctx.adapter.replication.get_protected_item(vault, name) for name in undo["items"]]
+        handles = [self.undo_one(ctx, vault, item, undo) for item in items]
+        handles = [h for h in handles if h is not None]
+        if handles:
+            ctx.wait_for_jobs(handles)
+        return f"{undo['undo']} of {', '.join(undo['items'])}"
+
+    def undo_one(self, ctx: StepContext, vault: VaultRef, item: ProtectedItem, undo: dict):
+        raise NotUndoable(f"{self.name} cannot be undone")
 
     def apply(self, ctx: StepContext, args, decision: Decision) -> dict:
         vault, names, todo = decision.state
@@ -260,6 +289,22 @@ class Failover(JobOperation):
             vault, plan, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source
         )
 
+    def undo_for(self, vault: VaultRef, todo: list[ProtectedItem], args: FailoverArgs) -> dict:
+        return {"vault": vault.__dict__, "items": [i.vm_name for i in todo],
+                "undo": "test failover cleanup" if args.type == "test" else "failover cancel"}
+
+    def undo_one(self, ctx: StepContext, vault: VaultRef, item: ProtectedItem, undo: dict):
+        if undo["undo"] == "test failover cleanup":
+            if not item.test_failover_state:
+                return None
+            return ctx.adapter.replication.start_test_failover_cleanup(vault, item.vm_name, "Rolled back by failover")
+        if item.active_location != "Recovery":
+            return None
+        if CANCEL not in item.allowed_operations:
+            raise NotUndoable(f"{item.vm_name} can no longer be cancelled ({item.protection_state}); fail it back "
+                              "with a reverse replication and a failover from Azure")
+        return ctx.adapter.replication.start_cancel(vault, item.vm_name)
+
     @staticmethod
     def _network(ctx: StepContext, args: FailoverArgs) -> str | None:
         return ctx.vnet_id(args.network) if args.network else None
@@ -293,6 +338,9 @@ class Commit(JobOperation):
     def start_plan(self, ctx, vault, plan, args) -> JobHandle:
         return ctx.adapter.replication.start_plan_commit(vault, plan)
 
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        raise NotUndoable("a committed failover cannot be undone: fail back with reverse replication instead")
+
 
 class CleanupArgs(ItemsOrPlan):
     comments: str = Field("Test failover cleaned up by failover", description="recorded by ASR with the cleanup")
@@ -315,3 +363,6 @@ class CleanupTestFailover(JobOperation):
 
     def start_plan(self, ctx, vault, plan, args: CleanupArgs) -> JobHandle:
         return ctx.adapter.replication.start_plan_test_failover_cleanup(vault, plan, args.comments)
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        raise NotUndoable("a cleaned-up test failover is not brought back; nothing was left behind")

@@ -43,6 +43,7 @@ class Decision:
     changes: list[Change] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)  # the outputs when nothing needs doing
     state: Any = None  # what plan() read, handed to apply()
+    undo: dict[str, Any] = field(default_factory=dict)  # what compensate() needs (JSON; journaled)
 
     @property
     def unchanged(self) -> bool:
@@ -51,6 +52,10 @@ class Decision:
 
 class VerificationFailed(Exception):
     """The action was accepted but the desired state does not hold afterwards."""
+
+
+class NotUndoable(Exception):
+    """A change that cannot be compensated; the message says why and what is left."""
 
 
 class StepKind:
@@ -66,3 +71,8 @@ class StepKind:
 
     def apply(self, ctx: StepContext, args: Any, decision: Decision) -> dict[str, Any]:
         raise NotImplementedError
+
+    def compensate(self, ctx: StepContext, undo: dict[str, Any]) -> str:
+        """Undo what ``apply`` changed (``on_failure: rollback``), from the ``undo`` its decision
+        recorded; return what was done, or raise ``NotUndoable``."""
+        raise NotUndoable(f"{self.name} cannot be undone automatically")

@@ -53,16 +53,18 @@ class DnsRecord(StepKind):
         zone_id = ctx.resource_id(args.zone, ids.DNS_ZONE)
         current = ctx.adapter.dns.find_a_record(zone_id, args.name)
         fqdn = args.zone if args.name == "@" else f"{args.name}.{ids.name_of(zone_id)}"
+        undo = {"zone": zone_id, "name": args.name,
+                "previous": None if current is None else {"ips": list(current.ips), "ttl": current.ttl}}
         label = f"DNS A {fqdn}"
         if args.state == "absent":
             if current is None:
                 return Decision("none", outputs={"fqdn": fqdn, "ips": []})
             return Decision("delete", [Change(label, "ips", list(current.ips), None)],
-                            outputs={"fqdn": fqdn, "ips": []}, state=zone_id)
+                            outputs={"fqdn": fqdn, "ips": []}, state=zone_id, undo=undo)
         outputs = {"fqdn": fqdn, "ips": list(args.addresses)}
         if current is None:
             return Decision("create", [Change(label, "ips", None, list(args.addresses)),
-                                       Change(label, "ttl", None, args.ttl)], outputs=outputs, state=zone_id)
+                                       Change(label, "ttl", None, args.ttl)], outputs=outputs, state=zone_id, undo=undo)
         changes = []
         if tuple(sorted(current.ips)) != args.addresses:
             changes.append(Change(label, "ips", list(current.ips), list(args.addresses)))
@@ -70,7 +72,16 @@ class DnsRecord(StepKind):
             changes.append(Change(label, "ttl", current.ttl, args.ttl))
         if not changes:
             return Decision("none", outputs=outputs)
-        return Decision("update", changes, outputs=outputs, state=zone_id)
+        return Decision("update", changes, outputs=outputs, state=zone_id, undo=undo)
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        dns, previous = ctx.adapter.dns, undo["previous"]
+        if previous is None:
+            if dns.find_a_record(undo["zone"], undo["name"]) is not None:
+                dns.delete_a_record(undo["zone"], undo["name"])
+            return f"A record {undo['name']} removed"
+        dns.put_a_record(undo["zone"], undo["name"], previous["ips"], previous["ttl"])
+        return f"A record {undo['name']} restored to {', '.join(previous['ips'])}"
 
     def apply(self, ctx: StepContext, args: DnsRecordArgs, decision: Decision) -> dict:
         zone_id = decision.state

@@ -12,7 +12,7 @@ from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
 from adapters.secret import Secret
 from engine.context import StepContext
 from engine.kinds import register
-from engine.kinds.base import Args, Change, Decision, StepKind, VerificationFailed
+from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
 
 
 def _cidr(value: str) -> str:
@@ -72,7 +72,8 @@ class NetworkConnection(StepKind):
             if current is None:
                 return Decision("none", outputs={"id": conn_id, "status": "absent"})
             return Decision("delete", [Change(label, "exists", True, False)], state=conn_id,
-                            outputs={"id": conn_id, "status": "absent"})
+                            outputs={"id": conn_id, "status": "absent"},
+                            undo={"deleted": conn_id, "why": "its shared key is not known to the runbook"})
 
         gateway_id = ctx.resource_id(args.gateway, ids.GATEWAY)
         peer_kind = ids.GATEWAY if args.type == "vnet2vnet" else ids.LOCAL_GATEWAY
@@ -86,7 +87,8 @@ class NetworkConnection(StepKind):
                        Change(label, "gateway", None, ids.name_of(gateway_id)),
                        Change(label, "peer", None, ids.name_of(peer_id)),
                        Change(label, "shared_key", None, "(set)")]
-            return Decision("create", changes, state=(conn_id, spec), outputs={"id": conn_id, "status": "new"})
+            return Decision("create", changes, state=(conn_id, spec), outputs={"id": conn_id, "status": "new"},
+                            undo={"delete": conn_id})
 
         if current.connection_type != kind or not ids.same(current.gateway1_id, gateway_id) \
                 or not ids.same(current.peer_id, peer_id):
@@ -107,6 +109,14 @@ class NetworkConnection(StepKind):
             return Decision("none", outputs=outputs)
         spec = ConnectionSpec(current.location, kind, gateway_id, peer_id, args.shared_key, tags)
         return Decision("update", changes, state=(conn_id, spec), outputs=outputs)
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        if "delete" not in undo:
+            raise NotUndoable(f"connection {ids.name_of(undo.get('deleted', '?'))} was changed or deleted; it is not "
+                              "recreated automatically because the previous shared key is not known")
+        if ctx.adapter.network.find_connection(undo["delete"]) is not None:
+            ctx.adapter.network.delete_connection(undo["delete"])
+        return f"connection {ids.name_of(undo['delete'])} deleted"
 
     def apply(self, ctx: StepContext, args: ConnectionArgs, decision: Decision) -> dict:
         net = ctx.adapter.network
@@ -196,7 +206,20 @@ class NetworkRoutes(StepKind):
             action = "create"
         else:
             action = "update"
-        return Decision(action, changes, outputs=outputs, state=(table_id, puts, deletes))
+        previous = {name: (None if table.routes.get(name) is None else table.routes[name].__dict__)
+                    for name in [r.name for r in puts] + deletes}
+        return Decision(action, changes, outputs=outputs, state=(table_id, puts, deletes),
+                        undo={"table": table_id, "previous": previous})
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        table_id, net = undo["table"], ctx.adapter.network
+        current = net.get_route_table(table_id).routes
+        for name, route in undo["previous"].items():
+            if route is None and name in current:
+                net.delete_route(table_id, name)
+            elif route is not None and current.get(name) != Route(**route):
+                net.put_route(table_id, Route(**route))
+        return f"route table {ids.name_of(table_id)}: routes {', '.join(sorted(undo['previous']))} restored"
 
     def apply(self, ctx: StepContext, args: RoutesArgs, decision: Decision) -> dict:
         table_id, puts, deletes = decision.state
@@ -280,7 +303,12 @@ class LocalGatewayPrefixes(StepKind):
         if wanted == current:
             return Decision("none", outputs={"prefixes": current})
         change = Change(f"local network gateway {lng.name}", "address_prefixes", current, wanted)
-        return Decision("update", [change], outputs={"prefixes": wanted}, state=(lng_id, wanted))
+        return Decision("update", [change], outputs={"prefixes": wanted}, state=(lng_id, wanted),
+                        undo={"gateway": lng_id, "prefixes": current})
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        ctx.adapter.network.set_local_gateway_prefixes(undo["gateway"], undo["prefixes"])
+        return f"local network gateway {ids.name_of(undo['gateway'])}: prefixes {', '.join(undo['prefixes'])} restored"
 
     def apply(self, ctx: StepContext, args: LocalGatewayPrefixesArgs, decision: Decision) -> dict:
         lng_id, wanted = decision.state

@@ -171,3 +171,34 @@ def test_secret_never_reaches_logs_or_results(fake):
     assert str(result.status) == "succeeded"
     assert VPN_KEY not in json.dumps(events, default=str)
     assert VPN_KEY not in json.dumps(result.to_json(), default=str)
+
+
+def test_rollback_leaves_the_estate_as_it_was_and_says_so(fake):
+    """A step failing with on_failure: rollback undoes the run's changes newest first (connections
+    deleted, prefixes restored, failovers cancelled); the estate ends as it began and the result lists
+    what was undone."""
+    adapter = fake()
+    keep_ips = SUBNET_FAILOVER.read_text().split("  # 2. Fail the whole subnet over")[0]
+    assert str(run(_as_path(keep_ips), adapter).status) == "succeeded"
+    before = {k: v for k, v in adapter.show().items() if k != "jobs"}
+    failing = SUBNET_FAILOVER.read_text().replace("table: woodgrove-rt", "table: woodgrove-rt-missing").replace(
+        "  concurrency: 8", "  concurrency: 8\n  on_failure: rollback")
+    result = run(_as_path(failing), adapter)
+    assert str(result.status) == "failed"
+    assert "woodgrove-rt-missing" in result.step("route-app-subnet-to-azure").error
+    after = {k: v for k, v in adapter.show().items() if k != "jobs"}
+    assert after == before
+    rollback = {r["step"]: r for r in result.to_json()["rollback"]}
+    assert set(rollback) == {"fail-over-app-subnet", "move-prefix-off-onprem", "connect-recovery-to-hub",
+                             "connect-hub-to-recovery"}
+    assert all(r["undone"] for r in rollback.values())
+    assert str(result.step("connect-hub-to-recovery").status) == "compensated"
+
+
+def _as_path(text: str):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "runbook.yaml"
+    path.write_text(text)
+    return path
