@@ -223,7 +223,7 @@ def _journaled(session: Session, journal_path: Path | None, loaded, values, adap
 
 
 def _finish(session: Session, result) -> None:
-    session.emit(result.to_json(), output.run_text(result))
+    session.emit(result.to_json(), output.run_text(result, steps=not sys.stderr.isatty()))
     if str(result.status) in ("interrupted", "paused", "failed") and not session.json:
         stderr.print(f"resume with: failover resume {result.run_id}")
     code = {"succeeded": Exit.OK, "paused": Exit.PAUSED, "interrupted": Exit.FAILED}.get(str(result.status), Exit.FAILED)

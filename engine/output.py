@@ -53,11 +53,12 @@ def plan_text(document: dict) -> str:
     return "\n".join(lines)
 
 
-def run_text(result: RunResult) -> str:
+def run_text(result: RunResult, *, steps: bool = True) -> str:
+    """The run's steps (unless a live table already shows them) and a one-line verdict."""
     style = STATUS_STYLE.get(str(result.status), "")
     kind = "dry run" if result.dry_run else "run"
     lines = []
-    for record in result.steps:
+    for record in result.steps if steps else []:
         took = format_duration(record.duration_s) if record.duration_s is not None else ""
         detail = record.error or record.reason or ""
         if not detail and record.changes:
@@ -70,7 +71,10 @@ def run_text(result: RunResult) -> str:
         counts[str(record.status)] = counts.get(str(record.status), 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     took = format_duration(result.duration_s or 0)
-    lines.append("")
+    for entry in result.to_json()["rollback"]:
+        lines.append(f"  rollback: {entry['step']}: {'undone' if entry['undone'] else 'NOT undone'}: {entry['detail']}")
+    if steps:
+        lines.append("")
     lines.append(f"{kind} {result.run_id} of {result.runbook} on the {result.adapter} adapter: "
                  f"[{style}]{result.status}[/] in {took} (simulated time) — {summary}")
     return "\n".join(lines)

@@ -39,7 +39,8 @@ class LiveTable:
             if not detail and record.jobs and status == "running":
                 detail = f"waiting for ASR job {record.jobs[-1]}"
             elif not detail and record.changes:
-                detail = "; ".join(f"{c.field}: {c.before} → {c.after}" for c in record.changes[:2])
+                detail = "; ".join(f"{c.resource.rsplit(' ', 1)[-1]} {c.field}: {c.before} → {c.after}"
+                                   for c in record.changes[:2])
                 if len(record.changes) > 2:
                     detail += f"; +{len(record.changes) - 2} more"
             took = format_duration(record.duration_s) if record.duration_s is not None else ""
