@@ -53,7 +53,7 @@ def measure(result: RunResult, target_s: float | None, scale: float = 1.0) -> Re
         return None if ts is None else round((ts - start) / scale, 3)
 
     def last(records) -> float | None:
-        times = [since_start(r.finished_at) for r in records if r.finished_at and str(r.status) == "succeeded"]
+        times = [since_start(r.finished_at) for r in records if r.finished_at]
         return max(times) if times else None
 
     done = [r for r in result.steps if str(r.status) in ("succeeded", "unchanged", "compensated")]
