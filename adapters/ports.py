@@ -49,7 +49,8 @@ class NicSettings:
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    """The desired target network of one NIC; ``None`` leaves a field as it is."""
+    """The desired target network of one NIC; ``None`` leaves a field as it is, and ``test_network=""``
+    clears the test-failover settings (they are optional in ASR; the recovery network cannot be cleared)."""
 
     recovery_network: str | None = None
     recovery_subnet: str | None = None

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
     parameters TEXT NOT NULL, adapter TEXT NOT NULL, scope TEXT NOT NULL, dry_run INTEGER NOT NULL,
     status TEXT NOT NULL, started_at REAL, finished_at REAL, duration_s REAL,
     operator TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, kind TEXT NOT NULL DEFAULT 'run',
-    options TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL
+    options TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL, rto TEXT, verdict TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, position INTEGER NOT NULL, uses TEXT NOT NULL,
@@ -124,6 +124,9 @@ class Journal:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
             if "undo" not in columns:  # journals written before compensation was recorded
                 self._db.execute("ALTER TABLE steps ADD COLUMN undo TEXT NOT NULL DEFAULT '{}'")
+            if "rto" not in {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}:
+                self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
+                self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -159,9 +162,9 @@ class Journal:
         with self._lock:
             self._db.execute(
                 "UPDATE runs SET status=?, started_at=COALESCE(started_at, ?), finished_at=?, duration_s=?,"
-                " pid=?, updated_at=? WHERE run_id=?",
+                " pid=?, updated_at=?, rto=?, verdict=? WHERE run_id=?",
                 (str(result.status), result.started_at, result.finished_at, result.duration_s, os.getpid(),
-                 time.time(), result.run_id))
+                 time.time(), _dump(result.rto) if result.rto is not None else None, result.verdict, result.run_id))
             self._db.execute("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
                              (result.run_id, None, str(result.status), time.time()))
 
@@ -210,7 +213,7 @@ class Journal:
             run_id=row["run_id"], runbook=row["runbook"], adapter=row["adapter"], dry_run=bool(row["dry_run"]),
             parameters=json.loads(row["parameters"]), steps=[_record(s) for s in steps],
             status=RunStatus(row["status"]), started_at=row["started_at"], finished_at=row["finished_at"],
-            duration_s=row["duration_s"],
+            duration_s=row["duration_s"], rto=json.loads(row["rto"]) if row["rto"] else None, verdict=row["verdict"],
         )
         return row, result
 

@@ -68,20 +68,23 @@ class NetworkPlanInspector:
         except NotFoundError:
             self._missing_item(step, args.item, vault.vault)
             return
-        recovery = ids.resolve(args.network, ids.VIRTUAL_NETWORK, self.target.subscription, self.target.resource_group)
-        self.recovery_networks.add(recovery.lower())
-        prefix = self._check_ip(step, adapter, item, recovery, args.subnet, args.ip, "recovery")
-        source = item.primary_nic.source_ip
-        if prefix is not None:
-            if source == args.ip:
-                self.kept_ip_items[item.vm_name] = (args.ip, prefix)
-            else:
-                self.changed_ip_items[item.vm_name] = args.ip
+        if args.network:
+            recovery = ids.resolve(args.network, ids.VIRTUAL_NETWORK, self.target.subscription,
+                                   self.target.resource_group)
+            self.recovery_networks.add(recovery.lower())
+            prefix = self._check_ip(step, adapter, item, recovery, args.subnet, args.ip, "recovery")
+            if prefix is not None:
+                if item.primary_nic.source_ip == args.ip:
+                    self.kept_ip_items[item.vm_name] = (args.ip, prefix)
+                else:
+                    self.changed_ip_items[item.vm_name] = args.ip
         if args.test_network:
             test = ids.resolve(args.test_network, ids.VIRTUAL_NETWORK, self.target.subscription,
                                self.target.resource_group)
             self.test_networks.add(test.lower())
-            self._check_ip(step, adapter, item, test, args.test_subnet or args.subnet, args.test_ip or args.ip, "test")
+            if args.test_ip or args.ip:
+                self._check_ip(step, adapter, item, test, args.test_subnet or args.subnet, args.test_ip or args.ip,
+                               "test")
             self._check_isolated(step, adapter, test)
 
     def _check_ip(self, step, adapter, item: ProtectedItem, vnet_id: str, subnet: str, ip: str, which: str):

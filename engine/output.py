@@ -71,8 +71,16 @@ def run_text(result: RunResult, *, steps: bool = True) -> str:
         counts[str(record.status)] = counts.get(str(record.status), 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     took = format_duration(result.duration_s or 0)
+    label = "cleanup" if result.rto is not None else "rollback"
     for entry in result.to_json()["rollback"]:
-        lines.append(f"  rollback: {entry['step']}: {'undone' if entry['undone'] else 'NOT undone'}: {entry['detail']}")
+        lines.append(f"  {label}: {entry['step']}: {'undone' if entry['undone'] else 'NOT undone'}: {entry['detail']}")
+    if result.rto is not None:
+        rto = result.rto
+        measured = "-" if rto["recovered_s"] is None else format_duration(rto["recovered_s"])
+        target = "none" if rto["target_s"] is None else format_duration(rto["target_s"])
+        lines.append(f"  recovery time: {measured} (target {target}); failed over "
+                     f"{format_duration(rto['failed_over_s'] or 0)}, verified {format_duration(rto['verified_s'] or 0)}")
+        lines.append(f"  verdict: {result.verdict}")
     if steps:
         lines.append("")
     lines.append(f"{kind} {result.run_id} of {result.runbook} on the {result.adapter} adapter: "

@@ -92,6 +92,8 @@ class RunResult:
     started_at: float | None = None
     finished_at: float | None = None
     duration_s: float | None = None
+    rto: dict | None = None  # drills: the measured recovery time against the runbook's target
+    verdict: str | None = None  # drills: why it passed or failed
 
     def step(self, step_id: str) -> StepRecord:
         return next(s for s in self.steps if s.id == step_id)
@@ -104,6 +106,7 @@ class RunResult:
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
             "steps": [s.to_json() for s in self.steps],
             "rollback": [s.rollback for s in self.steps if s.rollback],
+            **({"rto": self.rto, "verdict": self.verdict} if self.rto is not None else {}),
         }
 
 
@@ -154,6 +157,7 @@ class Runner:
         prior: RunResult | None = None,
         approvals=None,
         auto_approve: bool = False,
+        drill: bool = False,
     ):
         self.loaded = loaded
         self.runbook = loaded.runbook
@@ -168,6 +172,7 @@ class Runner:
         self._lock = threading.RLock()
         self.approvals = approvals or (lambda step_id: None)  # step id -> who approved it, or None
         self.auto_approve = auto_approve  # simulations: a person would approve; go on
+        self.drill = drill  # whatever happens, undo every change at the end
         self.result = prior or RunResult(
             run_id=run_id or new_run_id(), runbook=self.runbook.name, adapter=adapter.name, dry_run=dry_run,
             parameters=public_values(params), steps=[StepRecord(s.id, s.uses) for s in self.runbook.steps],
@@ -251,11 +256,6 @@ class Runner:
                 wait(list(running))
                 for future in running:
                     future.result()
-        if not interrupted and any(s.status == StepStatus.FAILED and self.runbook.on_failure_of(
-                self.runbook.step(s.id)) == "rollback" for s in result.steps):
-            self._roll_back()
-        result.finished_at = clock.wall()
-        result.duration_s = (result.duration_s or 0.0) + clock.monotonic() - started
         statuses = {s.status for s in result.steps}
         if StepStatus.FAILED in statuses:
             final = RunStatus.FAILED
@@ -267,21 +267,51 @@ class Runner:
             final = RunStatus.INTERRUPTED
         else:
             final = RunStatus.SUCCEEDED
-        if StepStatus.COMPENSATED in statuses:
-            final = RunStatus.FAILED  # rolled back
+        rollback = not interrupted and any(s.status == StepStatus.FAILED and self.runbook.on_failure_of(
+            self.runbook.step(s.id)) == "rollback" for s in result.steps)
+        if self.drill or rollback:
+            complete = self._roll_back()
+            if rollback:
+                final = RunStatus.FAILED
+            elif self.drill:  # a drill ends when it has cleaned up: passed, or failed saying why
+                final = self._drill_verdict(final, complete)
+        result.finished_at = clock.wall()
+        result.duration_s = (result.duration_s or 0.0) + clock.monotonic() - started
         self._move_run(final)
         self.log.info("run.finished", status=str(final), duration_s=round(result.duration_s, 3))
         return result
 
-    def _roll_back(self) -> None:
-        """Compensate what the run changed, newest change first; say what was and was not undone."""
-        changed = [r for r in self.result.steps if r.undo and r.status in (StepStatus.SUCCEEDED, StepStatus.FAILED)]
-        changed.sort(key=lambda r: r.finished_at or 0, reverse=True)
-        self.log.warning("run.rolling_back", steps=[r.id for r in changed])
+    def _drill_verdict(self, status: RunStatus, cleaned_up: bool) -> RunStatus:
+        from engine.rto import measure
+
+        times = measure(self.result, self.runbook.rto, self.adapter.clock.scale)
+        self.result.rto = times.to_json()
+        reasons = []
+        if status != RunStatus.SUCCEEDED:
+            failed = [s.id for s in self.result.steps if s.status == StepStatus.FAILED]
+            reasons.append(f"steps failed: {', '.join(failed)}" if failed else f"the drill was {status}")
+        if times.met is False:
+            reasons.append(f"recovery took {times.recovered_s:.0f}s, over the {times.target_s:.0f}s target")
+        if not cleaned_up:
+            left = [s.id for s in self.result.steps if (s.reason or "").startswith("not undone")]
+            reasons.append(f"cleanup incomplete: {', '.join(left)} left changes behind (see rollback)")
+        self.result.verdict = "passed" if not reasons else "failed: " + "; ".join(reasons)
+        return RunStatus.SUCCEEDED if not reasons else RunStatus.FAILED
+
+    def _roll_back(self) -> bool:
+        """Compensate what the run changed, newest change first; say what was and was not undone.
+        Returns whether everything was undone. Runs even after an interrupt (a drill always cleans up),
+        with its own cancellation, so waiting for a job to finish before cleaning it up still works."""
+        changed = [r for r in self.result.steps if r.undo and r.status in
+                   (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.PENDING)]
+        changed.sort(key=lambda r: r.finished_at or float("inf"), reverse=True)
+        (self.log.info if self.drill else self.log.warning)("run.rolling_back", steps=[r.id for r in changed])
+        complete = True
         for record in changed:
             step = self.runbook.step(record.id)
             log = self.log.bind(step=step.id, uses=step.uses, compensating=True)
             ctx = self._context(step, record, log)
+            ctx.cancel = threading.Event()
             try:
                 done = kinds.get(step.uses).compensate(ctx, record.undo)
             except NotUndoable as exc:
@@ -295,7 +325,9 @@ class Runner:
                 if outcome is not None:
                     record.move(outcome)
                 self.observer.step_changed(self.result, record)
+            complete = complete and outcome is not None
             (log.info if outcome else log.error)("step.compensation", result=detail)
+        return complete
 
     def _reason_to_skip(self, step: Step, stopping: bool) -> str | None:
         if stopping:

@@ -79,6 +79,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Journal, *, options: dict,
             observer=None, prior: RunResult | None = None, concurrency: int | None = None,
             job_poll_interval: float = 15.0, kind: str = "run") -> RunResult:
+    """``kind="drill"``: whatever happens, every change is undone at the end, and the recovery time is
+    measured against the runbook's ``rto``."""
     """Run (or resume, given ``prior``) a runbook with every change journaled."""
 
     def approvals(step_id: str) -> dict | None:
@@ -90,12 +92,14 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
         return {"approved_by": row["approved_by"], "approved_at": iso(row["at"])}
 
     runner = Runner(loaded, values, adapter, prior=prior, concurrency=concurrency,
-                    observer=Observers(journal, observer), approvals=approvals, job_poll_interval=job_poll_interval)
+                    observer=Observers(journal, observer), approvals=approvals, job_poll_interval=job_poll_interval,
+                    drill=kind == "drill")
     scope = lock_scope(loaded, adapter)
     with locked(journal, scope, runner.result.run_id):
         if prior is None:
             journal.begin_run(runner.result, runbook_path=str(Path(loaded.file).resolve()),
-                              runbook_sha256=file_sha256(loaded.file), scope=scope, kind=kind, options=options)
+                              runbook_sha256=file_sha256(loaded.file), scope=scope, kind=kind,
+                              options={**options, "rto_s": loaded.runbook.rto, "time_scale": adapter.clock.scale})
         with sigterm_as_interrupt():
             return runner.run()
 

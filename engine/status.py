@@ -28,7 +28,7 @@ class RunStatus(StrEnum):
 S, R = StepStatus, RunStatus
 
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
-    S.PENDING: frozenset({S.RUNNING, S.SKIPPED}),
+    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.COMPENSATED}),  # COMPENSATED: interrupted mid-change
     S.RUNNING: frozenset({S.SUCCEEDED, S.UNCHANGED, S.FAILED, S.PAUSED, S.PENDING}),  # PENDING: interrupted
     S.PAUSED: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED}),
     S.SUCCEEDED: frozenset({S.COMPENSATED}),

@@ -144,13 +144,17 @@ class FakeReplication:
                                     + (" with a job running" if doc["current_job"] else ""),
                                     code="ProtectionEntityInvalidState", status=409)
             for which in ("recovery", "test"):
-                network = getattr(settings, f"{which}_network") or doc[which]["network"]
-                subnet = getattr(settings, f"{which}_subnet") or doc[which]["subnet"]
-                ip = getattr(settings, f"{which}_ip") or doc[which]["ip"]
-                if getattr(settings, f"{which}_network") or getattr(settings, f"{which}_subnet") or \
-                        getattr(settings, f"{which}_ip"):
-                    self._check_target(doc, which, network, subnet, ip)
-                    doc[which] = {"network": network, "subnet": subnet, "ip": ip}
+                given = {f: getattr(settings, f"{which}_{f}") for f in ("network", "subnet", "ip")}
+                if given["network"] == "":
+                    if which == "recovery":
+                        raise PermanentError(f"The recovery network of {item} cannot be cleared",
+                                             code="InvalidRecoveryNetwork", status=400)
+                    doc["test"] = {"network": None, "subnet": None, "ip": None}
+                    continue
+                if any(v is not None for v in given.values()):
+                    merged = {f: given[f] if given[f] is not None else doc[which][f] for f in given}
+                    self._check_target(doc, which, merged["network"], merged["subnet"], merged["ip"])
+                    doc[which] = merged
             self.store.put("item", doc)
             self.store.record("replication_protected_items.update", self._view(vault, doc).id,
                               {"nic": nic_id, **{k: v for k, v in settings.__dict__.items() if v is not None}})

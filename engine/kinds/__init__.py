@@ -19,4 +19,4 @@ def get(name: str) -> StepKind:
 
 
 # Importing the modules registers their kinds.
-from engine.kinds import approval, asr, dns, network  # noqa: E402,F401
+from engine.kinds import approval, asr, asserts, dns, network  # noqa: E402,F401

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters import ids
+from adapters.errors import JobFailedError
 from adapters.ports import (
     CANCEL,
     COMMIT,
@@ -36,9 +37,9 @@ def _ipv4(value: str | None) -> str | None:
 
 class SetTargetIpArgs(Args):
     item: str = Field(description="the protected VM (its name in the vault)")
-    network: str = Field(description="recovery virtual network (name or resource ID)")
-    subnet: str = Field(description="subnet of the recovery network")
-    ip: str = Field(description="static IP the VM gets after failover; the on-premises IP to keep it")
+    network: str | None = Field(None, description="recovery virtual network (name or resource ID)")
+    subnet: str | None = Field(None, description="subnet of the recovery network")
+    ip: str | None = Field(None, description="static IP the VM gets after failover; the on-premises IP to keep it")
     nic: str | None = Field(None, description="NIC ID when the VM has several (default: the primary NIC)")
     test_network: str | None = Field(None, description="isolated network for test failover")
     test_subnet: str | None = None
@@ -49,8 +50,15 @@ class SetTargetIpArgs(Args):
 
     @model_validator(mode="after")
     def _test_settings(self) -> SetTargetIpArgs:
+        recovery = [self.network, self.subnet, self.ip]
+        if any(recovery) and not all(recovery):
+            raise ValueError("give the recovery `network`, `subnet` and `ip` together")
+        if not any(recovery) and not self.test_network:
+            raise ValueError("give the recovery `network`, `subnet` and `ip`, or a `test_network` (or both)")
         if (self.test_ip or self.test_subnet) and not self.test_network:
             raise ValueError("test_ip and test_subnet need test_network")
+        if self.test_network and not (self.test_subnet or self.subnet):
+            raise ValueError("give `test_subnet` (or `subnet`, which it defaults to)")
         return self
 
 
@@ -67,7 +75,7 @@ class SetTargetIp(StepKind):
 
     def desired(self, ctx: StepContext, args: SetTargetIpArgs) -> NetworkSettings:
         return NetworkSettings(
-            recovery_network=ctx.vnet_id(args.network),
+            recovery_network=ctx.vnet_id(args.network) if args.network else None,
             recovery_subnet=args.subnet,
             recovery_ip=args.ip,
             test_network=ctx.vnet_id(args.test_network) if args.test_network else None,
@@ -95,7 +103,8 @@ class SetTargetIp(StepKind):
             )
         previous = {name: getattr(nic, name) for name in FIELDS}
         return Decision("update", changes, outputs=outputs, state=(vault, item, nic, want),
-                        undo={"vault": vault.__dict__, "item": item.vm_name, "nic": nic.nic_id, "previous": previous})
+                        undo={"vault": vault.__dict__, "item": item.vm_name, "nic": nic.nic_id, "previous": previous,
+                              "changed": [c.field for c in changes]})
 
     def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
         vault, item, nic, want = decision.state
@@ -107,18 +116,21 @@ class SetTargetIp(StepKind):
         return decision.outputs
 
     def compensate(self, ctx: StepContext, undo: dict) -> str:
-        previous = undo["previous"]
-        if not previous.get("recovery_network"):
+        previous, changed = undo["previous"], set(undo["changed"])
+        restore = {f: previous[f] for f in FIELDS if f in changed}
+        if any(f.startswith("recovery_") for f in changed) and not previous.get("recovery_network"):
             raise NotUndoable(f"{undo['item']} had no recovery network before; ASR cannot clear one (it has no "
                               "effect until a failover)")
+        if any(f.startswith("test_") for f in changed) and not previous.get("test_network"):
+            restore = {**{f: v for f, v in restore.items() if not f.startswith("test_")}, "test_network": ""}
         ctx.adapter.replication.update_network_settings(VaultRef(**undo["vault"]), undo["item"], undo["nic"],
-                                                        NetworkSettings(**previous))
-        return f"{undo['item']}: recovery network settings restored"
+                                                        NetworkSettings(**restore))
+        return f"{undo['item']}: target network settings restored"
 
     @staticmethod
     def _outputs(args: SetTargetIpArgs, want: NetworkSettings) -> dict:
-        return {"item": args.item, "ip": want.recovery_ip, "network": want.recovery_network,
-                "subnet": want.recovery_subnet, "test_ip": want.test_ip or ""}
+        return {"item": args.item, "ip": want.recovery_ip or "", "network": want.recovery_network or "",
+                "subnet": want.recovery_subnet or "", "test_ip": want.test_ip or ""}
 
 
 def _nic(item: ProtectedItem, nic_id: str | None):
@@ -195,7 +207,14 @@ class JobOperation(StepKind):
         if not undo:
             raise NotUndoable(f"{self.name} cannot be undone")
         vault = VaultRef(**undo["vault"])
-        items = [ctx.adapter.replication.get_protected_item(vault, name) for name in undo["items"]]
+        items = self._read(ctx, vault, undo["items"])
+        running = [JobHandle(vault, i.current_job_id, "running job", i.vm_name) for i in items if i.current_job_id]
+        if running:  # e.g. interrupted while the failover ran: let it finish, then undo it
+            try:
+                ctx.wait_for_jobs(running)
+            except JobFailedError as exc:
+                ctx.log.info("job.failed_before_undo", error=str(exc))
+            items = self._read(ctx, vault, undo["items"])
         handles = [self.undo_one(ctx, vault, item, undo) for item in items]
         handles = [h for h in handles if h is not None]
         if handles:
