@@ -44,7 +44,13 @@ def simulate(loaded: LoadedRunbook, params: dict[str, Any], adapter: Adapter, *,
             inspector.finish(simulation, result)
             problems = inspector.problems
             for record in result.steps:
-                if record.error and record.id not in inspector.steps_with_errors:
+                if not record.error or record.id in inspector.steps_with_errors:
+                    continue
+                if record.uses.startswith("assert."):  # finding this out is what a probe is for
+                    problems.append(Problem("SIM002", f"this probe fails in the simulation: {record.error}",
+                                            file=loaded.file, line=loaded.step_line(record.id), step=record.id,
+                                            fix="check the probe's expectation", severity=WARNING))
+                else:
                     problems.append(Problem("SIM001", f"would fail: {record.error}", file=loaded.file,
                                             line=loaded.step_line(record.id), step=record.id,
                                             fix="see the message; docs/rules.md explains the usual causes"))

@@ -1,0 +1,119 @@
+"""Drills: the test failover and probes run, then everything is undone whatever happened, and the
+verdict says whether recovery worked, in time, and left nothing behind."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests import durable
+from tests.conftest import REPO, VPN_KEY, json_out, run_cli
+from tests.engine.runbooks import run
+
+DRILL = REPO / "runbooks/woodgrove-drill.yaml"
+
+
+def estate_now(args) -> dict:
+    state = json_out(run_cli("fake", "show", *args))
+    state.pop("jobs")
+    return state
+
+
+def places(tmp_path, estate_file, simulation=None) -> list[str]:
+    return ["--estate", str(estate_file(simulation)), "--state", str(tmp_path / "state.db")]
+
+
+def test_woodgrove_drill_passes_and_leaves_nothing_behind(tmp_path, estate_file):
+    """The Woodgrove drill passes, measures its recovery time against the target, and the estate
+    afterwards equals the estate before."""
+    args = places(tmp_path, estate_file)
+    before = estate_now(args)
+    result = run_cli("drill", str(DRILL), *args, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    document = json_out(result)
+    assert document["status"] == "succeeded" and document["verdict"] == "passed"
+    assert document["rto"]["met"] is True and document["rto"]["target_s"] == 900
+    assert {i["item"] for i in document["rto"]["items"]} == {"app01", "app02", "web01"}
+    assert all(entry["undone"] for entry in document["rollback"])
+    assert estate_now(args) == before
+    assert VPN_KEY not in result.stdout + result.stderr
+
+
+def test_failing_probe_still_cleans_up_and_fails_the_drill(tmp_path, estate_file):
+    """A probe that finds the wrong IP fails the drill (exit 1, expected vs found), and cleanup still
+    leaves the estate as it was."""
+    broken = tmp_path / "drill.yaml"
+    broken.write_text(DRILL.read_text().replace("{item: web01, ip: 192.168.1.20,", "{item: web01, ip: 192.168.1.99,"))
+    args = places(tmp_path, estate_file)
+    before = estate_now(args)
+    result = run_cli("drill", str(broken), *args, "-o", "json")
+    assert result.returncode == 1
+    document = json_out(result)
+    probe = next(s for s in document["steps"] if s["id"] == "probe-web01-ip")
+    assert probe["status"] == "failed" and "expected 192.168.1.99" in probe["error"] and "found 192.168.1.20" in probe["error"]
+    assert document["verdict"].startswith("failed: steps failed: probe-web01-ip")
+    assert estate_now(args) == before
+
+
+def test_interrupted_drill_still_cleans_up(tmp_path):
+    """Ctrl-C while the test failover runs: the drill waits for the jobs, cleans up, and says it failed."""
+    durable.slow_estate(tmp_path)
+    args = ["--estate", str(tmp_path / "estate.yaml"), "--state", str(tmp_path / "state.db")]
+    before = estate_now(args)
+    process = durable.failover(tmp_path, "drill", str(DRILL), *args, "-o", "json")
+    time.sleep(2.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    import json
+
+    document = json.loads(stdout)
+    assert document["verdict"].startswith("failed")
+    assert estate_now(args) == before
+
+
+def test_missed_rto_fails_the_drill(tmp_path, estate_file):
+    """A drill slower than its target recovery time fails, saying by how much."""
+    slow = tmp_path / "drill.yaml"
+    slow.write_text(DRILL.read_text().replace("rto: 15m", "rto: 30s"))
+    result = run_cli("drill", str(slow), *places(tmp_path, estate_file, {"latency": {"job_ms": 120_000}}), "-o", "json")
+    assert result.returncode == 1
+    assert "over the 30s target" in json_out(result)["verdict"]
+
+
+PROBES = {
+    "assert.item_state": ("{items: [app01], state: failed_over}", "app01: expected failed_over, found protected"),
+    "assert.nic_ip": ("{item: app01, ip: 192.168.1.10, network: recovery-vnet, subnet: app}",
+                      "expected 192.168.1.10 in recovery-vnet/app (192.168.1.0/24), found no VM"),
+    "assert.connection": ("{name: woodgrove-s2s, status: NotConnected}", "expected NotConnected, found Connected"),
+    "assert.route": ("{table: woodgrove-rt, prefix: 192.168.1.0/24, next_hop: VirtualNetworkGateway}",
+                     "expected VirtualNetworkGateway, found ['onprem-app: VirtualAppliance 172.16.2.4']"),
+    "assert.dns_record": ("{zone: woodgrove.example, name: app01, ips: [172.16.2.10]}",
+                          "expected ['172.16.2.10'], found ['192.168.1.10']"),
+    "assert.prefix_absent": ("{gateway: woodgrove-onprem, prefix: 192.168.1.0/24}",
+                             "expected no prefix overlapping 192.168.1.0/24, found ['192.168.0.0/16']"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROBES))
+def test_probe_failure_says_expected_and_found(kind, fake):
+    """Each probe fails on the untouched Woodgrove estate with a message giving expected and found."""
+    arguments, message = PROBES[kind]
+    result = run(f"""\
+        steps:
+          - {{id: probe, uses: {kind}, with: {arguments}}}
+    """, fake())
+    step = result.step("probe")
+    assert str(step.status) == "failed" and message in step.error, step.error
+
+
+def test_probe_passes_and_outputs_what_it_found(fake):
+    """A probe that holds succeeds and reports what it found."""
+    result = run("""\
+        steps:
+          - {id: probe, uses: assert.route, with: {table: woodgrove-rt, prefix: 192.168.2.0/24, next_hop: VirtualAppliance, next_hop_ip: 172.16.2.4}}
+    """, fake())
+    assert str(result.step("probe").status) == "succeeded"
+    assert result.step("probe").outputs["found"] == ["onprem-data: VirtualAppliance 172.16.2.4"]
