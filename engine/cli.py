@@ -37,6 +37,8 @@ app = typer.Typer(
 fake_app = typer.Typer(help="The fake estate's live state: start over, dump it, list its mutating calls.",
                        no_args_is_help=True)
 app.add_typer(fake_app, name="fake")
+schedule_app = typer.Typer(help="Scheduled drills, from the `drills:` section of the settings.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 
 stdout = Console(highlight=False, soft_wrap=True)
 _json_output = False  # set by Session: errors found later are printed as JSON too
@@ -236,6 +238,7 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
           param: ParamOpt = None, yes: Annotated[bool, typer.Option("--yes", help="confirm writes to real Azure")] = False,
           report_dir: Annotated[Path | None, typer.Option(
               "--report-dir", help="write the HTML and JSON reports here")] = None,
+          schedule_name: Annotated[str | None, typer.Option("--schedule-name", hidden=True)] = None,
           journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
           config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """A DR drill: the runbook's test failover and probes, then, whatever happens, every change undone;
@@ -245,6 +248,7 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
 
     session = Session(config, log_format, output_format, verbose)
     adapter = session.adapter(estate, azure, state, read_only=False)
+    session.adapter_options["schedule"] = schedule_name
     try:
         loaded, values, _ = session.load(runbook, param, adapter)
         problems = simulate(loaded, values, adapter, rules=True).problems
@@ -382,16 +386,69 @@ def status(run_id: Annotated[str | None, typer.Argument(help="a run (default: ru
 
 @app.command()
 def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
+            drills: Annotated[bool, typer.Option("--drills", help="only drills, with their pass/fail trend")] = False,
             journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
     """Past runs, newest first."""
     session = Session(config, "auto", output_format, False)
     store = session.journal(journal)
     try:
-        rows = store.runs(limit=limit)
+        rows = store.runs(limit=limit, kind="drill" if drills else None)
     finally:
         store.close()
     runs = [output.history_row(r) for r in rows]
-    session.emit({"runs": runs}, output.history_text(runs))
+    document = {"runs": runs}
+    if drills:
+        document["trend"] = "".join("P" if r["status"] == "succeeded" else "F" for r in reversed(runs))
+        document["passed"] = sum(r["status"] == "succeeded" for r in runs)
+        document["failed"] = len(runs) - document["passed"]
+    text = output.history_text(runs)
+    if drills and runs:
+        text += (f"\n\ntrend (oldest → newest): {document['trend']}  "
+                 f"({document['passed']} passed, {document['failed']} failed)")
+    session.emit(document, text)
+
+
+@schedule_app.command("list")
+def schedule_list(journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
+    """The scheduled drills, when each runs next, and how the last run went."""
+    from datetime import UTC, datetime
+
+    from engine.schedule import drills_from, status
+
+    session = Session(config, "auto", output_format, False)
+    store = session.journal(journal)
+    try:
+        now = datetime.now(UTC)
+        states = [status(store, d, now) for d in drills_from(session.settings)]
+    finally:
+        store.close()
+    lines = [f"{s['name']:<24} {s['cron']:<14} next {s['next_run']}  last {s['last_status'] or 'never'}"
+             f"{'  (running)' if s['running'] else ''}{'  DUE' if s['due'] else ''}" for s in states]
+    session.emit({"drills": states}, "\n".join(lines) or "no drills are scheduled (add `drills:` to the settings)")
+
+
+@schedule_app.command("run")
+def schedule_run(once: Annotated[bool, typer.Option("--once", help="run what is due now, then exit")] = False,
+                 journal: JournalOpt = None, config: ConfigOpt = None, log_format: LogFormatOpt = "auto") -> None:
+    """The scheduler: run each drill when it is due (skipping one still running); reports go to the
+    settings' reports folder. Runs until stopped, or once with --once."""
+    import time
+
+    from engine.logs import get_logger
+    from engine.schedule import drills_from, run_due
+
+    session = Session(config, log_format, "text", True)
+    drills = drills_from(session.settings)
+    log = get_logger(component="scheduler")
+    journal_path = journal or session.settings.journal
+    log.info("schedule.started", drills=[d.name for d in drills], reports=str(session.settings.reports))
+    while True:
+        outcomes = run_due(journal_path, drills, session.settings.reports, config=config, log=log)
+        for outcome in outcomes:
+            stdout.print(json.dumps(outcome, default=str))
+        if once:
+            return
+        time.sleep(30)
 
 
 def _confirm_real_cloud(loaded: LoadedRunbook, yes: bool) -> None:

@@ -27,6 +27,8 @@ class Settings:
     concurrency: int | None = None
     job_poll_interval: float = 15.0
     azure: dict[str, Any] = field(default_factory=dict)
+    drills: list[dict[str, Any]] = field(default_factory=list)  # scheduled drills (engine.schedule)
+    reports: Path = Path(".failover/reports")
 
     def state_for(self, estate: Path) -> Path:
         return self.state or self.journal.parent / f"fake-{estate.stem}.db"
@@ -53,7 +55,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def _from_dict(data: dict, path: Path) -> Settings:
     base = path.parent.parent if path.parent.name == "config" else path.parent
-    known = {"adapter", "fake", "journal", "concurrency", "job_poll_interval", "azure"}
+    known = {"adapter", "fake", "journal", "concurrency", "job_poll_interval", "azure", "drills", "reports"}
     unknown = set(data) - known
     if unknown or data.get("adapter", "fake") not in ("fake", "azure"):
         raise InvalidInput([Problem("CF002", f"unknown settings {sorted(unknown)} or adapter "
@@ -73,6 +75,9 @@ def _from_dict(data: dict, path: Path) -> Settings:
         concurrency=data.get("concurrency"),
         job_poll_interval=float(data.get("job_poll_interval", 15.0)),
         azure=data.get("azure") or {},
+        drills=[{**d, "runbook": str(rel(d["runbook"])) if d.get("runbook") else None,
+                 "estate": str(rel(d["estate"])) if d.get("estate") else None} for d in data.get("drills") or []],
+        reports=rel(data.get("reports")) or base / ".failover/reports",
     )
 
 

@@ -117,3 +117,34 @@ def test_probe_passes_and_outputs_what_it_found(fake):
     """, fake())
     assert str(result.step("probe").status) == "succeeded"
     assert result.step("probe").outputs["found"] == ["onprem-data: VirtualAppliance 172.16.2.4"]
+
+
+def test_schedule_due_now_runs_the_drill_once_and_not_twice(tmp_path, estate_file):
+    """A drill due now is run by the scheduler; two schedulers at once start it only once (the other
+    skips it), and a later pass in the same slot does not run it again."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    minute = datetime.now(UTC).minute
+    config = tmp_path / "failover.yaml"
+    config.write_text(json.dumps({
+        "adapter": "fake", "fake": {"estate": str(estate_file({"latency": {"job_ms": 60_000}, "time_scale": 0.01})),
+                                    "state": str(tmp_path / "state.db")},
+        "journal": str(tmp_path / "journal.db"), "reports": str(tmp_path / "reports"),
+        "drills": [{"name": "every-hour", "runbook": str(DRILL), "cron": f"{minute} * * * *"}],
+    }))
+    env = {**os.environ, "FAILOVER_CONFIG": str(config)}
+    listed = json_out(run_cli("schedule", "list", "-o", "json", env={"FAILOVER_CONFIG": str(config)}))
+    assert listed["drills"][0]["due"] is True
+    command = [sys.executable, "-m", "engine.cli", "schedule", "run", "--once"]
+    schedulers = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                  for _ in range(2)]
+    outcomes = [json.loads(line) for p in schedulers for line in p.communicate(timeout=180)[0].splitlines()]
+    assert sorted(o["action"] for o in outcomes) in (["skipped", "started"], ["started"]), outcomes
+    history = json_out(run_cli("history", "--drills", "-o", "json", env={"FAILOVER_CONFIG": str(config)}))
+    assert len(history["runs"]) == 1 and history["trend"] == "P"
+    again = run_cli("schedule", "run", "--once", env={"FAILOVER_CONFIG": str(config)})
+    assert again.returncode == 0 and again.stdout.strip() == ""

@@ -1,0 +1,122 @@
+"""Scheduled drills: cron expressions in settings, a scheduler that runs what is due.
+
+Each drill runs as its own ``failover drill`` process (a crash of one drill cannot take the scheduler
+down), with its reports written to the reports folder. A drill is due when a cron time has passed
+since its last run began, no longer ago than the grace period (a scheduler started late does not
+replay a month of missed drills); one whose previous run is still going is skipped, not started twice: the
+journal knows what is running, and the run lock refuses a second run on the same target anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from croniter import croniter
+
+from engine.journal import Journal
+from engine.problems import InvalidInput, Problem
+
+GRACE_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ScheduledDrill:
+    name: str
+    runbook: str
+    cron: str
+    params: dict
+    estate: str | None = None
+
+    def previous_slot(self, now: datetime) -> datetime:
+        return croniter(self.cron, now).get_prev(datetime)
+
+    def next_slot(self, now: datetime) -> datetime:
+        return croniter(self.cron, now).get_next(datetime)
+
+
+def drills_from(settings) -> list[ScheduledDrill]:
+    drills, problems = [], []
+    for index, entry in enumerate(settings.drills):
+        name = entry.get("name") or f"drill-{index}"
+        if not entry.get("runbook") or not entry.get("cron") or not croniter.is_valid(entry["cron"]):
+            problems.append(Problem("CF003", f"scheduled drill {name} needs a runbook and a valid cron expression "
+                                    f"(got {entry.get('cron')!r})", file=str(settings.file),
+                                    fix="e.g. cron: \"0 3 1 * *\" (03:00 UTC on the first of each month)"))
+            continue
+        drills.append(ScheduledDrill(name, entry["runbook"], entry["cron"], dict(entry.get("params") or {}),
+                                     entry.get("estate")))
+    if problems:
+        raise InvalidInput(problems)
+    return drills
+
+
+def runs_of(journal: Journal, drill: ScheduledDrill):
+    return [r for r in journal.runs(limit=500, kind="drill")
+            if json.loads(r["options"]).get("schedule") == drill.name]
+
+
+def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
+    runs = runs_of(journal, drill)
+    last = runs[0] if runs else None
+    slot = drill.previous_slot(now)
+    ran_since = bool(last) and last["started_at"] >= slot.timestamp()
+    in_grace = (now - slot).total_seconds() <= GRACE_S
+    return {
+        "name": drill.name, "runbook": drill.runbook, "cron": drill.cron,
+        "next_run": drill.next_slot(now).isoformat(), "last_slot": slot.isoformat(),
+        "last_run": last["run_id"] if last else None, "last_status": last["status"] if last else None,
+        "running": bool(last) and last["status"] == "running",
+        "due": in_grace and not ran_since and not (last and last["status"] == "running"),
+    }
+
+
+def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, now: datetime | None = None,
+            config: Path | None = None, log=None) -> list[dict]:
+    """Start every due drill (one process each) and wait for them; return what happened."""
+    now = now or datetime.now(UTC)
+    started = []
+    journal = Journal(journal_path)
+    try:
+        states = {d.name: status(journal, d, now) for d in drills}
+    finally:
+        journal.close()
+    for drill in drills:
+        state = states[drill.name]
+        if state["running"]:
+            started.append({"name": drill.name, "action": "skipped", "why": f"run {state['last_run']} is still going"})
+            continue
+        if not state["due"]:
+            continue
+        command = [sys.executable, "-m", "engine.cli", "drill", drill.runbook, "--journal", str(journal_path),
+                   "--report-dir", str(reports), "--schedule-name", drill.name, "-o", "json"]
+        command += [arg for key, value in drill.params.items() for arg in ("--param", f"{key}={value}")]
+        if drill.estate:
+            command += ["--estate", drill.estate]
+        if config:
+            command += ["--config", str(config)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=os.environ.copy())
+        started.append({"name": drill.name, "action": "started", "process": process})
+    for entry in started:
+        process = entry.pop("process", None)
+        if process is None:
+            continue
+        stdout, stderr = process.communicate()
+        entry["exit"] = process.returncode
+        if process.returncode == 3:
+            entry.update(action="skipped", why="another run holds the target's lock: " + stderr.strip()[-300:])
+        else:
+            try:
+                document = json.loads(stdout)
+                entry.update(run_id=document["run_id"], verdict=document.get("verdict"))
+            except (ValueError, KeyError):
+                entry.update(error=stderr.strip()[-500:])
+        if log:
+            log.info("schedule.drill", **entry)
+    return started
