@@ -42,7 +42,7 @@ def load(path: Path | str) -> Source:
 
 def parse(text: str, file: str) -> Source:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -51,29 +51,22 @@ def parse(text: str, file: str) -> Source:
     source = Source(file=file, data=None)
     if node is None:
         return source
-    source.data = _build(node, (), source)
+    source.data = _build(node, (), source, yaml.constructor.SafeConstructor())
     return source
 
 
-def _build(node: yaml.Node, path: tuple, source: Source):
+def _build(node: yaml.Node, path: tuple, source: Source, constructor):
     source.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            key = constructor.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) \
+                else str(key_node.value)
             if key in result:
                 source.duplicates.append((path + (key,), key_node.start_mark.line + 1))
             source.lines[path + (key,)] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, path + (key,), source)
+            result[key] = _build(value_node, path + (key,), source, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(child, path + (i,), source) for i, child in enumerate(node.value)]
-    return _scalar(node)
-
-
-def _scalar(node: yaml.ScalarNode):
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+        return [_build(child, path + (i,), source, constructor) for i, child in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)

@@ -146,10 +146,10 @@ class Runbook(Strict):
     steps: list[Step] = Field(min_length=1)
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        index = self.__dict__.get("_index")
+        if index is None:  # built once: a lookup per step must not grow with the runbook
+            index = self.__dict__["_index"] = {step.id: step for step in self.steps}
+        return index[step_id]
 
     def timeout_of(self, step: Step) -> float:
         return step.timeout if step.timeout is not None else self.defaults.timeout

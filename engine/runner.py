@@ -96,7 +96,10 @@ class RunResult:
     verdict: str | None = None  # drills: why it passed or failed
 
     def step(self, step_id: str) -> StepRecord:
-        return next(s for s in self.steps if s.id == step_id)
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.steps):
+            index = self.__dict__["_index"] = {s.id: s for s in self.steps}
+        return index[step_id]
 
     def to_json(self) -> dict:
         return {

@@ -65,9 +65,9 @@ class FakeNetwork:
                                  code="PrivateIPAddressNotInAnySubnet", status=400)
         if address in reserved_addresses(subnet):
             return IpAvailability(False, platform_reserved=True)
-        used = {vm["ip"] for vm in self.store.all("vm") if vm["vnet"].lower() == vnet["name"].lower()}
-        if ip not in used:
+        if not any(vm["vnet"].lower() == vnet["name"].lower() for vm in self.store.with_ip("vm", "$.ip", ip)):
             return IpAvailability(True)
+        used = {vm["ip"] for vm in self.store.all("vm") if vm["vnet"].lower() == vnet["name"].lower()}
         free = [str(a) for a in subnet.hosts() if a not in reserved_addresses(subnet) and str(a) not in used
                 and not ip_user(self.store, vnet["name"], str(a), "recovery", exclude="")][:5]
         return IpAvailability(False, available_alternatives=tuple(free))

@@ -283,10 +283,10 @@ def _precondition(item: dict, operation: str, params: dict) -> None:
 
 def ip_user(store, vnet: str, ip: str, which: str, *, exclude: str) -> str | None:
     """Who already uses (or is promised) ``ip`` in ``vnet``: a NIC, or another item's target IP."""
-    for vm in store.all("vm"):
-        if vm["vnet"].lower() == vnet.lower() and vm["ip"] == ip and vm.get("owner") != exclude:
+    for vm in store.with_ip("vm", "$.ip", ip):
+        if vm["vnet"].lower() == vnet.lower() and vm.get("owner") != exclude:
             return f"the NIC of {vm['name']}"
-    for other in store.all("item"):
+    for other in store.with_ip("item", f"$.{which}.ip", ip):
         if other["name"] == exclude:
             continue
         target = other[which]

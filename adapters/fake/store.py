@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, do
 CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, operation TEXT NOT NULL,
                                    resource TEXT NOT NULL, args TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS vm_ip ON resources (json_extract(doc, '$.ip')) WHERE kind = 'vm';
+CREATE INDEX IF NOT EXISTS recovery_ip ON resources (json_extract(doc, '$.recovery.ip')) WHERE kind = 'item';
+CREATE INDEX IF NOT EXISTS test_ip ON resources (json_extract(doc, '$.test.ip')) WHERE kind = 'item';
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, finish_at REAL NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, finish_at);
 """
@@ -77,6 +80,14 @@ class Store:
     def all(self, kind: str) -> list[dict]:
         with self.lock:
             rows = self.db.execute("SELECT doc FROM resources WHERE kind=? ORDER BY name", (kind,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def with_ip(self, kind: str, path: str, ip: str) -> list[dict]:
+        """Documents of ``kind`` whose JSON ``path`` (e.g. ``$.recovery.ip``) is ``ip``, through an index:
+        an address check must not read every VM of the estate."""
+        with self.lock:
+            rows = self.db.execute(f"SELECT doc FROM resources WHERE kind=? AND json_extract(doc, '{path}')=?",
+                                   (kind, ip)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def put(self, kind: str, doc: dict) -> None:
