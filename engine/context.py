@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapters import ids
-from adapters.errors import JobFailedError, TransientError
+from adapters.errors import JobFailedError
 from adapters.ports import Adapter, Job, JobHandle, VaultRef
 from engine.model import Target
 
@@ -37,6 +38,8 @@ class StepContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     on_job_started: Callable[[JobHandle], None] = lambda handle: None
     approval: Callable[[], dict | None] = lambda: None  # who released this step, if anyone did
+    jobs: Any = None  # the run's JobTracker
+    waited_s: float = 0.0  # real seconds spent sleeping or waiting for jobs (not engine overhead)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
     # --- names -> IDs -------------------------------------------------------------------------
@@ -75,47 +78,32 @@ class StepContext:
         """Sleep, but never past the step's deadline: past it, raise ``StepTimeout``."""
         self.check()
         left = self.remaining()
-        if seconds >= left:
-            self.clock.sleep(max(left, 0))
-            raise StepTimeout(f"the step ran past its timeout while waiting {seconds:.0f}s")
-        self.clock.sleep(seconds)
+        started = time.monotonic()
+        try:
+            if seconds >= left:
+                self.clock.sleep(max(left, 0))
+                raise StepTimeout(f"the step ran past its timeout while waiting {seconds:.0f}s")
+            self.clock.sleep(seconds)
+        finally:
+            self.waited_s += time.monotonic() - started
         self.check()
 
     # --- ASR jobs -------------------------------------------------------------------------------
 
     def wait_for_jobs(self, handles: list[JobHandle]) -> list[Job]:
-        """Wait until every job has finished; raise ``JobFailedError`` with the job's own error if one
-        did not succeed. Polls in batches; a transient error on a poll only defers the next poll."""
-        pending = {handle.job_id: handle for handle in handles}
-        finished: dict[str, Job] = {}
-        while pending:
-            by_vault: dict[VaultRef, list[str]] = {}
-            for handle in pending.values():
-                by_vault.setdefault(handle.vault, []).append(handle.job_id)
-            delay = self.job_poll_interval
-            for vault, job_ids in by_vault.items():
-                try:
-                    jobs = (
-                        [self.adapter.replication.get_job(vault, job_ids[0])]
-                        if len(job_ids) == 1
-                        else self.adapter.replication.list_jobs(vault, job_ids)
-                    )
-                except TransientError as exc:
-                    self.log.info("job.poll_deferred", error=str(exc), retry_after=exc.retry_after)
-                    delay = max(delay, exc.retry_after or 0)
-                    continue
-                for job in jobs:
-                    if job.finished and job.id in pending:
-                        finished[job.id] = job
-                        handle = pending.pop(job.id)
-                        self.log.info("job.finished", job=job.id, operation=handle.operation,
-                                      on=handle.target, state=job.state)
-            if pending:
-                self.sleep(delay)
-        failed = [job for job in finished.values() if job.state != "Succeeded"]
+        """Wait until every job has finished (the run's job tracker polls them in batches); raise
+        ``JobFailedError`` with the job's own error if one did not succeed."""
+        started = time.monotonic()
+        try:
+            finished = self.jobs.wait(handles, self.check)
+        finally:
+            self.waited_s += time.monotonic() - started
+        for handle in handles:
+            job = finished[handle.job_id]
+            self.log.info("job.finished", job=job.id, operation=handle.operation, on=handle.target, state=job.state)
+        failed = [(h, finished[h.job_id]) for h in handles if finished[h.job_id].state != "Succeeded"]
         if failed:
-            job = failed[0]
-            handle = next(h for h in handles if h.job_id == job.id)
+            handle, job = failed[0]
             reason = "; ".join(job.errors) or f"the job ended {job.state}"
             raise JobFailedError(
                 f"ASR job {job.id} ({handle.operation} of {handle.target}) ended {job.state}: {reason}",

@@ -11,6 +11,7 @@ retried is never retried again by the step, so attempts never multiply.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,8 +54,10 @@ class RetryingPort:
 
     def __init__(self, port: Any, policy: RetryPolicy, *, sleep: Callable[[float], None],
                  on_retry: Callable[[str, tenacity.RetryCallState], None],
-                 on_write: Callable[[str, str, str | None], None] | None = None):
+                 on_write: Callable[[str, str, str | None], None] | None = None, limiter=None):
         self._port = port
+        self._limiter = limiter  # client-side ARM token buckets, shared by the run
+        self.call_s = 0.0  # real seconds spent in the adapter (not engine overhead)
         self._policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
@@ -68,12 +71,21 @@ class RetryingPort:
 
         writes = name in WRITE_OPERATIONS
 
+        def timed(*args, **kwargs):
+            started = time.monotonic()
+            try:
+                if self._limiter is not None:
+                    self._limiter.acquire("write" if writes else "read", self._sleep)
+                return method(*args, **kwargs)
+            finally:
+                self.call_s += time.monotonic() - started
+
         def send(*args, **kwargs):
             if not writes:
-                return method(*args, **kwargs)
+                return timed(*args, **kwargs)
             self._on_write(name, "intent", _describe(args))  # on disk before the request leaves
             try:
-                answer = method(*args, **kwargs)
+                answer = timed(*args, **kwargs)
             except Exception as error:
                 self._on_write(name, "failed", f"{type(error).__name__}: {error}")
                 raise
@@ -99,16 +111,20 @@ class RetryingPort:
 class RetryingAdapter:
     """The adapter as one step sees it: the same estate, every port call under the step's retry policy."""
 
-    def __init__(self, adapter: Any, policy: RetryPolicy, *, sleep, on_retry, on_write=None):
+    def __init__(self, adapter: Any, policy: RetryPolicy, *, sleep, on_retry, on_write=None, limiter=None):
         self.inner = adapter
         self.name = adapter.name
         self.writes_real_cloud = adapter.writes_real_cloud
         self.clock = adapter.clock
-        ports = {"sleep": sleep, "on_retry": on_retry, "on_write": on_write}
+        ports = {"sleep": sleep, "on_retry": on_retry, "on_write": on_write, "limiter": limiter}
         self.replication = RetryingPort(adapter.replication, policy, **ports)
         self.network = RetryingPort(adapter.network, policy, **ports)
         self.dns = RetryingPort(adapter.dns, policy, **ports)
         self.secrets = adapter.secrets
+
+    @property
+    def call_s(self) -> float:
+        return self.replication.call_s + self.network.call_s + self.dns.call_s
 
 
 def _describe(args: tuple) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,8 +28,9 @@ from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed
 from engine.loader import LoadedRunbook
 from engine.logs import get_logger
 from engine.model import Condition, Step
+from engine.pacing import JobTracker, RateLimiter
 from engine.params import public_values
-from engine.retry import RetryingAdapter, step_retrying
+from engine.retry import RetryingAdapter, RetryingPort, step_retrying
 from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
 
 
@@ -57,7 +59,7 @@ class StepRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)
     undo: dict[str, Any] = field(default_factory=dict)  # how to compensate its change (on_failure: rollback)
-
+    overhead_ms: float | None = None  # engine time in the step: not the adapter's, not waiting
     def move(self, status: StepStatus) -> None:
         self.status = check_step(self.status, status)
 
@@ -184,6 +186,11 @@ class Runner:
         self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
         self._order = {s.id: i for i, s in enumerate(self.runbook.steps)}
         self._skipped_by_condition: set[str] = set()
+        limits = getattr(adapter, "rate_limits", None)
+        self.limiter = RateLimiter(*limits, adapter.clock) if limits else None
+        self.jobs = JobTracker(RetryingPort(adapter.replication, self.runbook.defaults.retry, sleep=adapter.clock.sleep,
+                                            on_retry=lambda name, state: None, limiter=self.limiter),
+                               adapter.clock, job_poll_interval, self.log)
         if prior is not None:
             self._adopt(prior)
 
@@ -278,6 +285,7 @@ class Runner:
                 final = RunStatus.FAILED
             elif self.drill:  # a drill ends when it has cleaned up: passed, or failed saying why
                 final = self._drill_verdict(final, complete)
+        self.jobs.stop()
         result.finished_at = clock.wall()
         result.duration_s = (result.duration_s or 0.0) + clock.monotonic() - started
         self._move_run(final)
@@ -390,7 +398,8 @@ class Runner:
             self.observer.operation(self.result, record, operation, phase, detail)
 
         ctx.adapter = RetryingAdapter(self.adapter, policy, sleep=ctx.sleep, on_retry=retrying_call,
-                                      on_write=journal_write)
+                                      on_write=journal_write, limiter=self.limiter)
+        ctx.jobs = self.jobs
         ctx.approval = lambda: self.approvals(step.id) or ({"approved_by": "simulation"} if self.auto_approve else None)
         ctx.first_started_at = record.started_at
         return ctx
@@ -401,6 +410,7 @@ class Runner:
         clock = self.adapter.clock
         log = self.log.bind(step=step.id, uses=step.uses)
         started = clock.monotonic()
+        wall_started = time.monotonic()
         policy = self.runbook.retry_of(step)
         ctx = self._context(step, record, log)
         with self._lock:
@@ -454,7 +464,10 @@ class Runner:
             error = f"gave up after {policy.attempts} tries: {exc}"
         except (AdapterError, VerificationFailed, ArgumentsInvalid) as exc:
             error = str(exc)
+        wall = time.monotonic() - wall_started
+        overhead = wall - ctx.adapter.call_s - ctx.waited_s
         with self._lock:
+            record.overhead_ms = round(max(overhead, 0.0) * 1000, 3)
             record.finished_at = clock.wall()
             record.duration_s = clock.monotonic() - started
             if acted is not None:

@@ -76,6 +76,9 @@ class FakeAdapter:
         self.resource_group = estate.resource_group
         self.location = estate.location
         self.identity = f"fake:{store.path.resolve() if store.path else 'memory'}"
+        throttle = simulation.throttle
+        # ARM's limits as this estate applies them: the engine paces itself under them.
+        self.rate_limits = None if calm or throttle is None else (tuple(throttle.reads), tuple(throttle.writes))
 
     @classmethod
     def open(cls, estate_path: Path | str, state_path: Path | str | None) -> FakeAdapter:

@@ -1,0 +1,118 @@
+"""Staying under ARM's limits instead of hitting them, and polling many ASR jobs with few reads.
+
+``RateLimiter``: client-side token buckets (ARM's: reads 250, refilled 25/s; writes 200, refilled
+10/s, per subscription and principal), shared by every step of a run; a call waits for a token rather
+than drawing a 429. ``JobTracker``: one poller for all the run's in-flight ASR jobs, listing them in
+batches, so a thousand jobs cost one read per poll, not a thousand.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from adapters.ports import Job, JobHandle, VaultRef
+
+
+class TokenBucket:
+    def __init__(self, size: float, rate: float, clock):
+        self.size, self.rate, self.clock = size, rate, clock
+        self.tokens = size
+        self.updated = clock.monotonic()
+        self.lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take a token now or in the future; return how long to wait for it (simulated seconds)."""
+        with self.lock:
+            now = self.clock.monotonic()
+            self.tokens = min(self.size, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= 1
+            return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class RateLimiter:
+    def __init__(self, reads: tuple[float, float], writes: tuple[float, float], clock, margin: float = 0.95):
+        # A little under ARM's figures: the service's clock and ours do not tick together.
+        self.buckets = {"read": TokenBucket(reads[0] * margin, reads[1] * margin, clock),
+                        "write": TokenBucket(writes[0] * margin, writes[1] * margin, clock)}
+        self.clock = clock
+        self.waited_s = 0.0
+
+    def acquire(self, kind: str, sleep: Callable[[float], None]) -> None:
+        wait = self.buckets[kind].reserve()
+        if wait > 0:
+            self.waited_s += wait
+            sleep(wait)
+
+
+class JobTracker:
+    """Waits for ASR jobs on behalf of every step of a run, polling them together."""
+
+    def __init__(self, replication, clock, interval: float, log):
+        self.replication, self.clock, self.interval, self.log = replication, clock, interval, log
+        self.lock = threading.Condition()
+        self.pending: dict[str, JobHandle] = {}
+        self.finished: dict[str, Job] = {}
+        self.poller: threading.Thread | None = None
+        self.polls = 0
+        self.stopped = False
+
+    def wait(self, handles: list[JobHandle], check: Callable[[], None]) -> dict[str, Job]:
+        """Block until every job of ``handles`` has finished; ``check`` raises on timeout or cancel."""
+        with self.lock:
+            for handle in handles:
+                if handle.job_id not in self.finished:
+                    self.pending[handle.job_id] = handle
+            self._start_poller()
+            try:
+                while any(h.job_id not in self.finished for h in handles):
+                    check()
+                    self.lock.wait(timeout=max(self.interval * self.clock.scale, 0.005))
+            except BaseException:  # the step gave up (timeout, interrupt): stop polling its jobs
+                for handle in handles:
+                    self.pending.pop(handle.job_id, None)
+                raise
+            return {h.job_id: self.finished[h.job_id] for h in handles}
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            self.pending.clear()
+            self.lock.notify_all()
+
+    def _start_poller(self) -> None:
+        if self.poller is None or not self.poller.is_alive():
+            self.poller = threading.Thread(target=self._poll, name="job-poller", daemon=True)
+            self.poller.start()
+
+    def _poll(self) -> None:
+        first = True
+        while True:
+            with self.lock:
+                if not self.pending or self.stopped:
+                    self.poller = None
+                    return
+                by_vault: dict[VaultRef, list[str]] = {}
+                for handle in self.pending.values():
+                    by_vault.setdefault(handle.vault, []).append(handle.job_id)
+            if not first:
+                self.clock.sleep(self.interval)
+            first = False
+            for vault, job_ids in by_vault.items():
+                try:
+                    jobs = (self.replication.list_jobs(vault, job_ids) if len(job_ids) > 1
+                            else [self.replication.get_job(vault, job_ids[0])])
+                    self.polls += 1
+                except Exception as exc:  # a missed poll only delays the next one; waiters time out
+                    retry_after = getattr(exc, "retry_after", None)
+                    self.log.info("job.poll_deferred", error=str(exc), retry_after=retry_after)
+                    if retry_after:
+                        self.clock.sleep(retry_after)
+                    continue
+                with self.lock:
+                    for job in jobs:
+                        if job.finished and job.id in self.pending:
+                            self.pending.pop(job.id)
+                            self.finished[job.id] = job
+                    self.lock.notify_all()
