@@ -60,7 +60,7 @@ def estate(items: int, *, job_ms: float = 1_800_000, read_ms: float = 50, write_
     }
 
 
-def runbook(items: int, *, concurrency: int = 256) -> dict:
+def runbook(items: int, *, concurrency: int = 32) -> dict:
     subnets = (items + PER_SUBNET - 1) // PER_SUBNET
     plan_count = (items + PER_PLAN - 1) // PER_PLAN
     steps = []

@@ -58,6 +58,7 @@ class RetryingPort:
         self._port = port
         self._limiter = limiter  # client-side ARM token buckets, shared by the run
         self.call_s = 0.0  # real seconds spent in the adapter (not engine overhead)
+        self.calls = {"read": 0, "write": 0}  # requests sent, retries included
         self._policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
@@ -73,6 +74,7 @@ class RetryingPort:
 
         def timed(*args, **kwargs):
             started = time.monotonic()
+            self.calls["write" if writes else "read"] += 1
             try:
                 if self._limiter is not None:
                     self._limiter.acquire("write" if writes else "read", self._sleep)
@@ -125,6 +127,11 @@ class RetryingAdapter:
     @property
     def call_s(self) -> float:
         return self.replication.call_s + self.network.call_s + self.dns.call_s
+
+    @property
+    def calls(self) -> dict[str, int]:
+        ports = (self.replication, self.network, self.dns)
+        return {kind: sum(p.calls[kind] for p in ports) for kind in ("read", "write")}
 
 
 def _describe(args: tuple) -> str:

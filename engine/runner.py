@@ -60,6 +60,7 @@ class StepRecord:
     jobs: list[str] = field(default_factory=list)
     undo: dict[str, Any] = field(default_factory=dict)  # how to compensate its change (on_failure: rollback)
     overhead_ms: float | None = None  # engine time in the step: not the adapter's, not waiting
+    calls: dict[str, int] = field(default_factory=dict)  # adapter requests the step sent, by read/write
     def move(self, status: StepStatus) -> None:
         self.status = check_step(self.status, status)
 
@@ -468,6 +469,7 @@ class Runner:
         overhead = wall - ctx.adapter.call_s - ctx.waited_s
         with self._lock:
             record.overhead_ms = round(max(overhead, 0.0) * 1000, 3)
+            record.calls = ctx.adapter.calls
             record.finished_at = clock.wall()
             record.duration_s = clock.monotonic() - started
             if acted is not None:

@@ -44,14 +44,25 @@ class Weather:
         self.random = random.Random(settings.faults.seed)
         self.lock = threading.Lock()
         throttle = settings.throttle
+        self.reads = self.writes = self.throttled = 0  # what the estate was asked, and how often it said 429
         self.buckets = {} if calm or throttle is None else {
             "read": TokenBucket(*throttle.reads, clock), "write": TokenBucket(*throttle.writes, clock)}
 
     def call(self, kind: str, operation: str) -> None:
         if self.calm:
             return
+        with self.lock:
+            if kind == "read":
+                self.reads += 1
+            else:
+                self.writes += 1
         if kind in self.buckets:
-            self.buckets[kind].take(kind)
+            try:
+                self.buckets[kind].take(kind)
+            except ThrottledError:
+                with self.lock:
+                    self.throttled += 1
+                raise
         rate = self.settings.faults.transient_rate
         if rate:
             with self.lock:
@@ -59,6 +70,8 @@ class Weather:
                 throttled = self.random.random() < 0.5
                 retry_after = self.random.choice((1, 2, 3, 5))
             if hit and throttled:
+                with self.lock:
+                    self.throttled += 1
                 raise ThrottledError(f"{operation}: too many requests", code="TooManyRequests", status=429,
                                      retry_after=retry_after)
             if hit:

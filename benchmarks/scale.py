@@ -1,0 +1,145 @@
+"""A large failover against the fake with realistic latencies and ARM's throttling, measured.
+
+    python benchmarks/scale.py --items 1000
+
+Prints one JSON document. All times are simulated seconds (the fake's clock; `time_scale` says how
+many real seconds one simulated second took) except `validate_s`, `plan_s` and `wall_s`, which are
+real seconds, and `engine_overhead_ms_p99`, real milliseconds.
+
+- `engine_s`: measured: the runbook run by the engine (journal on, client-side throttling on).
+- `critical_path_s`: the longest chain of latencies through the steps' `needs` (each step costing the
+  reads and writes it actually made times the read/write latency, plus one ASR job when it waited for
+  jobs): the lower bound with infinite parallelism and no throttling.
+- `throttle_bound_s`: the lower bound from ARM's token buckets for the reads and writes the run made.
+- `group_barrier_s`: the same work scheduled as an ASR recovery plan does (groups in order with a
+  barrier between them: all target-IP updates, then plan after plan, then the network, then commit
+  after commit), computed with the same per-step costs and buckets.
+- `sequential_s`: the same steps one after another, as a typical script runs them, same costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from adapters.fake import FakeAdapter  # noqa: E402
+from benchmarks.generate import write  # noqa: E402
+from engine import logs  # noqa: E402
+from engine.journal import Journal  # noqa: E402
+from engine.loader import load_runbook  # noqa: E402
+from engine.params import resolve_parameters  # noqa: E402
+from engine.planner import simulate  # noqa: E402
+from engine.runs import execute  # noqa: E402
+
+READS, WRITES = (250, 25), (200, 10)
+
+
+def throttle_bound(reads: int, writes: int) -> float:
+    return max(0.0, (reads - READS[0]) / READS[1], (writes - WRITES[0]) / WRITES[1])
+
+
+def step_cost(record, latency) -> float:
+    calls = record.calls or {}
+    cost = calls.get("read", 0) * latency.read_ms / 1000 + calls.get("write", 0) * latency.write_ms / 1000
+    return cost + (latency.job_ms / 1000 if record.jobs else 0.0)
+
+
+def critical_path(runbook, costs: dict[str, float]) -> float:
+    finish: dict[str, float] = {}
+    for step in runbook.steps:  # steps are written in an order where needs come first
+        finish[step.id] = max((finish[n] for n in step.needs), default=0.0) + costs[step.id]
+    return max(finish.values())
+
+
+def group_barrier(runbook, result, costs: dict[str, float]) -> float:
+    """Stages in order, a barrier after each: IP updates (parallel, throttled), then each plan's
+    failover in turn, the network steps in turn, then each plan's commit in turn."""
+    records = {r.id: r for r in result.steps}
+    ip_steps = [s for s in runbook.steps if s.uses == "asr.set_target_ip"]
+    ip_writes = sum(records[s.id].calls.get("write", 0) for s in ip_steps)
+    ip_reads = sum(records[s.id].calls.get("read", 0) for s in ip_steps)
+    stage_ips = max(max(costs[s.id] for s in ip_steps), throttle_bound(ip_reads, ip_writes))
+    rest = sum(costs[s.id] for s in runbook.steps if s.uses != "asr.set_target_ip")
+    return stage_ips + rest
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--job-minutes", type=float, default=30.0, help="how long an ASR job takes")
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--poll", type=float, default=5.0, help="seconds between batch job polls")
+    options = parser.parse_args()
+    os.environ.setdefault("SCALE_VPN_KEY", "benchmark-only-shared-key")
+    logs.configure("json", "error")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        estate_path, runbook_path = write(folder, options.items, job_ms=options.job_minutes * 60_000,
+                                          time_scale=options.time_scale)
+        started = time.perf_counter()
+        loaded = load_runbook(runbook_path)
+        values, _ = resolve_parameters(loaded.runbook, {})
+        adapter = FakeAdapter.open(estate_path, folder / "state.db")
+        problems = simulate(loaded, values, adapter, rules=True).problems
+        validate_s = time.perf_counter() - started
+        started = time.perf_counter()
+        plan = simulate(loaded, values, adapter, rules=True)
+        plan_s = time.perf_counter() - started
+        assert not [p for p in problems if p.severity == "error"], problems
+
+        journal = Journal(folder / "journal.db")
+        wall = time.perf_counter()
+        result = execute(loaded, values, adapter, journal, options={}, concurrency=options.concurrency,
+                         job_poll_interval=options.poll)
+        wall_s = time.perf_counter() - wall
+        weather = adapter.cloud.weather
+        latency = adapter.estate.simulation.latency
+        costs = {r.id: step_cost(r, latency) for r in result.steps}
+        reads = sum(r.calls.get("read", 0) for r in result.steps)
+        writes = sum(r.calls.get("write", 0) for r in result.steps)
+        bound_path = critical_path(loaded.runbook, costs)
+        bound_throttle = throttle_bound(weather.reads, weather.writes)
+        barrier = group_barrier(loaded.runbook, result, costs)
+        sequential = sum(costs.values())
+        engine_s = result.duration_s
+        document = {
+            "items": options.items, "steps": len(result.steps), "status": str(result.status),
+            "job_minutes": options.job_minutes, "time_scale": options.time_scale, "concurrency": options.concurrency,
+            "engine_s": round(engine_s, 1),
+            "critical_path_s": round(bound_path, 1),
+            "throttle_bound_s": round(bound_throttle, 1),
+            "engine_vs_bound": round(engine_s / max(bound_path, bound_throttle), 4),
+            "group_barrier_s": round(barrier, 1),
+            "sequential_s": round(sequential, 1),
+            "engine_vs_group_barrier": round(engine_s / barrier, 4),
+            "engine_vs_sequential": round(engine_s / sequential, 5),
+            "throttled_429": weather.throttled,
+            "reads": weather.reads, "writes": weather.writes,
+            "engine_reads": reads, "engine_writes": writes, "job_polls": None,
+            "engine_overhead_ms_p50": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.5), 3),
+            "engine_overhead_ms_p99": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.99), 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "validate_s": round(validate_s, 3), "plan_s": round(plan_s, 3), "wall_s": round(wall_s, 1),
+            "plan_would_succeed": not plan.errors,
+        }
+        journal.close()
+        adapter.close()
+    print(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
