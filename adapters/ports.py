@@ -353,8 +353,9 @@ class Adapter(Protocol):
     dns: DnsPort
     secrets: SecretStorePort
 
-    def simulation(self) -> Adapter:
-        """A copy of the estate's current state that takes writes without touching anything real,
+    def simulation(self, scope: VaultRef | None = None) -> Adapter:
+        """A copy of the estate in ``scope`` (the runbook's target; the fake holds one estate and ignores it)
+        that takes writes without touching anything real,
         with no latency, faults or throttling and with jobs that finish at once: what plan and dry run
         execute against."""
         ...

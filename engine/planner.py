@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.ports import Adapter
+from adapters.ports import Adapter, VaultRef
 from engine.loader import LoadedRunbook
 from engine.netplan import NetworkPlanInspector
 from engine.problems import WARNING, Problem
@@ -33,12 +33,14 @@ def simulate(loaded: LoadedRunbook, params: dict[str, Any], adapter: Adapter, *,
     """Run the runbook on a simulation of ``adapter``'s estate. With ``rules`` (which needs
     ``concurrency=1``, so each step sees exactly the state the earlier ones left) the network-plan
     rules are checked before every step and at the end, and a step that would fail is a problem too."""
-    simulation = adapter.simulation()
+    target = loaded.runbook.target
+    simulation = adapter.simulation(VaultRef(target.subscription, target.resource_group, target.vault or ""))
     inspector = NetworkPlanInspector(loaded) if rules else None
     try:
         runner = Runner(loaded, params, simulation, dry_run=True, concurrency=1 if rules else concurrency,
                         observer=observer, job_poll_interval=1.0, inspector=inspector)
         result = runner.run()
+        result.adapter = adapter.name  # a copy of this adapter's estate was simulated
         problems: list[Problem] = []
         if inspector is not None:
             inspector.finish(simulation, result)

@@ -92,8 +92,8 @@ class FakeAdapter:
         return adapter
 
     @classmethod
-    def from_estate(cls, estate: Estate) -> FakeAdapter:
-        adapter = cls(Store(None), estate, None)
+    def from_estate(cls, estate: Estate, *, calm: bool = False) -> FakeAdapter:
+        adapter = cls(Store(None), estate, None, calm=calm)
         adapter.reset()
         return adapter
 
@@ -105,7 +105,7 @@ class FakeAdapter:
             seed(self.store, self.estate, self.cloud)
             self.store.set_meta("estate", json.dumps({"name": self.estate.name, "file": str(self.estate_path)}))
 
-    def simulation(self) -> FakeAdapter:
+    def simulation(self, scope=None) -> FakeAdapter:
         """An in-memory copy: takes writes without touching the state file; no latency, faults or
         throttling; jobs finish at once; its own empty ledger."""
         return FakeAdapter(self.store.copy_in_memory(), self.estate, self.estate_path, calm=True)

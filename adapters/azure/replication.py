@@ -1,0 +1,315 @@
+"""Site Recovery on the SDK: protected items and recovery plans by their friendly names, failovers
+started without waiting (the job is the handle), and ASR jobs polled one by one or in a batch.
+
+Responses are read as the REST payloads they are (``as_dict()``: the API's own field names), so what
+is read here is what the REST reference documents.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+from azure.mgmt.recoveryservicessiterecovery import models as m
+
+from adapters.azure.errors import translated
+from adapters.errors import NotFoundError, PermanentError
+from adapters.ports import (
+    CANCEL,
+    COMMIT,
+    PLANNED_FAILOVER,
+    TEST_FAILOVER,
+    TEST_FAILOVER_CLEANUP,
+    UNPLANNED_FAILOVER,
+    Job,
+    JobHandle,
+    NetworkSettings,
+    NicSettings,
+    ProtectedItem,
+    RecoveryPlan,
+    VaultRef,
+)
+
+OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
+# ASR's spelling of allowed operations varies between API versions; these are the ones the ports use.
+ALLOWED = {
+    "plannedfailover": PLANNED_FAILOVER, "unplannedfailover": UNPLANNED_FAILOVER, "testfailover": TEST_FAILOVER,
+    "testfailovercleanup": TEST_FAILOVER_CLEANUP, "commit": COMMIT, "cancel": CANCEL,
+    "failovercommit": COMMIT, "failovercancel": CANCEL, "reversereplicate": "ReverseReplicate",
+    "reprotect": "ReverseReplicate",
+}
+HYPERV = "HyperVReplicaAzure"
+
+
+def _json(model: Any) -> dict:
+    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
+
+
+def _item_path(item_id: str) -> tuple[str, str, str]:
+    """fabric, container and item name from a protected item's resource ID."""
+    parts = item_id.strip("/").split("/")
+    lower = [p.lower() for p in parts]
+    try:
+        return (parts[lower.index("replicationfabrics") + 1], parts[lower.index("replicationprotectioncontainers") + 1],
+                parts[lower.index("replicationprotecteditems") + 1])
+    except (ValueError, IndexError):
+        raise PermanentError(f"unexpected protected item ID {item_id}", code="InvalidItemId") from None
+
+
+def _job_name(response_headers: dict) -> str | None:
+    """The job behind a 202: ``.../operationresults/{job}`` or ``.../replicationOperationStatus/{job}``."""
+    for header in ("Location", "Azure-AsyncOperation"):
+        url = response_headers.get(header)
+        if url:
+            return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _item_view(doc: dict) -> ProtectedItem:
+    props = doc.get("properties") or {}
+    details = props.get("providerSpecificDetails") or {}
+    recovered = props.get("activeLocation") == "Recovery" and props.get("protectionState") in (
+        "FailoverCompleted", "FailoverCommitted", "UnplannedFailoverCompleted", "PlannedFailoverCompleted")
+    nics = []
+    for nic in details.get("vmNics") or []:
+        configs = nic.get("ipConfigs") or []
+        primary = next((c for c in configs if c.get("isPrimary")), configs[0] if configs else {})
+        nics.append(NicSettings(
+            nic_id=nic.get("nicId", ""), source_ip=primary.get("staticIPAddress"),
+            is_primary=len(nics) == 0 if nic.get("isPrimaryNic") is None else bool(nic.get("isPrimaryNic")),
+            recovery_network=nic.get("recoveryVMNetworkId") or details.get("selectedRecoveryAzureNetworkId"),
+            recovery_subnet=primary.get("recoverySubnetName"), recovery_ip=primary.get("recoveryStaticIPAddress"),
+            test_network=nic.get("tfoVMNetworkId") or details.get("selectedTfoAzureNetworkId"),
+            test_subnet=primary.get("tfoSubnetName"), test_ip=primary.get("tfoStaticIPAddress"),
+        ))
+    allowed = tuple(dict.fromkeys(ALLOWED[a.lower()] for a in props.get("allowedOperations") or []
+                                  if a.lower() in ALLOWED))
+    scenario = props.get("currentScenario") or {}
+    job = scenario.get("jobId")
+    primary_nic = next((n for n in nics if n.is_primary), nics[0] if nics else None)
+    test_state = props.get("testFailoverState")
+    return ProtectedItem(
+        name=doc.get("name", ""), vm_name=props.get("friendlyName") or doc.get("name", ""),
+        protection_state=props.get("protectionState", ""), active_location=props.get("activeLocation", "Primary"),
+        allowed_operations=allowed, nics=tuple(nics),
+        test_failover_state=None if test_state in (None, "", "None") else test_state,
+        replication_health=props.get("replicationHealth") or "Normal",
+        current_job_id=job.rstrip("/").rsplit("/", 1)[-1] if job else None,
+        # ASR reports no IP of the recovered VM; the one it was given is what it comes up with.
+        recovery_vm_ip=primary_nic.recovery_ip if recovered and primary_nic else None,
+        test_vm_ip=primary_nic.test_ip if primary_nic and test_state not in (None, "", "None") else None,
+        id=doc.get("id", ""),
+    )
+
+
+def _job_view(doc: dict) -> Job:
+    props = doc.get("properties") or {}
+    errors = []
+    for error in props.get("errors") or []:
+        service = error.get("serviceErrorDetails") or {}
+        provider = error.get("providerErrorDetails") or {}
+        text = service.get("message") or provider.get("errorMessage")
+        if text:
+            code = service.get("code") or provider.get("errorId") or ""
+            errors.append(f"{code}: {text}" if code else text)
+    return Job(id=doc.get("name", ""), state=props.get("state", "Other"),
+               operation=props.get("scenarioName", ""), target=props.get("targetObjectName", ""),
+               errors=tuple(errors))
+
+
+class AzureReplication:
+    def __init__(self, clients):
+        self._clients = clients
+        self._paths: dict[tuple[str, str, str], dict[str, str]] = {}  # vault -> friendly name -> item ID
+        self._lock = threading.Lock()
+
+    def _client(self, vault: VaultRef) -> SiteRecoveryManagementClient:
+        return self._clients.site_recovery(vault.subscription)
+
+    def _args(self, vault: VaultRef) -> tuple[str, str]:
+        return vault.resource_group, vault.vault
+
+    # --- names ------------------------------------------------------------------------------------
+
+    def _remember(self, vault: VaultRef, items: list[ProtectedItem]) -> None:
+        key = (vault.subscription.lower(), vault.resource_group.lower(), vault.vault.lower())
+        with self._lock:
+            known = self._paths.setdefault(key, {})
+            for item in items:
+                known[item.vm_name.lower()] = item.id
+                known[item.name.lower()] = item.id
+
+    def _path(self, vault: VaultRef, item: str) -> tuple[str, str, str]:
+        """An item named by its VM name (or ASR name): found once with a list, remembered."""
+        key = (vault.subscription.lower(), vault.resource_group.lower(), vault.vault.lower())
+        item_id = self._paths.get(key, {}).get(item.lower())
+        if item_id is None:
+            self.list_protected_items(vault)
+            item_id = self._paths.get(key, {}).get(item.lower())
+        if item_id is None:
+            raise NotFoundError(f"Protected item '{item}' was not found in vault {vault.vault}",
+                                code="ProtectedItemNotFound", status=404)
+        return _item_path(item_id)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    @translated("replication_protected_items.get")
+    def get_protected_item(self, vault: VaultRef, item: str) -> ProtectedItem:
+        doc = self._client(vault).replication_protected_items.get(*self._args(vault), *self._path(vault, item))
+        return _item_view(_json(doc))
+
+    @translated("replication_protected_items.list")
+    def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
+        items = [_item_view(_json(doc)) for doc in
+                 self._client(vault).replication_protected_items.list(*self._args(vault))]
+        self._remember(vault, items)
+        return items
+
+    @translated("replication_recovery_plans.get")
+    def get_recovery_plan(self, vault: VaultRef, plan: str) -> RecoveryPlan:
+        doc = _json(self._client(vault).replication_recovery_plans.get(*self._args(vault), plan))
+        props = doc.get("properties") or {}
+        names = {}
+        needed = [i.get("id", "") for g in props.get("groups") or [] for i in g.get("replicationProtectedItems") or []]
+        if needed:
+            names = {item.id.lower(): item.vm_name for item in self.list_protected_items(vault)}
+        groups = tuple(
+            tuple(names.get(i.get("id", "").lower(), _item_path(i.get("id", ""))[2])
+                  for i in g.get("replicationProtectedItems") or [])
+            for g in props.get("groups") or [] if g.get("replicationProtectedItems"))
+        allowed = tuple(dict.fromkeys(ALLOWED[a.lower()] for a in props.get("allowedOperations") or []
+                                      if a.lower() in ALLOWED))
+        scenario = props.get("currentScenario") or {}
+        job = scenario.get("jobId")
+        return RecoveryPlan(name=doc.get("name", plan), groups=groups, allowed_operations=allowed,
+                            current_job_id=job.rstrip("/").rsplit("/", 1)[-1] if job else None, id=doc.get("id", ""))
+
+    @translated("replication_jobs.get")
+    def get_job(self, vault: VaultRef, job_id: str) -> Job:
+        return _job_view(_json(self._client(vault).replication_jobs.get(*self._args(vault), job_id)))
+
+    @translated("replication_jobs.list")
+    def list_jobs(self, vault: VaultRef, job_ids: list[str]) -> list[Job]:
+        """Many jobs in one paged list rather than one GET each (ARM's read bucket is shared)."""
+        if len(job_ids) <= 3:
+            return [self.get_job(vault, job_id) for job_id in job_ids]
+        wanted = {job_id.lower() for job_id in job_ids}
+        found = [_job_view(_json(doc)) for doc in self._client(vault).replication_jobs.list(*self._args(vault))]
+        jobs = [job for job in found if job.id.lower() in wanted]
+        missing = wanted - {job.id.lower() for job in jobs}
+        return jobs + [self.get_job(vault, job_id) for job_id in job_ids if job_id.lower() in missing]
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    @translated("replication_protected_items.update", writes=True)
+    def update_network_settings(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings) -> None:
+        current = self.get_protected_item(vault, item)
+        nic = next((n for n in current.nics if n.nic_id == nic_id or n.nic_id.rsplit("/", 1)[-1] == nic_id), None)
+        if nic is None:
+            raise PermanentError(f"{item} has no NIC {nic_id}", code="InvalidNicId", status=400)
+        clear_test = settings.test_network == ""
+
+        def pick(new, old):
+            return old if new is None else new
+
+        ip_config = m.IPConfigInputDetails(
+            ip_config_name="ipconfig1", is_primary=True, is_seleted_for_failover=True,
+            recovery_subnet_name=pick(settings.recovery_subnet, nic.recovery_subnet),
+            recovery_static_ip_address=pick(settings.recovery_ip, nic.recovery_ip),
+            tfo_subnet_name=None if clear_test else pick(settings.test_subnet, nic.test_subnet),
+            tfo_static_ip_address=None if clear_test else pick(settings.test_ip, nic.test_ip),
+        )
+        properties = m.UpdateReplicationProtectedItemInputProperties(
+            recovery_azure_vm_name=current.vm_name,
+            selected_recovery_azure_network_id=pick(settings.recovery_network, nic.recovery_network),
+            selected_tfo_azure_network_id=None if clear_test else pick(settings.test_network, nic.test_network),
+            vm_nics=[m.VMNicInputDetails(nic_id=nic.nic_id, selection_type="SelectedByUser", ip_configs=[ip_config])],
+            provider_specific_details=m.HyperVReplicaAzureUpdateReplicationProtectedItemInput(),
+        )
+        poller = self._client(vault).replication_protected_items.begin_update(
+            *self._args(vault), *self._path(vault, item), m.UpdateReplicationProtectedItemInput(properties=properties))
+        poller.result()
+
+    def _start(self, vault: VaultRef, operation: str, target: str, begin, *args) -> JobHandle:
+        """Start a long-running ASR operation without waiting: its job is what the engine follows."""
+        headers: dict[str, str] = {}
+
+        def capture(pipeline_response):
+            if pipeline_response.http_request.method == "POST":
+                headers.update(pipeline_response.http_response.headers)
+
+        begin(*self._args(vault), *args, polling=False, raw_response_hook=capture)
+        job = _job_name(headers)
+        if job is None:
+            raise PermanentError(f"{operation} of {target} was accepted without a job to follow",
+                                 code="NoJob", operation=operation)
+        return JobHandle(vault, job, operation, target)
+
+    @translated("replication_protected_items.failover", writes=True)
+    def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
+        ops = self._client(vault).replication_protected_items
+        path = self._path(vault, item)
+        if kind == "test":
+            body = m.TestFailoverInput(properties=m.TestFailoverInputProperties(
+                failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=test_network,
+                provider_specific_details=m.HyperVReplicaAzureTestFailoverInput()))
+            return self._start(vault, TEST_FAILOVER, item, ops.begin_test_failover, *path, body)
+        if kind == "planned":
+            body = m.PlannedFailoverInput(properties=m.PlannedFailoverInputProperties(
+                failover_direction="PrimaryToRecovery",
+                provider_specific_details=m.HyperVReplicaAzurePlannedFailoverProviderInput()))
+            return self._start(vault, PLANNED_FAILOVER, item, ops.begin_planned_failover, *path, body)
+        body = m.UnplannedFailoverInput(properties=m.UnplannedFailoverInputProperties(
+            failover_direction="PrimaryToRecovery",
+            source_site_operations="Required" if shut_down_source else "NotRequired",
+            provider_specific_details=m.HyperVReplicaAzureUnplannedFailoverInput()))
+        return self._start(vault, UNPLANNED_FAILOVER, item, ops.begin_unplanned_failover, *path, body)
+
+    @translated("replication_recovery_plans.failover", writes=True)
+    def start_plan_failover(self, vault, plan, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
+        ops = self._client(vault).replication_recovery_plans
+        details = [m.RecoveryPlanHyperVReplicaAzureFailoverInput(recovery_point_type="Latest")]
+        if kind == "test":
+            body = m.RecoveryPlanTestFailoverInput(properties=m.RecoveryPlanTestFailoverInputProperties(
+                failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=test_network,
+                provider_specific_details=details))
+            return self._start(vault, TEST_FAILOVER, plan, ops.begin_test_failover, plan, body)
+        if kind == "planned":
+            body = m.RecoveryPlanPlannedFailoverInput(properties=m.RecoveryPlanPlannedFailoverInputProperties(
+                failover_direction="PrimaryToRecovery", provider_specific_details=details))
+            return self._start(vault, PLANNED_FAILOVER, plan, ops.begin_planned_failover, plan, body)
+        body = m.RecoveryPlanUnplannedFailoverInput(properties=m.RecoveryPlanUnplannedFailoverInputProperties(
+            failover_direction="PrimaryToRecovery",
+            source_site_operations="Required" if shut_down_source else "NotRequired",
+            provider_specific_details=details))
+        return self._start(vault, UNPLANNED_FAILOVER, plan, ops.begin_unplanned_failover, plan, body)
+
+    @translated("replication_protected_items.failover_commit", writes=True)
+    def start_commit(self, vault, item) -> JobHandle:
+        ops = self._client(vault).replication_protected_items
+        return self._start(vault, COMMIT, item, ops.begin_failover_commit, *self._path(vault, item))
+
+    @translated("replication_recovery_plans.failover_commit", writes=True)
+    def start_plan_commit(self, vault, plan) -> JobHandle:
+        return self._start(vault, COMMIT, plan, self._client(vault).replication_recovery_plans.begin_failover_commit,
+                           plan)
+
+    @translated("replication_protected_items.failover_cancel", writes=True)
+    def start_cancel(self, vault, item) -> JobHandle:
+        ops = self._client(vault).replication_protected_items
+        return self._start(vault, CANCEL, item, ops.begin_failover_cancel, *self._path(vault, item))
+
+    @translated("replication_protected_items.test_failover_cleanup", writes=True)
+    def start_test_failover_cleanup(self, vault, item, comments) -> JobHandle:
+        ops = self._client(vault).replication_protected_items
+        body = m.TestFailoverCleanupInput(properties=m.TestFailoverCleanupInputProperties(comments=comments))
+        return self._start(vault, TEST_FAILOVER_CLEANUP, item, ops.begin_test_failover_cleanup,
+                           *self._path(vault, item), body)
+
+    @translated("replication_recovery_plans.test_failover_cleanup", writes=True)
+    def start_plan_test_failover_cleanup(self, vault, plan, comments) -> JobHandle:
+        body = m.RecoveryPlanTestFailoverCleanupInput(
+            properties=m.RecoveryPlanTestFailoverCleanupInputProperties(comments=comments))
+        return self._start(vault, TEST_FAILOVER_CLEANUP, plan,
+                           self._client(vault).replication_recovery_plans.begin_test_failover_cleanup, plan, body)

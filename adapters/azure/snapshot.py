@@ -1,0 +1,113 @@
+"""``failover snapshot``: the real estate of one subscription, resource group and vault, read with
+GETs only, written in the fake's estate format, so the exact failover can be rehearsed offline.
+
+Secrets stay behind (a connection's shared key is not read; Key Vaults are not listed). Resources
+outside the resource group are not followed: the estate format names resources by name in one group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from adapters import ids
+from adapters.azure.network import AzureInventory
+from adapters.ports import VaultRef
+
+
+def _state(protection_state: str) -> str:
+    state = protection_state.lower()
+    if "committed" in state:
+        return "FailoverCommitted"
+    if "failovercompleted" in state:
+        return "FailoverCompleted"
+    if state == "protected":
+        return "Protected"
+    if "progress" in state or "enabling" in state:
+        return "ProtectionInProgress"
+    return "NotProtected"
+
+
+def snapshot(adapter, scope: VaultRef) -> dict:
+    sub, rg = scope.subscription, scope.resource_group
+    inventory = AzureInventory(adapter.clients)
+    vnets = adapter.network.list_virtual_networks(sub, rg)
+    vnet_names = {v.id.lower(): v.name for v in vnets}
+
+    def vnet_name(vnet_id: str | None) -> str | None:
+        return vnet_names.get((vnet_id or "").lower()) or (ids.name_of(vnet_id) if vnet_id else None)
+
+    def target(network, subnet, ip):
+        if not network or not subnet:
+            return None
+        return {"network": vnet_name(network), "subnet": subnet, **({"ip": ip} if ip else {})}
+
+    items, fabric, container = {}, None, None
+    for item in adapter.replication.list_protected_items(scope):
+        nic = item.primary_nic
+        if fabric is None and item.id:
+            parts = item.id.split("/")
+            lower = [p.lower() for p in parts]
+            fabric = parts[lower.index("replicationfabrics") + 1]
+            container = parts[lower.index("replicationprotectioncontainers") + 1]
+        entry = {"source_ip": nic.source_ip or nic.recovery_ip or "0.0.0.0", "state": _state(item.protection_state)}
+        if recovery := target(nic.recovery_network, nic.recovery_subnet, nic.recovery_ip):
+            entry["recovery"] = recovery
+        if test := target(nic.test_network, nic.test_subnet, nic.test_ip):
+            entry["test"] = test
+        items[item.vm_name] = entry
+    plans = {}
+    for name in inventory.recovery_plans(scope):
+        plan = adapter.replication.get_recovery_plan(scope, name)
+        plans[name] = {"groups": [list(g) for g in plan.groups]}
+    vault = {"protected_items": items, "recovery_plans": plans}
+    if fabric:
+        vault.update(fabric=fabric, container=container)
+
+    gateways = inventory.gateways(sub, rg)
+    gateway_names = {g.id.lower(): g.name for g in gateways}
+    local_gateways = inventory.local_gateways(sub, rg)
+    connections = {}
+    for conn in adapter.network.list_connections(sub, rg):
+        connections[conn.name] = {"type": conn.connection_type, "gateway": ids.name_of(conn.gateway1_id),
+                                  "peer": ids.name_of(conn.peer_id or "")}
+    tables = {}
+    for table in adapter.network.list_route_tables(sub, rg):
+        tables[table.name] = {
+            "location": table.location,
+            "subnets": [f"{vnet_name(s.split('/subnets/')[0])}/{s.rsplit('/', 1)[-1]}" for s in table.subnet_ids],
+            "routes": {r.name: {"prefix": r.address_prefix, "next_hop": r.next_hop_type,
+                                **({"next_hop_ip": r.next_hop_ip} if r.next_hop_ip else {})}
+                       for r in table.routes.values()}}
+    machines = {}
+    for nic, (subnet_id, ip) in inventory.nic_addresses(sub, rg).items():
+        vnet_id, _, subnet = subnet_id.partition("/subnets/")
+        if vnet_id.lower() in vnet_names:
+            machines[nic] = {"vnet": vnet_names[vnet_id.lower()], "subnet": subnet, "ip": ip}
+    zones = {zone: {"records": {name: {"ips": ips, "ttl": ttl} for name, (ips, ttl) in records.items()}}
+             for zone, records in inventory.a_records(sub, rg).items()}
+    location = next((v.location for v in vnets if v.location), "westeurope")
+    return {
+        "version": 1, "name": f"{rg}-snapshot", "subscription": sub, "resource_group": rg, "location": location,
+        "description": f"snapshot of {sub}/{rg}/{scope.vault}; secrets left out",
+        "vaults": {scope.vault: vault},
+        "virtual_networks": {v.name: {"address_prefixes": list(v.address_prefixes), "subnets": dict(v.subnets),
+                                      "location": v.location} for v in vnets},
+        "virtual_network_gateways": {g.name: {"vnet": vnet_name(g.vnet_id), "location": g.location}
+                                     for g in gateways if g.vnet_id.lower() in vnet_names},
+        "local_network_gateways": {g.name: {"gateway_ip": g.gateway_ip, "prefixes": list(g.address_prefixes),
+                                            "location": g.location} for g in local_gateways},
+        "connections": {name: c for name, c in connections.items()
+                        if c["gateway"].lower() in {n.lower() for n in gateway_names.values()}},
+        "route_tables": tables,
+        "virtual_machines": machines,
+        "dns_zones": zones,
+        "simulation": {"latency": {"read_ms": 0, "write_ms": 0, "job_ms": 0}, "throttle": None},
+    }
+
+
+def write_estate(estate: dict, path: Path) -> None:
+    header = "# A snapshot of a real Azure estate in the fake's format (docs/estates.md); no secrets.\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(estate, sort_keys=False))

@@ -1,0 +1,114 @@
+"""The Woodgrove runbooks, run with the Azure adapter against the ARM simulation: the SDK's real
+pipeline sends every request; the requests are the documented ones."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from engine import cli
+from tests.azure.conftest import open_azure
+from tests.conftest import CHANGE_IP, SUBNET_FAILOVER
+from tests.durable import VPN_KEY
+
+VAULT = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/woodgrove-dr/providers/"
+         "Microsoft.RecoveryServices/vaults/woodgrove-asr-vault")
+NETWORK = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/woodgrove-dr/providers/Microsoft.Network"
+
+
+@pytest.fixture
+def failover(arm, monkeypatch, tmp_path):
+    """``failover`` in this process, its adapter the Azure one (on the ARM simulation)."""
+    opened = []
+
+    def adapter(settings, *, estate, azure, state, read_only):
+        assert azure, "these tests run against Azure only"
+        opened.append(open_azure(read_only=read_only))
+        return opened[-1]
+
+    monkeypatch.setattr(cli, "open_adapter", adapter)
+    monkeypatch.setenv("FAILOVER_LOG_FILE", str(tmp_path / "failover.log"))
+
+    def run(*args: str):
+        result = CliRunner().invoke(cli.app, [*args], catch_exceptions=False)
+        return result
+
+    yield run
+    for a in opened:
+        a.close()
+
+
+def writes(arm) -> list[tuple[str, str]]:
+    return [(s.method, s.path) for s in arm.writes]
+
+
+def test_subnet_failover_succeeds_on_azure_and_sends_the_documented_requests(failover, arm, tmp_path):
+    result = failover("run", str(SUBNET_FAILOVER), "--azure", "--yes", "--output", "json", "--log-format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "succeeded"
+    sent = writes(arm)
+    items = {f"{VAULT}/replicationFabrics/woodgrove-hyperv-site/replicationProtectionContainers/"
+             f"woodgrove-hyperv-site-container/replicationProtectedItems/{guid}" for guid in arm._vms}
+    patched = {path for method, path in sent if method == "PATCH"}
+    assert patched and patched <= items  # static IPs: PATCH on the protected item
+    actions = {path.rsplit("/", 1)[-1] for method, path in sent if method == "POST"}
+    assert actions == {"plannedFailover", "failoverCommit"}
+    assert ("PUT", f"{NETWORK}/connections/recovery-to-woodgrove") in sent or any(
+        m == "PUT" and "/connections/" in p for m, p in sent)
+    assert any(m == "PUT" and re.search(r"/localNetworkGateways/[^/]+$", p) for m, p in sent)
+    assert any(m in ("PUT", "DELETE") and "/routeTables/" in p and "/routes/" in p for m, p in sent)
+    # the estate behind ARM really moved: every VM of 192.168.1.0/24 runs in Azure with its own IP
+    for item in arm.fake.replication.list_protected_items(_vault()):
+        if item.primary_nic.source_ip.startswith("192.168.1."):
+            assert item.protection_state == "FailoverCommitted"
+            assert item.recovery_vm_ip == item.primary_nic.source_ip
+
+
+def test_a_second_run_sends_no_mutating_request(failover, arm):
+    assert failover("run", str(SUBNET_FAILOVER), "--azure", "--yes").exit_code == 0
+    before = len(arm.writes)
+    second = failover("run", str(SUBNET_FAILOVER), "--azure", "--yes", "--output", "json")
+    assert second.exit_code == 0, second.output
+    assert len(arm.writes) == before, writes(arm)[before:]
+    assert {s["action"] for s in json.loads(second.stdout)["steps"]} <= {"unchanged", "none", None}
+
+
+def test_change_ip_runbook_succeeds_on_azure(failover, arm):
+    result = failover("run", str(CHANGE_IP), "--azure", "--yes", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    assert any(m == "PUT" and "/dnsZones/" in p for m, p in writes(arm))
+
+
+@pytest.mark.parametrize("command", ["plan", "validate"])
+def test_plan_and_validate_send_only_gets(failover, arm, command):
+    result = failover(command, str(SUBNET_FAILOVER), "--azure", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert arm.sent, "the estate was read"
+    assert {s.method for s in arm.sent} == {"GET"}
+
+
+def test_dry_run_sends_only_gets(failover, arm):
+    result = failover("run", str(SUBNET_FAILOVER), "--azure", "--dry-run", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert {s.method for s in arm.sent} == {"GET"}
+
+
+def test_the_vpn_key_reaches_azure_and_nothing_else(failover, arm, tmp_path):
+    result = failover("run", str(SUBNET_FAILOVER), "--azure", "--yes", "--output", "json", "--log-format", "json")
+    assert result.exit_code == 0
+    assert any(VPN_KEY in s.body for s in arm.writes if "/connections/" in s.path)  # sent where it belongs
+    assert VPN_KEY not in result.output
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert VPN_KEY.encode() not in path.read_bytes(), path
+
+
+def _vault():
+    from adapters.ports import VaultRef
+
+    return VaultRef("00000000-0000-0000-0000-000000000000", "woodgrove-dr", "woodgrove-asr-vault")
