@@ -48,7 +48,7 @@ class Fault:
     pattern: re.Pattern
     status: int
     code: str
-    headers: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)  # or {"exception": ...}: the connection drops instead
     times: int = 1
 
 
@@ -81,6 +81,10 @@ class ArmEstate:
         self.faults.append(Fault(method, re.compile(path_regex, re.I), status, code,
                                  {k.replace("_", "-"): str(v) for k, v in headers.items()}, times))
 
+    def drop_next(self, method: str, path_regex: str, exception: Exception) -> None:
+        """The connection fails on the next matching request (raised from the transport, as requests does)."""
+        self.faults.append(Fault(method, re.compile(path_regex, re.I), 0, "", {"exception": exception}, 1))
+
     def force_job(self, job_id: str, state: str, errors: list[str]) -> None:
         self.forced_jobs[job_id] = (state, errors)
 
@@ -93,6 +97,8 @@ class ArmEstate:
         for fault in self.faults:
             if fault.method == request.method and fault.pattern.search(url.path) and fault.times > 0:
                 fault.times -= 1
+                if "exception" in fault.headers:
+                    raise fault.headers["exception"]
                 return self._error(fault.status, fault.code, f"injected {fault.code}", fault.headers)
         try:
             return self._route(request.method, url.path, parse_qs(url.query), json.loads(body) if body else None)

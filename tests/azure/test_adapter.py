@@ -1,0 +1,192 @@
+"""The Azure adapter at the HTTP level: the SDK's real pipeline, long-running operations, ASR jobs,
+and every kind of refusal becoming the project's own error, with one retry layer (the engine's)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from adapters.azure.credentials import credential_from_settings
+from adapters.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    ReadOnlyViolation,
+    ThrottledError,
+    TransientError,
+    UnknownOutcomeError,
+)
+from adapters.ports import NetworkSettings, Route, VaultRef
+from tests.engine.runbooks import run, statuses
+
+SUB = "00000000-0000-0000-0000-000000000000"
+VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
+NET = f"/subscriptions/{SUB}/resourceGroups/woodgrove-dr/providers/Microsoft.Network"
+TABLE = f"{NET}/routeTables/woodgrove-rt"
+RECOVERY_VNET = f"{NET}/virtualNetworks/recovery-vnet"
+
+
+def test_protected_items_are_found_by_their_vm_name(azure, arm):
+    item = azure.replication.get_protected_item(VAULT, "app01")
+    assert item.vm_name == "app01" and item.name != "app01"  # ASR's own name is a GUID
+    assert item.primary_nic.source_ip == "192.168.1.10"
+    assert item.allowed_operations == ("PlannedFailover", "UnplannedFailover", "TestFailover")
+
+
+def test_a_missing_item_is_not_found(azure):
+    with pytest.raises(NotFoundError, match="nope"):
+        azure.replication.get_protected_item(VAULT, "nope")
+
+
+def test_429_is_throttling_with_its_retry_after_and_the_sdk_does_not_retry(azure, arm):
+    arm.fail_next("GET", r"/routeTables/woodgrove-rt$", 429, "SubscriptionRequestsThrottled", Retry_After=7)
+    with pytest.raises(ThrottledError) as caught:
+        azure.network.get_route_table(TABLE)
+    assert caught.value.retry_after == 7 and caught.value.status == 429
+    assert sum(1 for s in arm.sent if s.path.endswith("/woodgrove-rt")) == 1  # exactly one retry layer: ours
+
+
+def test_a_busy_resource_is_transient_not_throttling(azure, arm):
+    arm.fail_next("PUT", r"/routes/", 429, "RetryableErrorDueToAnotherOperation")
+    with pytest.raises(TransientError) as caught:
+        azure.network.put_route(TABLE, Route("x", "192.168.9.0/24", "VirtualNetworkGateway"))
+    assert not isinstance(caught.value, ThrottledError)
+    assert caught.value.code == "RetryableErrorDueToAnotherOperation"
+
+
+@pytest.mark.parametrize("status, error", [(500, TransientError), (503, TransientError), (504, TransientError),
+                                           (409, ConflictError), (404, NotFoundError), (400, PermanentError),
+                                           (403, PermanentError)])
+def test_status_codes_become_project_errors_with_the_service_message(azure, arm, status, error):
+    arm.fail_next("GET", r"/virtualNetworks/recovery-vnet$", status, "SomeCode")
+    with pytest.raises(error) as caught:
+        azure.network.get_virtual_network(RECOVERY_VNET)
+    assert caught.value.code == "SomeCode" and "injected SomeCode" in caught.value.message
+    assert caught.value.status == status
+
+
+def test_a_write_whose_answer_never_came_has_an_unknown_outcome(azure, arm):
+    arm.drop_next("PUT", r"/routes/", requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(UnknownOutcomeError):
+        azure.network.put_route(TABLE, Route("x", "192.168.9.0/24", "VirtualNetworkGateway"))
+
+
+def test_a_request_that_never_left_is_transient(azure, arm):
+    arm.drop_next("GET", r"/routeTables/", requests.exceptions.ConnectionError("connection refused"))
+    with pytest.raises(TransientError):
+        azure.network.get_route_table(TABLE)
+
+
+def test_long_running_put_polls_azure_async_operation_without_sleeping(azure, arm):
+    route = azure.network.put_route(TABLE, Route("x", "192.168.9.0/24", "VirtualAppliance", "10.0.0.4"))
+    assert route == Route("x", "192.168.9.0/24", "VirtualAppliance", "10.0.0.4")
+    polls = [s.path for s in arm.sent if "/operations/" in s.path]
+    assert len(polls) == 2  # InProgress, then Succeeded
+    transport = azure.clients.network(SUB)._client._pipeline._transport
+    assert transport.sleeps and all(s == 10 for s in transport.sleeps)  # the service's Retry-After, not slept
+    assert arm.fake.network.get_route_table(TABLE).routes["x"].next_hop_ip == "10.0.0.4"
+
+
+def test_long_running_delete_waits_for_its_operation(azure, arm):
+    azure.network.delete_route(TABLE, "onprem-app")
+    assert "onprem-app" not in arm.fake.network.get_route_table(TABLE).routes
+    assert [s.method for s in arm.sent] == ["DELETE", "GET", "GET"]  # 202, InProgress, Succeeded
+    assert all("/operations/" in s.path for s in arm.sent[1:])
+
+
+def test_failover_returns_the_job_from_the_202_and_the_job_is_followed(azure, arm):
+    azure.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.10"))
+    before = len(arm.sent)
+    handle = azure.replication.start_failover(VAULT, "app01", "planned")
+    posts = [s for s in arm.sent if s.method == "POST"]
+    assert len(posts) == 1 and posts[0].path.endswith("/plannedFailover")
+    assert '"failoverDirection": "PrimaryToRecovery"' in posts[0].body
+    assert len(arm.sent) == before + 1  # the 202 is not polled: the engine follows the job
+    job = azure.replication.get_job(VAULT, handle.job_id)
+    assert job.id == handle.job_id and job.operation == "PlannedFailover"
+
+
+def test_recovery_plans_list_their_items_by_vm_name(azure):
+    plan = azure.replication.get_recovery_plan(VAULT, "app-subnet")
+    assert set(plan.items) == {"app01", "app02", "web01"}
+
+
+def test_many_jobs_are_read_with_one_list(azure, arm):
+    handles = [azure.replication.start_failover(VAULT, vm, "test", test_network=f"{NET}/virtualNetworks/test-vnet")
+               for vm in ("app01", "app02", "web01", "db01")]
+    before = len(arm.sent)
+    jobs = azure.replication.list_jobs(VAULT, [h.job_id for h in handles])
+    assert {j.id for j in jobs} == {h.job_id for h in handles}
+    assert len(arm.sent) - before == 1
+
+
+STEP = """
+steps:
+  - id: fail-over
+    uses: asr.failover
+    with: {items: [app01], type: test, network: test-vnet}
+"""
+
+
+@pytest.mark.parametrize("state", ["Failed", "Suspended", "Cancelled"])
+def test_a_job_that_does_not_succeed_fails_its_step_with_the_jobs_error(azure, arm, state):
+    original = arm._job
+
+    def forced(vault, job):  # whatever job the step starts ends this way
+        arm.force_job(job.id, state, ["The virtual machine could not be started: quota exceeded."])
+        return original(vault, job)
+
+    arm._job = forced
+    result = run(STEP, azure)
+    record = result.step("fail-over")
+    assert statuses(result)["fail-over"] == "failed"
+    assert "quota exceeded" in record.error and state in record.error
+
+
+def test_the_engine_retries_a_429_after_its_retry_after(azure, arm):
+    from adapters.clock import ManualClock
+
+    azure.clock = ManualClock()
+    arm.fail_next("GET", r"/routeTables/woodgrove-rt$", 429, "SubscriptionRequestsThrottled", times=2, Retry_After=9)
+    result = run("""
+steps:
+  - id: route
+    uses: network.routes
+    with: {table: woodgrove-rt, routes: [{name: x, prefix: 192.168.9.0/24, next_hop: VirtualNetworkGateway}]}
+""", azure)
+    assert statuses(result) == {"route": "succeeded"}
+    assert azure.clock.sleeps.count(9) == 2
+
+
+def test_read_only_adapter_refuses_every_write_before_it_leaves_the_process(azure_read_only, arm):
+    with pytest.raises(ReadOnlyViolation):
+        azure_read_only.network.put_route(TABLE, Route("x", "192.168.9.0/24", "VirtualNetworkGateway"))
+    with pytest.raises(ReadOnlyViolation):
+        azure_read_only.replication.start_failover(VAULT, "app01", "planned")
+    with pytest.raises(ReadOnlyViolation):
+        azure_read_only.dns.delete_a_record(f"{NET}/dnsZones/woodgrove.example", "app01")
+    assert {s.method for s in arm.sent} == {"GET"}
+    assert azure_read_only.network.get_route_table(TABLE).name == "woodgrove-rt"  # reads still work
+
+
+def test_key_vault_secret_after_the_challenge(azure, arm):
+    secret = azure.secrets.get_secret("woodgrove-kv", "vpn-shared-key")
+    from tests.durable import VPN_KEY
+
+    assert secret.reveal() == VPN_KEY and VPN_KEY not in repr(secret)
+    assert [s.path for s in arm.sent if "vault.azure.net" in s.path] == [
+        "woodgrove-kv.vault.azure.net/secrets/vpn-shared-key/"] * 2  # challenge, then the authorized read
+
+
+@pytest.mark.parametrize("kind, cls", [("default", "DefaultAzureCredential"),
+                                       ("managed_identity", "ManagedIdentityCredential"),
+                                       ("azure_cli", "AzureCliCredential"),
+                                       ("service_principal", "EnvironmentCredential")])
+def test_the_credential_can_be_pinned(kind, cls):
+    assert type(credential_from_settings({"credential": kind})).__name__ == cls
+
+
+def test_an_unknown_credential_type_is_refused():
+    with pytest.raises(ValueError, match="managed_identity"):
+        credential_from_settings({"credential": "password"})

@@ -1,0 +1,160 @@
+"""One contract, two adapters: the same scenarios against the fake estate and against the Azure
+adapter (the SDK's real pipeline to an ARM simulation), so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from adapters.errors import NotFoundError, PermanentError
+from adapters.ports import ConnectionSpec, NetworkSettings, Route, VaultRef
+from adapters.secret import Secret
+
+SUB = "00000000-0000-0000-0000-000000000000"
+VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
+NET = f"/subscriptions/{SUB}/resourceGroups/woodgrove-dr/providers/Microsoft.Network"
+RECOVERY_VNET = f"{NET}/virtualNetworks/recovery-vnet"
+TEST_VNET = f"{NET}/virtualNetworks/test-vnet"
+TABLE = f"{NET}/routeTables/woodgrove-rt"
+ONPREM = f"{NET}/localNetworkGateways/woodgrove-onprem"
+ZONE = f"{NET}/dnsZones/woodgrove.example"
+
+
+@pytest.fixture(params=["fake", "azure"])
+def cloud(request):
+    """An adapter and a way to let ASR jobs run to their end."""
+    if request.param == "fake":
+        return request.getfixturevalue("estate")
+    return request.getfixturevalue("azure")
+
+
+def finish(cloud, handle):
+    for _ in range(2000):
+        job = cloud.replication.get_job(VAULT, handle.job_id)
+        if job.finished:
+            return job
+        cloud.clock.sleep(1)
+    raise AssertionError(f"job {handle.job_id} never finished")
+
+
+def test_reading_an_item(cloud):
+    item = cloud.replication.get_protected_item(VAULT, "app02")
+    assert (item.vm_name, item.protection_state, item.active_location) == ("app02", "Protected", "Primary")
+    assert item.primary_nic.source_ip == "192.168.1.11"
+    assert "PlannedFailover" in item.allowed_operations
+
+
+def test_listing_items_and_reading_a_plan(cloud):
+    names = {i.vm_name for i in cloud.replication.list_protected_items(VAULT)}
+    plan = cloud.replication.get_recovery_plan(VAULT, "app-subnet")
+    assert set(plan.items) <= names and len(plan.items) == 3
+
+
+def test_unknown_things_are_not_found(cloud):
+    with pytest.raises(NotFoundError):
+        cloud.replication.get_protected_item(VAULT, "no-such-vm")
+    with pytest.raises(NotFoundError):
+        cloud.replication.get_recovery_plan(VAULT, "no-such-plan")
+    with pytest.raises(NotFoundError):
+        cloud.network.get_virtual_network(f"{NET}/virtualNetworks/no-such-vnet")
+    assert cloud.network.find_connection(f"{NET}/connections/no-such-connection") is None
+    assert cloud.dns.find_a_record(ZONE, "no-such-name") is None
+
+
+def test_network_settings_read_back_as_written(cloud):
+    cloud.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.10",
+        test_network=TEST_VNET, test_subnet="app", test_ip="192.168.1.10"))
+    nic = cloud.replication.get_protected_item(VAULT, "app01").primary_nic
+    assert (nic.recovery_network.lower(), nic.recovery_subnet, nic.recovery_ip) == (
+        RECOVERY_VNET.lower(), "app", "192.168.1.10")
+    assert (nic.test_network.lower(), nic.test_subnet, nic.test_ip) == (TEST_VNET.lower(), "app", "192.168.1.10")
+
+
+def test_an_ip_outside_the_subnet_is_refused(cloud):
+    with pytest.raises(PermanentError):
+        cloud.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+            recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="10.99.0.4"))
+
+
+def test_test_failover_then_cleanup(cloud):
+    cloud.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", test_network=TEST_VNET, test_subnet="app",
+        test_ip="192.168.1.10"))
+    job = finish(cloud, cloud.replication.start_failover(VAULT, "app01", "test", test_network=TEST_VNET))
+    assert job.state == "Succeeded"
+    item = cloud.replication.get_protected_item(VAULT, "app01")
+    assert item.test_failover_state and "TestFailoverCleanup" in item.allowed_operations
+    assert item.test_vm_ip == "192.168.1.10"
+    assert finish(cloud, cloud.replication.start_test_failover_cleanup(VAULT, "app01", "drill")).state == "Succeeded"
+    item = cloud.replication.get_protected_item(VAULT, "app01")
+    assert not item.test_failover_state and "TestFailover" in item.allowed_operations
+
+
+def test_commit_before_failover_is_refused(cloud):
+    with pytest.raises(PermanentError):
+        cloud.replication.start_commit(VAULT, "app01")
+
+
+def test_routes_put_and_delete(cloud):
+    cloud.network.put_route(TABLE, Route("recovery-app", "192.168.1.0/24", "VirtualNetworkGateway"))
+    cloud.network.delete_route(TABLE, "onprem-app")
+    routes = cloud.network.get_route_table(TABLE).routes
+    assert routes["recovery-app"] == Route("recovery-app", "192.168.1.0/24", "VirtualNetworkGateway")
+    assert "onprem-app" not in routes
+
+
+def test_local_gateway_prefixes(cloud):
+    before = cloud.network.get_local_gateway(ONPREM).address_prefixes
+    after = cloud.network.set_local_gateway_prefixes(ONPREM, [p for p in before if p != "192.168.0.0/16"]
+                                                     + ["192.168.0.0/24", "192.168.2.0/23"])
+    assert cloud.network.get_local_gateway(ONPREM).address_prefixes == after.address_prefixes
+    assert "192.168.2.0/23" in after.address_prefixes
+
+
+def test_a_connection_that_would_stretch_a_subnet_is_refused(cloud):
+    """Azure has no stretched subnets: 192.168.1.0/24 cannot be behind woodgrove-gw twice."""
+    spec = ConnectionSpec(location="westeurope", connection_type="Vnet2Vnet", gateway1_id=f"{NET}/virtualNetworkGateways/woodgrove-gw",
+                          peer_id=f"{NET}/virtualNetworkGateways/recovery-gw", shared_key=Secret("k" * 16))
+    with pytest.raises(PermanentError):
+        cloud.network.put_connection(f"{NET}/connections/stretch", spec)
+    assert cloud.network.find_connection(f"{NET}/connections/stretch") is None
+
+
+def test_a_connection_and_its_key(cloud):
+    prefixes = cloud.network.get_local_gateway(ONPREM).address_prefixes
+    cloud.network.set_local_gateway_prefixes(ONPREM, [p for p in prefixes if p != "192.168.0.0/16"] + ["192.168.0.0/24"])
+    key = Secret(os.environ["WOODGROVE_VPN_KEY"])
+    conn_id = f"{NET}/connections/recovery-to-woodgrove"
+    spec = ConnectionSpec(location="westeurope", connection_type="Vnet2Vnet",
+                          gateway1_id=f"{NET}/virtualNetworkGateways/recovery-gw",
+                          peer_id=f"{NET}/virtualNetworkGateways/woodgrove-gw", shared_key=key, tags={"owner": "dr"})
+    created = cloud.network.put_connection(conn_id, spec)
+    found = cloud.network.find_connection(conn_id)
+    assert found is not None and found.connection_type == "Vnet2Vnet" and found.peer_id.lower() == spec.peer_id.lower()
+    assert created.tags == {"owner": "dr"}
+    assert cloud.network.shared_key_matches(conn_id, key)
+    assert not cloud.network.shared_key_matches(conn_id, Secret("another-key"))
+    cloud.network.delete_connection(conn_id)
+    assert cloud.network.find_connection(conn_id) is None
+
+
+def test_dns_records(cloud):
+    record = cloud.dns.put_a_record(ZONE, "app02", ["172.16.2.11"], 60)
+    assert (record.ips, record.ttl) == (("172.16.2.11",), 60)
+    assert cloud.dns.find_a_record(ZONE, "app02").ips == ("172.16.2.11",)
+    cloud.dns.delete_a_record(ZONE, "app02")
+    assert cloud.dns.find_a_record(ZONE, "app02") is None
+
+
+def test_ip_availability(cloud):
+    assert cloud.network.check_ip_availability(RECOVERY_VNET, "192.168.1.50").available
+    reserved = cloud.network.check_ip_availability(RECOVERY_VNET, "192.168.1.1")
+    assert not reserved.available and reserved.platform_reserved
+
+
+def test_secrets(cloud):
+    assert cloud.secrets.get_secret("woodgrove-kv", "vpn-shared-key").reveal() == os.environ["WOODGROVE_VPN_KEY"]
+    with pytest.raises(NotFoundError):
+        cloud.secrets.get_secret("woodgrove-kv", "no-such-secret")
