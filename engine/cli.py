@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import IntEnum
+from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -408,6 +408,49 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
     session.emit(document, text)
 
 
+class ReportFormat(str, Enum):
+    html = "html"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def report(run_id: Annotated[str, typer.Argument(help="the run (or drill) to report on")],
+           report_format: Annotated[ReportFormat, typer.Option(
+               "--format", "-f", help="html (one self-contained page), json, or markdown (for a ticket)")
+           ] = ReportFormat.html,
+           out: Annotated[Path | None, typer.Option(
+               "--out", "-o", help="write the report to this file instead of stdout")] = None,
+           journal: JournalOpt = None, config: ConfigOpt = None) -> None:
+    """A run's report from the journal: verdict, timeline, steps with their changes, retries and errors,
+    recovery time, and what was cleaned up or left behind."""
+    from engine.render import render_html, render_markdown
+    from engine.report import UnknownRun, collect
+
+    session = Session(config, "auto", "text", False)
+    store = session.journal(journal)
+    try:
+        document = collect(store, run_id)
+    except UnknownRun:
+        raise InvalidInput([Problem("RUN001", f"no run {run_id} in the journal {store.path}",
+                                    fix="see failover history")]) from None
+    finally:
+        store.close()
+    if report_format == ReportFormat.json:
+        text = json.dumps(redact_data(document), indent=2, default=str) + "\n"
+    elif report_format == ReportFormat.markdown:
+        text = render_markdown(document)
+    else:
+        text = render_html(document)
+    text = redact(text)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    stderr.print(f"{report_format.value} report of {run_id} written to {out}")
+
+
 @schedule_app.command("list")
 def schedule_list(journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
     """The scheduled drills, when each runs next, and how the last run went."""
@@ -471,6 +514,44 @@ def schema() -> None:
     from engine.schema import runbook_schema
 
     sys.stdout.write(json.dumps(runbook_schema(), indent=2) + "\n")
+
+
+@app.command()
+def snapshot(runbook: Annotated[Path | None, typer.Argument(
+                 help="take the subscription, resource group and vault from this runbook's target")] = None,
+             azure: AzureOpt = False,
+             out: Annotated[Path, typer.Option("-o", "--output-file", help="the estate file to write")] = Path(
+                 "config/estates/snapshot.yaml"),
+             subscription: Annotated[str | None, typer.Option("--subscription")] = None,
+             resource_group: Annotated[str | None, typer.Option("--resource-group")] = None,
+             vault: Annotated[str | None, typer.Option("--vault")] = None,
+             config: ConfigOpt = None) -> None:
+    """Read the real estate (GETs only) into the fake's estate format, secrets left out, to rehearse offline."""
+    from adapters.ports import VaultRef
+
+    if not azure:
+        raise InvalidInput([Problem("CLI003", "snapshot reads real Azure and needs --azure",
+                                    fix="failover snapshot RUNBOOK --azure -o config/estates/copy.yaml")])
+    target = load_runbook(runbook).runbook.target if runbook is not None else None
+    settings = load_settings(config)
+    scope = {"subscription": subscription or (target and target.subscription) or settings.azure.get("subscription"),
+             "resource_group": resource_group or (target and target.resource_group)
+             or settings.azure.get("resource_group"),
+             "vault": vault or (target and target.vault) or settings.azure.get("vault")}
+    missing = [name for name, value in scope.items() if not value]
+    if missing:
+        raise InvalidInput([Problem("CLI004", f"no {', '.join(missing)} to read",
+                                    fix="give a runbook, the --subscription/--resource-group/--vault options, "
+                                        "or set them under azure: in config/failover.yaml")])
+    logs.configure("auto", "warning")
+    adapter = open_adapter(settings, estate=None, azure=True, state=None, read_only=True)
+    try:
+        estate = adapter.snapshot(VaultRef(**scope), out)
+    finally:
+        adapter.close()
+    items = len(next(iter(estate["vaults"].values()))["protected_items"])
+    stderr.print(f"wrote {out}: {items} protected items, {len(estate['virtual_networks'])} virtual networks, "
+                 f"{len(estate['connections'])} connections (shared keys left out)")
 
 
 # --- the fake estate ------------------------------------------------------------------------------

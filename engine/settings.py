@@ -86,7 +86,11 @@ def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state:
     if azure or (estate is None and settings.adapter == "azure"):
         from adapters.azure import AzureAdapter
 
-        return AzureAdapter.from_settings(settings.azure, read_only=read_only)
+        try:
+            return AzureAdapter.from_settings(settings.azure, read_only=read_only)
+        except ValueError as exc:
+            raise InvalidInput([Problem("CF004", str(exc), file=str(settings.file) if settings.file else None,
+                                        fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
     from adapters.fake import EstateInvalid, FakeAdapter
 
     estate = estate or settings.estate
