@@ -34,7 +34,7 @@ def failover(folder: Path, *args: str, env: dict | None = None, **popen) -> subp
     command = [sys.executable, "-m", "engine.cli", *args, "--journal", str(folder / "journal.db")]
     if args[0] in ("run",):
         command += ["--estate", str(folder / "estate.yaml"), "--state", str(folder / "state.db")]
-    env = {**os.environ, "WOODGROVE_VPN_KEY": os.environ.get("WOODGROVE_VPN_KEY") or VPN_KEY, **(env or {})}
+    env = {**os.environ, "WOODGROVE_VPN_KEY": VPN_KEY, **(env or {})}  # the canary, whatever the caller exported
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
 
