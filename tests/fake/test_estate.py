@@ -1,0 +1,171 @@
+"""The fake estate keeps Azure's rules, persists between commands, keeps a ledger, and brings its
+weather: latency, seeded transient faults, ARM's token buckets."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from adapters.errors import ConflictError, NotFoundError, PermanentError, ThrottledError, TransientError
+from adapters.fake import FakeAdapter
+from adapters.ports import ConnectionSpec, NetworkSettings, Route, VaultRef
+from adapters.secret import Secret
+from tests.durable import VPN_KEY
+
+SUB = "00000000-0000-0000-0000-000000000000"
+VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
+NET = f"/subscriptions/{SUB}/resourceGroups/woodgrove-dr/providers/Microsoft.Network"
+RECOVERY_VNET = f"{NET}/virtualNetworks/recovery-vnet"
+TEST_VNET = f"{NET}/virtualNetworks/test-vnet"
+
+
+def keep_ip(adapter, vm, ip, subnet="app", network=RECOVERY_VNET):
+    adapter.replication.update_network_settings(VAULT, vm, f"{vm}-nic0", NetworkSettings(
+        recovery_network=network, recovery_subnet=subnet, recovery_ip=ip))
+
+
+def settle(adapter, handle):
+    for _ in range(10_000):
+        job = adapter.replication.get_job(VAULT, handle.job_id)
+        if job.finished:
+            return job
+        time.sleep(0.001)
+    raise AssertionError("job never finished")
+
+
+@pytest.mark.parametrize("ip, why", [("172.16.1.10", "outside"), ("192.168.1.0", "reserved"),
+                                     ("192.168.1.1", "reserved"), ("192.168.1.3", "reserved"),
+                                     ("192.168.1.255", "reserved")])
+def test_an_ip_outside_its_subnet_or_reserved_is_refused(fake, ip, why):
+    adapter = fake()
+    with pytest.raises(PermanentError) as caught:
+        keep_ip(adapter, "app01", ip)
+    assert caught.value.status == 400
+    assert adapter.ledger() == []  # refused: nothing changed, nothing recorded
+
+
+def test_a_duplicate_ip_is_refused(fake):
+    adapter = fake()
+    keep_ip(adapter, "app01", "192.168.1.10")
+    with pytest.raises(PermanentError, match="192.168.1.10"):
+        keep_ip(adapter, "app02", "192.168.1.10")
+
+
+def test_a_stretched_subnet_is_refused(fake):
+    """recovery-vnet holds 192.168.1.0/24 while woodgrove-onprem still announces 192.168.0.0/16 behind
+    woodgrove-gw: connecting the two gateways would put the subnet on both sides."""
+    adapter = fake()
+    spec = ConnectionSpec("westeurope", "Vnet2Vnet", f"{NET}/virtualNetworkGateways/woodgrove-gw",
+                          f"{NET}/virtualNetworkGateways/recovery-gw", Secret(VPN_KEY))
+    with pytest.raises(PermanentError, match="192.168.1.0/24"):
+        adapter.network.put_connection(f"{NET}/connections/stretch", spec)
+
+
+def test_failover_of_an_unprotected_item_is_refused(fake):
+    adapter = fake(vaults={"woodgrove-asr-vault": {"protected_items": {"db02": {
+        "source_ip": "192.168.2.20", "state": "NotProtected"}}}})
+    with pytest.raises(PermanentError):
+        adapter.replication.start_failover(VAULT, "db02", "planned")
+
+
+def test_commit_before_failover_and_cleanup_without_test_failover_are_refused(fake):
+    adapter = fake()
+    with pytest.raises(PermanentError, match="(?i)commit"):
+        adapter.replication.start_commit(VAULT, "app01")
+    with pytest.raises(PermanentError, match="(?i)cleanup|test failover"):
+        adapter.replication.start_test_failover_cleanup(VAULT, "app01", "nothing to clean")
+
+
+def test_an_operation_not_allowed_while_a_job_runs_is_refused(fake):
+    adapter = fake({"latency": {"job_ms": 10_000_000}})
+    keep_ip(adapter, "app01", "192.168.1.10")
+    adapter.replication.start_failover(VAULT, "app01", "planned")
+    assert adapter.replication.get_protected_item(VAULT, "app01").allowed_operations == ()
+    with pytest.raises((ConflictError, PermanentError)):
+        adapter.replication.start_failover(VAULT, "app01", "planned")
+
+
+def test_unknown_resources_are_not_found(fake):
+    adapter = fake()
+    with pytest.raises(NotFoundError):
+        adapter.replication.get_protected_item(VAULT, "nobody")
+    with pytest.raises(NotFoundError):
+        adapter.network.get_route_table(f"{NET}/routeTables/none")
+
+
+def test_state_persists_between_opens_and_reset_starts_over(estate_file, tmp_path):
+    estate, state = estate_file(), tmp_path / "state.db"
+    first = FakeAdapter.open(estate, state)
+    first.network.put_route(f"{NET}/routeTables/woodgrove-rt", Route("r", "10.9.0.0/24", "None"))
+    first.close()
+    second = FakeAdapter.open(estate, state)
+    assert "r" in second.network.get_route_table(f"{NET}/routeTables/woodgrove-rt").routes
+    assert [e["operation"] for e in second.ledger()] == ["routes.create_or_update"]
+    second.reset()
+    assert "r" not in second.network.get_route_table(f"{NET}/routeTables/woodgrove-rt").routes
+    assert second.ledger() == []
+    second.close()
+
+
+def test_the_ledger_holds_writes_only_and_never_a_key(fake, tmp_path):
+    adapter = fake()
+    adapter.network.get_local_gateway(f"{NET}/localNetworkGateways/woodgrove-onprem")
+    adapter.network.set_local_gateway_prefixes(f"{NET}/localNetworkGateways/woodgrove-onprem", ["192.168.0.0/24"])
+    adapter.network.put_connection(f"{NET}/connections/c", ConnectionSpec(
+        "westeurope", "Vnet2Vnet", f"{NET}/virtualNetworkGateways/recovery-gw",
+        f"{NET}/virtualNetworkGateways/woodgrove-gw", Secret(VPN_KEY)))
+    operations = [e["operation"] for e in adapter.ledger()]
+    assert operations == ["local_network_gateways.create_or_update",
+                          "virtual_network_gateway_connections.create_or_update"]
+    assert VPN_KEY not in repr(adapter.ledger()) and VPN_KEY not in repr(adapter.show())
+    for path in tmp_path.glob("state-*"):
+        assert VPN_KEY.encode() not in path.read_bytes()
+
+
+def test_throttling_answers_429_with_retry_after_once_the_bucket_is_empty(fake):
+    adapter = fake({"throttle": {"reads": [5, 1], "writes": [200, 10]}})
+    for _ in range(5):
+        adapter.network.get_virtual_network(RECOVERY_VNET)
+    with pytest.raises(ThrottledError) as caught:
+        adapter.network.get_virtual_network(RECOVERY_VNET)
+    assert caught.value.status == 429 and caught.value.retry_after and caught.value.retry_after > 0
+
+
+def test_seeded_faults_are_transient_and_repeatable(fake):
+    def outcomes(adapter):
+        seen = []
+        for _ in range(40):
+            try:
+                adapter.network.get_virtual_network(RECOVERY_VNET)
+                seen.append("ok")
+            except TransientError as exc:
+                seen.append(f"{exc.status}:{getattr(exc, 'retry_after', None)}")
+        return seen
+
+    first = outcomes(fake({"faults": {"transient_rate": 0.3, "seed": 4}}))
+    second = outcomes(fake({"faults": {"transient_rate": 0.3, "seed": 4}}))
+    assert first == second
+    assert 4 <= sum(o != "ok" for o in first) <= 24  # about 30%
+    assert any(o.startswith("429:") for o in first)
+
+
+def test_latency_is_simulated_time_scaled(fake):
+    adapter = fake({"latency": {"read_ms": 2000, "write_ms": 0, "job_ms": 0}, "time_scale": 0.01})
+    started = time.perf_counter()
+    adapter.network.get_virtual_network(RECOVERY_VNET)
+    elapsed = time.perf_counter() - started
+    assert 0.015 <= elapsed < 1.0  # 2 simulated seconds at 1/100
+
+
+def test_a_test_failover_comes_up_in_the_isolated_network_and_cleans_up(fake):
+    adapter = fake()
+    adapter.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", test_network=TEST_VNET, test_subnet="app",
+        test_ip="192.168.1.10"))
+    assert settle(adapter, adapter.replication.start_failover(VAULT, "app01", "test", test_network=TEST_VNET)
+                  ).state == "Succeeded"
+    assert adapter.replication.get_protected_item(VAULT, "app01").test_vm_ip == "192.168.1.10"
+    settle(adapter, adapter.replication.start_test_failover_cleanup(VAULT, "app01", "done"))
+    item = adapter.replication.get_protected_item(VAULT, "app01")
+    assert item.test_vm_ip is None and item.protection_state == "Protected"
