@@ -95,6 +95,16 @@ class RetryingPort:
             return answer
 
         def call(*args, **kwargs):
+            try:
+                return send(*args, **kwargs)  # the first try, outside tenacity: most calls need nothing more
+            except retry_on as error:
+                first = [error]
+
+            def again(*args, **kwargs):  # tenacity sees the first try's error, then tries again itself
+                if first:
+                    raise first.pop()
+                return send(*args, **kwargs)
+
             retrying = tenacity.Retrying(
                 stop=tenacity.stop_after_attempt(self._policy.attempts),
                 retry=tenacity.retry_if_exception_type(retry_on),
@@ -102,7 +112,7 @@ class RetryingPort:
                 before_sleep=lambda state: self._on_retry(name, state), reraise=True,
             )
             try:
-                return retrying(send, *args, **kwargs)
+                return retrying(again, *args, **kwargs)
             except retry_on as error:
                 error.retried = True  # the step must not retry it again
                 raise

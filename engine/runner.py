@@ -42,6 +42,24 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
+class InlineExecutor:
+    """An executor that runs each task at once in the calling thread."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # surfaced by future.result(), as a pool would
+            future.set_exception(exc)
+        return future
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
 @dataclass
 class StepRecord:
     id: str
@@ -224,7 +242,10 @@ class Runner:
         aborting = False
         interrupted = False
         running: dict[Future, str] = {}
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="step") as pool:
+        # A simulation one step at a time (plan, validate) runs in this thread: no hand-offs between threads.
+        inline = self.result.dry_run and self.concurrency == 1
+        with InlineExecutor() if inline else ThreadPoolExecutor(max_workers=self.concurrency,
+                                                                thread_name_prefix="step") as pool:
             try:
                 queue: list[str] = []  # ready to start, waiting for a free slot
                 while sorter.is_active() or queue:

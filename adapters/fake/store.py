@@ -78,9 +78,10 @@ class Store:
         return None if row is None else json.loads(row[0])
 
     def all(self, kind: str) -> list[dict]:
-        with self.lock:
-            rows = self.db.execute("SELECT doc FROM resources WHERE kind=? ORDER BY name", (kind,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        with self.lock:  # one JSON array, parsed once: much cheaper than a parse per document
+            (docs,) = self.db.execute("SELECT json_group_array(json(doc)) FROM (SELECT doc FROM resources "
+                                      "WHERE kind=? ORDER BY name)", (kind,)).fetchone()
+        return json.loads(docs)
 
     def with_ip(self, kind: str, path: str, ip: str) -> list[dict]:
         """Documents of ``kind`` whose JSON ``path`` (e.g. ``$.recovery.ip``) is ``ip``, through an index:
