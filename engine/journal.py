@@ -119,7 +119,9 @@ class Journal:
         self._lock = threading.RLock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. A write's intent also
+            # survives the host (see ``operation``); anything lost with the host is re-read before acting.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
             if "undo" not in columns:  # journals written before compensation was recorded
@@ -194,8 +196,16 @@ class Journal:
     def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
                   detail: str | None = None) -> None:
         """A mutating call: ``intent`` before it is sent, then ``done`` or ``failed``."""
-        self._write("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) VALUES (?,?,?,?,?,?)",
-                    (result.run_id, record.id, operation, phase, redact(detail) if detail else None, time.time()))
+        with self._lock:
+            if phase == "intent":  # on disk, fsync'd, before the request leaves
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) "
+                                 "VALUES (?,?,?,?,?,?)", (result.run_id, record.id, operation, phase,
+                                                          redact(detail) if detail else None, time.time()))
+            finally:
+                if phase == "intent":
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     # --- reading back ----------------------------------------------------------------------------
 
