@@ -37,8 +37,12 @@ class NetworkPlanInspector:
     recovery_networks: set[str] = field(default_factory=set)
     dns_ips: set[str] = field(default_factory=set)
     steps_with_errors: set[str] = field(default_factory=set)
+    steps_of: dict[tuple[str, str], Step] = field(default_factory=dict)  # (set_target_ip|failover, vm) -> step
+    test_network_steps: dict[str, Step] = field(default_factory=dict)  # test network -> first step using it
+    prefix_removals: list[tuple[str, str, set[str]]] = field(default_factory=list)  # (step, lng id, removed)
     _claims: dict | None = None  # (recovery|test, vnet id, ip) -> the VM that gets it
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _finishing: bool = False
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -47,7 +51,7 @@ class NetworkPlanInspector:
         with self._lock:
             self.problems.append(Problem(code, message, file=self.loaded.file, line=line,
                                          step=step.id if step else None, fix=fix, severity=severity))
-            if step and severity != WARNING:
+            if step and severity != WARNING and not self._finishing:  # the end's rules explain no step's failure
                 self.steps_with_errors.add(step.id)
 
     @property
@@ -74,6 +78,7 @@ class NetworkPlanInspector:
             self.recovery_networks.add(recovery.lower())
             prefix = self._check_ip(step, adapter, item, recovery, args.subnet, args.ip, "recovery")
             if prefix is not None:
+                self.steps_of[("set_target_ip", item.vm_name)] = step
                 if item.primary_nic.source_ip == args.ip:
                     self.kept_ip_items[item.vm_name] = (args.ip, prefix)
                 else:
@@ -148,6 +153,7 @@ class NetworkPlanInspector:
     def _check_isolated(self, step, adapter, test_network: str) -> None:
         """NET007: a test failover network reaches neither production nor on-premises."""
         name = ids.name_of(test_network)
+        self.test_network_steps.setdefault(test_network.lower(), step)
         if test_network.lower() in self.recovery_networks:
             self.report("NET007", step, f"test network {name} is also a recovery network: a test VM would answer "
                         "on a production IP next to the real one", "use a separate, isolated virtual network for tests")
@@ -169,6 +175,8 @@ class NetworkPlanInspector:
                                                             self.target.subscription, self.target.resource_group))
         else:
             self.failed_over |= {item.vm_name for item in items}
+            for item in items:
+                self.steps_of.setdefault(("failover", item.vm_name), step)
         needed = FAILOVER_OPERATION[args.type]
         for item in items:
             done = item.test_failover_state == "Completed" if args.type == "test" else item.active_location == "Recovery"
@@ -249,7 +257,30 @@ class NetworkPlanInspector:
         planned = Connection(id=args.name, name=args.name, location="", connection_type=kind,
                              gateway1_id=gateway_id, gateway2_id=peer_id if kind == "Vnet2Vnet" else None,
                              local_gateway2_id=peer_id if kind == "IPsec" else None)
-        self._check_overlaps(step, adapter, existing + [planned], {}, f"connection {args.name}")
+        self._check_overlaps(step, adapter, existing + [planned], self._unordered_prefixes(step, adapter),
+                             f"connection {args.name}")
+
+    def _unordered_prefixes(self, step: Step, adapter) -> dict:
+        """The simulation runs one step at a time, but a real run starts every step whose needs are done:
+        a prefix removed by an earlier step that is not among this step's (transitive) needs may still be
+        announced when this step runs. Those local gateways count with the prefixes removed put back."""
+        by_id = {s.id: s for s in self.loaded.runbook.steps}
+        ancestors, todo = set(), list(step.needs)
+        while todo:
+            need = todo.pop()
+            if need not in ancestors and need in by_id:
+                ancestors.add(need)
+                todo += by_id[need].needs
+        override: dict[str, list[str]] = {}
+        for step_id, lng_key, removed in self.prefix_removals:
+            if step_id in ancestors or not removed:
+                continue
+            try:
+                prefixes = override.get(lng_key) or list(adapter.network.get_local_gateway(lng_key).address_prefixes)
+            except NotFoundError:
+                continue
+            override[lng_key] = prefixes + sorted(removed - set(prefixes))
+        return override
 
     def _network_local_gateway_prefixes(self, step: Step, args, adapter) -> None:
         from engine.kinds.network import apply_prefix_changes
@@ -262,6 +293,7 @@ class NetworkPlanInspector:
                         "create it, or fix the name")
             return
         after = apply_prefix_changes(list(current.address_prefixes), args.add, args.remove)
+        self.prefix_removals.append((step.id, lng_id.lower(), set(current.address_prefixes) - set(after)))
         connections = adapter.network.list_connections(self.target.subscription, self.target.resource_group)
         self._check_overlaps(step, adapter, connections, {lng_id.lower(): after},
                              f"local network gateway {current.name} with {', '.join(args.add) or 'its prefixes'}")
@@ -318,9 +350,20 @@ class NetworkPlanInspector:
     # --- at the end: the whole plan --------------------------------------------------------------
 
     def finish(self, adapter, result) -> None:
+        self._finishing = True
+        self._tests_isolated_from_later_recovery()
         self._granularity(adapter)
         self._routed_to_azure(adapter)
         self._dns_updated(result)
+
+    def _tests_isolated_from_later_recovery(self) -> None:
+        """NET007 for a test network that only a later step makes a recovery network."""
+        reported = {p.step for p in self.problems if p.code == "NET007"}
+        for network, step in self.test_network_steps.items():
+            if network in self.recovery_networks and step.id not in reported:
+                self.report("NET007", step, f"test network {ids.name_of(network)} is also a recovery network: a "
+                            "test VM would answer on a production IP next to the real one",
+                            "use a separate, isolated virtual network for tests")
 
     def _granularity(self, adapter) -> None:
         """NET005: subnet failover moves the whole subnet; every protected VM in it goes too."""
@@ -335,11 +378,17 @@ class NetworkPlanInspector:
                           and ipaddress.ip_address(i.primary_nic.source_ip) in network
                           and i.vm_name not in self.failed_over)
             if left:
-                self.report("NET005", None, f"{prefix} moves to Azure with its IP addresses, but "
+                self.report("NET005", self._moving_step(prefix), f"{prefix} moves to Azure with its IP addresses, "
+                            "but "
                             f"{', '.join(left)} of that subnet {'does' if len(left) == 1 else 'do'} not fail over: "
                             "subnet failover moves the whole subnet, so they would be cut off on-premises",
                             f"fail {', '.join(left)} over in the same runbook, or list {prefix} under "
                             "accept_partial_subnets to say this is deliberate")
+
+    def _moving_step(self, prefix: str) -> Step | None:
+        """The (first) failover step that moves ``prefix`` to Azure with its addresses."""
+        return next((self.steps_of[("failover", vm)] for vm, (_, moved) in self.kept_ip_items.items()
+                     if moved == prefix and ("failover", vm) in self.steps_of), None)
 
     def _routed_to_azure(self, adapter) -> None:
         """NET006: after the runbook, the moved subnet is routed to Azure and nothing routes it on-premises."""
@@ -354,7 +403,8 @@ class NetworkPlanInspector:
             for lng_id in {c.local_gateway2_id.lower() for c in connections if c.local_gateway2_id}:
                 lng = net.get_local_gateway(lng_id)
                 if any(ipaddress.ip_network(p).overlaps(network) for p in lng.address_prefixes):
-                    self.report("NET006", None, f"after the runbook, local network gateway {lng.name} still "
+                    self.report("NET006", self._moving_step(prefix), "after the runbook, local network gateway "
+                                f"{lng.name} still "
                                 f"announces {prefix} as on-premises ({', '.join(lng.address_prefixes)}), so Azure "
                                 "keeps sending its traffic to the on-premises site",
                                 f"add a network.local_gateway_prefixes step removing {prefix} from {lng.name}")
@@ -362,7 +412,8 @@ class NetworkPlanInspector:
                 for route in _routes_for(table, network):
                     if route.next_hop_type not in ("VirtualNetworkGateway", "VnetLocal"):
                         hop = route.next_hop_type + (f" {route.next_hop_ip}" if route.next_hop_ip else "")
-                        self.report("NET006", None, f"after the runbook, route {route.name} in {table.name} still "
+                        self.report("NET006", self._moving_step(prefix), f"after the runbook, route {route.name} in "
+                                    f"{table.name} still "
                                     f"sends {route.address_prefix} (covering {prefix}) to {hop}, not to Azure",
                                     f"add a network.routes step: {route.name} absent, or a route for {prefix} "
                                     "with next_hop VirtualNetworkGateway")
@@ -374,7 +425,8 @@ class NetworkPlanInspector:
                 self.dns_ips |= set(record.outputs.get("ips", []))
         for vm, ip in sorted(self.changed_ip_items.items()):
             if vm in self.failed_over and ip not in self.dns_ips:
-                self.report("NET010", None, f"{vm} fails over to a new IP, {ip}, but no dns.record step points a "
+                self.report("NET010", self.steps_of.get(("set_target_ip", vm)), f"{vm} fails over to a new IP, {ip}, "
+                            "but no dns.record step points a "
                             "name at it: clients would still resolve its old address",
                             f"add a dns.record step for {vm} with ip {ip} (or the set_target_ip step's "
                             "outputs.ip)")

@@ -1,0 +1,75 @@
+"""The network-plan rules NET001-NET010 against a corpus of runbooks (tests/fixtures/netplan/).
+
+For every rule there is a runbook that breaks exactly that rule (``NET00X-break*.yaml``: a small change
+of a Woodgrove runbook) and one that comes as close as it can without breaking it
+(``NET00X-near-miss.yaml``). Each is validated with ``failover validate`` as an operator runs it,
+against the default Woodgrove estate or, if there is one, ``NET00X.estate.yaml`` next to it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, WOODGROVE, json_out, run_cli
+
+CORPUS = REPO / "tests/fixtures/netplan"
+RULES = REPO / "docs/rules.md"
+BREAKS = sorted(p for p in CORPUS.glob("NET*-break*.yaml"))
+NEAR_MISSES = sorted(p for p in CORPUS.glob("NET*-near-miss*.yaml"))
+
+
+def rule_of(path: Path) -> str:
+    return re.match(r"NET\d{3}", path.name).group()
+
+
+def documented_rules() -> list[str]:
+    """The NET codes in docs/rules.md's table (its rows start with ``| NETnnn |``)."""
+    return sorted(set(re.findall(r"^\|\s*(NET\d{3})\s*\|", RULES.read_text(), flags=re.MULTILINE)))
+
+
+def validate(runbook: Path, tmp_path: Path):
+    estate = CORPUS / f"{rule_of(runbook)}.estate.yaml"
+    result = run_cli("validate", str(runbook), "--estate", str(estate if estate.exists() else WOODGROVE),
+                     "--state", str(tmp_path / "state.db"), "--output", "json")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result, json_out(result)
+
+
+@pytest.mark.parametrize("runbook", BREAKS, ids=lambda p: p.stem)
+def test_break_yields_exactly_its_rule(runbook, tmp_path):
+    """A break fails validation (exit 2) with its own rule only, each problem naming the file and a step
+    of the runbook (with its line)."""
+    result, document = validate(runbook, tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert document["valid"] is False
+    codes = {e["code"] for e in document["errors"]}
+    assert codes == {rule_of(runbook)}, document["errors"]
+    step_ids = set(re.findall(r"^\s*- id: (\S+)", runbook.read_text(), flags=re.MULTILINE))
+    for error in document["errors"]:
+        assert error["file"] == str(runbook), error
+        assert error["step"] in step_ids, error
+        assert error["line"], error
+        assert error["message"] and error["fix"], error
+    assert not [w for w in document["warnings"] if w["code"].startswith("NET")]
+
+
+@pytest.mark.parametrize("runbook", NEAR_MISSES, ids=lambda p: p.stem)
+def test_near_miss_is_valid(runbook, tmp_path):
+    """A near miss validates with exit 0: no NET problem, no other error either."""
+    result, document = validate(runbook, tmp_path)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert document == {"valid": True, "errors": [], "warnings": []}
+
+
+def test_every_documented_rule_has_a_break_and_a_near_miss():
+    """The corpus cannot silently lose a rule: each NET code of docs/rules.md has both files, and the
+    corpus holds no file for a code the docs do not list."""
+    documented = documented_rules()
+    assert documented == [f"NET{n:03d}" for n in range(1, 11)]
+    for code in documented:
+        assert (CORPUS / f"{code}-break.yaml").is_file(), f"{code} has no break in {CORPUS}"
+        assert (CORPUS / f"{code}-near-miss.yaml").is_file(), f"{code} has no near miss in {CORPUS}"
+    assert {rule_of(p) for p in CORPUS.glob("NET*.yaml")} <= set(documented)
