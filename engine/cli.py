@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -408,7 +408,7 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
     session.emit(document, text)
 
 
-class ReportFormat(str, Enum):
+class ReportFormat(StrEnum):
     html = "html"
     json = "json"
     markdown = "markdown"
