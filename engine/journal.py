@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS approvals (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, approved_by TEXT NOT NULL, comment TEXT, at REAL NOT NULL,
     PRIMARY KEY (run_id, step_id)
 );
+CREATE TABLE IF NOT EXISTS schedule_claims (
+    drill TEXT NOT NULL, slot TEXT NOT NULL, claimed_by TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (drill, slot));
 CREATE TABLE IF NOT EXISTS locks (
     scope TEXT PRIMARY KEY, run_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
     operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL
@@ -258,6 +261,13 @@ class Journal:
                                     (run_id, step_id)).fetchone()
 
     # --- one run at a time -----------------------------------------------------------------------
+
+    def claim_slot(self, drill: str, slot: str, who: str) -> bool:
+        """Claim a scheduled drill's cron slot; only the first scheduler to ask gets it."""
+        with self._lock:
+            cursor = self._db.execute("INSERT OR IGNORE INTO schedule_claims (drill, slot, claimed_by, at) "
+                                      "VALUES (?,?,?,?)", (drill, slot, who, time.time()))
+            return cursor.rowcount == 1
 
     def acquire(self, scope: str, run_id: str) -> LockHolder | None:
         """Take the lock on ``scope`` for ``run_id``; raise ``LockHeld`` naming a live holder. A lock

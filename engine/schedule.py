@@ -19,7 +19,7 @@ from pathlib import Path
 
 from croniter import croniter
 
-from engine.journal import Journal
+from engine.journal import Journal, who
 from engine.problems import InvalidInput, Problem
 
 GRACE_S = 3600.0
@@ -84,6 +84,11 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
     journal = Journal(journal_path)
     try:
         states = {d.name: status(journal, d, now) for d in drills}
+        claimed = {}
+        for drill in drills:  # a slot is run once, however many schedulers see it due
+            state = states[drill.name]
+            if state["due"] and not state["running"]:
+                claimed[drill.name] = journal.claim_slot(drill.name, state["last_slot"], f"{who()}")
     finally:
         journal.close()
     for drill in drills:
@@ -92,6 +97,10 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
             started.append({"name": drill.name, "action": "skipped", "why": f"run {state['last_run']} is still going"})
             continue
         if not state["due"]:
+            continue
+        if not claimed.get(drill.name):
+            started.append({"name": drill.name, "action": "skipped",
+                            "why": f"another scheduler started the {state['last_slot']} drill"})
             continue
         command = [sys.executable, "-m", "engine.cli", "drill", drill.runbook, "--journal", str(journal_path),
                    "--report-dir", str(reports), "--schedule-name", drill.name, "-o", "json"]
