@@ -2,9 +2,10 @@
 
 SQLite in WAL mode with ``synchronous=FULL``: a row written is on disk before the next Azure call is
 sent. It holds each run (the runbook's content hash, parameters without secrets, adapter, who and
-where), each step's status transitions, attempts and outputs, each mutating operation's intent (before
-it is sent) and outcome (after), the ASR job handles a resumed run re-attaches to, approvals, and the
-locks that keep one run at a time per target. Everything written passes through secret redaction.
+where), each step's status transitions, attempts, outputs, engine overhead and adapter calls, each
+mutating operation's intent (before it is sent) and outcome (after), the ASR job handles a resumed run
+re-attaches to, approvals, and the locks that keep one run at a time per target. Everything written
+passes through secret redaction.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS steps (
     status TEXT NOT NULL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
     started_at REAL, finished_at REAL, duration_s REAL, error TEXT, reason TEXT, action TEXT,
     changes TEXT NOT NULL, outputs TEXT NOT NULL, jobs TEXT NOT NULL, undo TEXT NOT NULL DEFAULT '{}',
+    overhead_ms REAL, calls TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, step_id)
 );
 CREATE TABLE IF NOT EXISTS transitions (
@@ -129,6 +131,10 @@ class Journal:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
             if "undo" not in columns:  # journals written before compensation was recorded
                 self._db.execute("ALTER TABLE steps ADD COLUMN undo TEXT NOT NULL DEFAULT '{}'")
+            if "overhead_ms" not in columns:  # journals written before engine overhead was recorded
+                self._db.execute("ALTER TABLE steps ADD COLUMN overhead_ms REAL")
+            if "calls" not in columns:
+                self._db.execute("ALTER TABLE steps ADD COLUMN calls TEXT NOT NULL DEFAULT '{}'")
             if "rto" not in {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}:
                 self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
                 self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
@@ -183,12 +189,12 @@ class Journal:
     def _upsert_step(self, run_id: str, position: int, record: StepRecord) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO steps (run_id, step_id, position, uses, status, attempts, retries, started_at,"
-            " finished_at, duration_s, error, reason, action, changes, outputs, jobs, undo)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " finished_at, duration_s, error, reason, action, changes, outputs, jobs, undo, overhead_ms, calls)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, record.id, position, record.uses, str(record.status), record.attempts, record.retries,
              record.started_at, record.finished_at, record.duration_s, redact(record.error) if record.error else None,
              record.reason, record.action, _dump([c.to_json() for c in record.changes]), _dump(record.outputs),
-             _dump(record.jobs), _dump(record.undo)))
+             _dump(record.jobs), _dump(record.undo), record.overhead_ms, _dump(record.calls or {})))
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
         self._write("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
@@ -308,4 +314,5 @@ def _record(row: sqlite3.Row) -> StepRecord:
         duration_s=row["duration_s"], error=row["error"], reason=row["reason"], action=row["action"],
         changes=[Change(**c) for c in json.loads(row["changes"])], outputs=json.loads(row["outputs"]),
         jobs=json.loads(row["jobs"]), undo=json.loads(row["undo"]),
+        overhead_ms=row["overhead_ms"], calls=json.loads(row["calls"] or "{}"),
     )

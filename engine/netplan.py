@@ -18,6 +18,7 @@ from adapters import ids
 from adapters.addressing import Reach, overlapping_pairs, reserved_addresses
 from adapters.errors import NotFoundError
 from adapters.ports import Connection, ProtectedItem
+from engine import expressions
 from engine.loader import LoadedRunbook
 from engine.model import Step
 from engine.problems import WARNING, Problem
@@ -43,6 +44,8 @@ class NetworkPlanInspector:
     _claims: dict | None = None  # (recovery|test, vnet id, ip) -> the VM that gets it
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _finishing: bool = False
+    _blocked: list[Step] = field(default_factory=list)  # at the end: the steps a failure kept from running
+    _started: set[str] = field(default_factory=set)  # at the end: the steps that were started
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -350,11 +353,59 @@ class NetworkPlanInspector:
     # --- at the end: the whole plan --------------------------------------------------------------
 
     def finish(self, adapter, result) -> None:
+        """The rules on the whole plan. When a step failed in the simulation, the run stopped and the
+        estate is unfinished: a rule that asks for a step of some kind is not checked if a step of that
+        kind (for that resource, when it can be told) never ran because of the failure. That step is in
+        the runbook; the failure is the problem, and it is already reported."""
         self._finishing = True
+        self._blocked = self._blocked_steps(result)
+        self._started = {r.id for r in result.steps if r.attempts}
         self._tests_isolated_from_later_recovery()
-        self._granularity(adapter)
+        if not self._unrun("asr.failover", started=False):  # a failed one's items are known: before_step
+            self._granularity(adapter)
         self._routed_to_azure(adapter)
-        self._dns_updated(result)
+        if not self._unrun("dns.record"):
+            self._dns_updated(result)
+
+    def _blocked_steps(self, result) -> list[Step]:
+        """The steps that did not run (or not to the end) because a step failed: the failed ones, those
+        never started (or left pending) after it, and those whose needs are among them. A step skipped by
+        its `when` condition, or for using the outputs of one, is not: it would not run in a real run
+        either."""
+        by_id = {s.id: s for s in self.loaded.runbook.steps}
+        records = {r.id: r for r in result.steps}
+        memo: dict[str, bool] = {}
+
+        def blocked(step_id: str) -> bool:
+            if step_id not in memo:
+                memo[step_id] = False  # cycles are refused before a simulation; this only guards
+                record = records.get(step_id)
+                status = str(record.status) if record else "pending"
+                reason = (record.reason or "") if record else ""
+                if status in ("failed", "pending", "running"):
+                    memo[step_id] = True
+                elif status == "skipped" and reason.startswith("not started: ") and step_id in by_id \
+                        and _may_run(by_id[step_id], result.parameters):
+                    memo[step_id] = reason.startswith("not started: the run stopped") or any(
+                        blocked(need) for need in by_id[step_id].needs)
+            return memo[step_id]
+
+        return [s for s in self.loaded.runbook.steps if blocked(s.id)]
+
+    def _unrun(self, uses: str, argument: str | None = None, name: str | None = None, *,
+               started: bool = True) -> bool:
+        """Whether a step of kind ``uses`` did not run (to the end) because of a failure; with ``argument``
+        and ``name``, only one whose ``argument`` names ``name`` (or is an expression, so it may); without
+        ``started``, only one that never started."""
+        for step in self._blocked:
+            if step.uses != uses or not started and step.id in self._started:
+                continue
+            if argument is None:
+                return True
+            value = step.with_.get(argument) if isinstance(step.with_, dict) else None
+            if not isinstance(value, str) or "${{" in value or ids.name_of(value).lower() == name.lower():
+                return True
+        return False
 
     def _tests_isolated_from_later_recovery(self) -> None:
         """NET007 for a test network that only a later step makes a recovery network."""
@@ -402,6 +453,8 @@ class NetworkPlanInspector:
             network = ipaddress.ip_network(prefix)
             for lng_id in {c.local_gateway2_id.lower() for c in connections if c.local_gateway2_id}:
                 lng = net.get_local_gateway(lng_id)
+                if self._unrun("network.local_gateway_prefixes", "gateway", lng.name):
+                    continue  # the step that would remove it is in the runbook; it did not run
                 if any(ipaddress.ip_network(p).overlaps(network) for p in lng.address_prefixes):
                     self.report("NET006", self._moving_step(prefix), "after the runbook, local network gateway "
                                 f"{lng.name} still "
@@ -409,6 +462,8 @@ class NetworkPlanInspector:
                                 "keeps sending its traffic to the on-premises site",
                                 f"add a network.local_gateway_prefixes step removing {prefix} from {lng.name}")
             for table in net.list_route_tables(sub, rg):
+                if self._unrun("network.routes", "table", table.name):
+                    continue
                 for route in _routes_for(table, network):
                     if route.next_hop_type not in ("VirtualNetworkGateway", "VnetLocal"):
                         hop = route.next_hop_type + (f" {route.next_hop_ip}" if route.next_hop_ip else "")
@@ -430,6 +485,19 @@ class NetworkPlanInspector:
                             "name at it: clients would still resolve its old address",
                             f"add a dns.record step for {vm} with ip {ip} (or the set_target_ip step's "
                             "outputs.ip)")
+
+
+def _may_run(step: Step, params: dict) -> bool:
+    """Whether ``step``'s `when` condition (if any) holds, so that it would have run had the run gone on.
+    When that cannot be told (a secret in the condition...), it may have."""
+    if step.when is None:
+        return True
+    try:
+        if isinstance(step.when, str):
+            return bool(expressions.resolve(step.when, params, {}))
+        return step.when.holds(params.get(step.when.param))
+    except Exception:  # noqa: BLE001  undecidable here: count the step as one that would run
+        return True
 
 
 def _vault(target, name):

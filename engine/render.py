@@ -291,6 +291,9 @@ def _counts(document: dict) -> str:
     parts += [f"<span>{_badge(s)} {_e(n)}</span>" for s, n in by_status.items()]
     parts += [f"<span><b>{_e(summary.get(k))}</b> {label}</span>" for k, label in
               (("changes", "changes"), ("retries", "retries"), ("errors", "errors"), ("jobs", "ASR jobs"))]
+    overhead = summary.get("overhead_ms")
+    if overhead is not None:
+        parts.append(f"<span><b>{_e(f'{overhead:.1f}')}</b> ms engine overhead</span>")
     return '<p class="counts">' + "".join(parts) + "</p>"
 
 
@@ -309,8 +312,20 @@ def _changes_html(step: dict) -> str:
     return "".join(parts)
 
 
+def _overhead_html(overhead: float | None, calls: dict | None) -> str:
+    """A step's engine overhead, and under it the adapter requests it sent (reads / writes)."""
+    if overhead is None:
+        return '<span class="muted">—</span>'
+    text = _e(f"{overhead:.1f} ms")
+    if calls:
+        reads, writes = calls.get("read", 0), calls.get("write", 0)
+        text += (f'<br><span class="muted">{_e(reads)} read{"s" if reads != 1 else ""}, '
+                 f'{_e(writes)} write{"s" if writes != 1 else ""}</span>')
+    return text
+
+
 def _steps_table(document: dict) -> str:
-    # engine overhead is measured in the running process; show the column only when the document has it
+    # engine overhead (journaled with each step it ran); a document from an older journal may not have it
     with_overhead = any(s.get("overhead_ms") is not None for s in document["steps"])
     rows = []
     for index, step in enumerate(document["steps"], 1):
@@ -339,7 +354,7 @@ def _steps_table(document: dict) -> str:
             f'<code>{_e(step["kind"])}</code></td><td>{_badge(step["status"], _status_of(step))}</td>'
             f'<td class="num">{_e(fmt_s(step.get("start_s")))}</td><td class="num">{_e(fmt_s(step.get("duration_s")))}</td>'
             f'<td class="num">{_e(step["attempts"])} / {_e(step["retries"])}</td>'
-            + (f'<td class="num">{_e(f"{overhead:.1f} ms" if overhead is not None else None)}</td>'
+            + (f'<td class="num overhead">{_overhead_html(overhead, step.get("calls"))}</td>'
                if with_overhead else "") +
             f'<td class="changes">{changes_html}</td><td class="jobs">{jobs}</td>'
             f'<td class="notes">{"".join(notes) or "<span class=muted>—</span>"}</td></tr>')

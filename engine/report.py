@@ -92,6 +92,8 @@ def collect(store, run_id: str) -> dict:
             "retries": sum(s["retries"] for s in steps),
             "errors": sum(1 for s in steps if s["error"]),
             "jobs": sum(len(s["jobs"]) for s in steps),
+            "overhead_ms": _total([s["overhead_ms"] for s in steps]),
+            "calls": _calls_total(steps),
         },
         "timeline": {
             "start_s": 0.0,
@@ -116,6 +118,18 @@ def _json(text: str | None, default: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return default
+
+
+def _total(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known), 3) if known else None
+
+
+def _calls_total(steps: list[dict]) -> dict[str, int] | None:
+    counted = [s["calls"] for s in steps if s["calls"]]
+    if not counted:
+        return None
+    return {kind: sum(int(c.get(kind) or 0) for c in counted) for kind in ("read", "write")}
 
 
 def _headline(kind: str, result: RunResult) -> str:
@@ -192,8 +206,9 @@ def _step(record: StepRecord, transitions, operations, jobs, store, run_id: str,
         "jobs": step_jobs,
         "operations": ops,
         "outputs": record.outputs,
-        "overhead_ms": record.overhead_ms,  # measured in the running process; the journal does not keep it
-        "calls": record.calls or None,
+        # the engine's own time in the step (not the adapter's, not waiting), and the requests it sent
+        "overhead_ms": None if record.overhead_ms is None else round(record.overhead_ms, 3),
+        "calls": dict(record.calls) if record.calls else None,
         "approval": {"approved_by": approval["approved_by"], "comment": approval["comment"],
                      "at": iso(approval["at"])} if approval is not None else None,
         "compensation": compensation,

@@ -248,3 +248,58 @@ def test_every_text_is_escaped(tmp_path, estate_file):
     html = render_html(document)
     assert "<script" not in html and "&lt;script&gt;" in html
     assert "<script" not in render_markdown(document)
+
+
+def test_report_of_a_real_run_carries_each_steps_engine_overhead(tmp_path, estate_file):
+    """The engine's own time in each step and the adapter requests it sent are journaled, so a report
+    read back from the journal (another process) has a number for every step that ran, in the JSON and
+    in the HTML's engine-overhead column."""
+    result = run_cli("run", str(SUBNET_FAILOVER), *places(tmp_path, estate_file), "-o", "json")
+    assert result.returncode == 0, result.stderr
+    run_id = json_out(result)["run_id"]
+    document = json_out(report(run_id, "--format", "json"))
+    executed = [s for s in document["steps"] if s["attempts"] >= 1]
+    assert [s["id"] for s in executed] == [s["id"] for s in document["steps"]]  # every step of the runbook ran
+    for step in executed:
+        overhead = step["overhead_ms"]
+        assert isinstance(overhead, int | float) and not isinstance(overhead, bool) and overhead >= 0, step
+        calls = step["calls"]
+        assert set(calls) == {"read", "write"} and all(isinstance(n, int) and n >= 0 for n in calls.values()), step
+        assert calls["read"] + calls["write"] >= 1, step
+    assert document["summary"]["overhead_ms"] == pytest.approx(sum(s["overhead_ms"] for s in executed), abs=0.01)
+    assert document["summary"]["calls"]["write"] >= 1
+    page = parse(report(run_id).stdout)
+    text = " ".join(page.text)
+    assert "engine overhead" in text
+    cells = [a for t, a in page.tags if t == "td" and "overhead" in a.get("class", "").split()]
+    assert len(cells) == len(document["steps"])
+    assert len(re.findall(r"\d+\.\d ms", text)) >= len(executed)
+
+
+def test_journal_written_before_overhead_was_recorded_is_migrated(tmp_path):
+    """A journal whose steps table predates the overhead and calls columns gains them when opened, and its
+    steps read back with no overhead (unknown), not an error."""
+    from engine.journal import Journal
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE TABLE steps (
+                run_id TEXT NOT NULL, step_id TEXT NOT NULL, position INTEGER NOT NULL, uses TEXT NOT NULL,
+                status TEXT NOT NULL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
+                started_at REAL, finished_at REAL, duration_s REAL, error TEXT, reason TEXT, action TEXT,
+                changes TEXT NOT NULL, outputs TEXT NOT NULL, jobs TEXT NOT NULL, undo TEXT NOT NULL DEFAULT '{}',
+                PRIMARY KEY (run_id, step_id));
+            INSERT INTO steps VALUES ('r1', 's1', 0, 'dns.record', 'succeeded', 1, 0, 1.0, 2.0, 1.0, NULL, NULL,
+                                      'none', '[]', '{}', '[]', '{}');
+        """)
+    store = Journal(path)
+    try:
+        columns = {row[1] for row in store._db.execute("PRAGMA table_info(steps)")}
+        assert {"overhead_ms", "calls"} <= columns
+        from engine.journal import _record
+
+        record = _record(store._db.execute("SELECT * FROM steps WHERE step_id='s1'").fetchone())
+        assert record.overhead_ms is None and record.calls == {}
+    finally:
+        store.close()

@@ -73,3 +73,47 @@ def test_every_documented_rule_has_a_break_and_a_near_miss():
         assert (CORPUS / f"{code}-break.yaml").is_file(), f"{code} has no break in {CORPUS}"
         assert (CORPUS / f"{code}-near-miss.yaml").is_file(), f"{code} has no near miss in {CORPUS}"
     assert {rule_of(p) for p in CORPUS.glob("NET*.yaml")} <= set(documented)
+
+
+def test_a_step_that_fails_in_the_simulation_causes_no_follow_on_errors(tmp_path):
+    """One mistake, one error. The connections do not wait for the prefix removal and come first: the
+    simulation stops at the refused connection, so the prefix removal and the routes never run. The
+    end-of-runbook rules must not then ask for those steps (NET006): exactly one NET004 is reported."""
+    result, document = validate(CORPUS / "NET004-break-connection-first.yaml", tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert [(e["code"], e["step"]) for e in document["errors"]] == [("NET004", "connect-recovery-to-hub")], \
+        document["errors"]
+    assert document["warnings"] == []
+
+
+def _without_routes_step(tmp_path: Path, when: str | None = None) -> Path:
+    """The cascade break, with the routes step removed (``when`` None) or kept behind a `when` condition
+    that does not hold: either way no step of the runbook routes 192.168.1.0/24 to Azure."""
+    text = (CORPUS / "NET004-break-connection-first.yaml").read_text()
+    start = text.index("  # 5. Routes")
+    end = text.index("  # 6. Everything")
+    if when is None:
+        text = text[:start] + text[end:]
+        text = text.replace("needs: [route-app-subnet-to-azure]",
+                            "needs: [connect-recovery-to-hub, connect-hub-to-recovery]")
+    else:
+        text = text.replace("    uses: network.routes\n", f"    uses: network.routes\n    when: {when}\n")
+        text = text.replace("parameters:\n", "parameters:\n  reroute:\n    type: boolean\n    default: false\n", 1)
+    path = tmp_path / "NET004-missing-routes.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("when", [None, '"${{ params.reroute }}"', "{param: reroute, equals: true}"],
+                         ids=["no-routes-step", "routes-when-string", "routes-when-condition"])
+def test_a_failed_step_still_lets_the_end_rules_report_a_step_truly_missing(tmp_path, when):
+    """The end-of-runbook rules are held back only for steps the failure kept from running: a routes
+    step that is not in the runbook, or whose `when` would skip it anyway, is still reported (NET006),
+    next to the primary error; the prefix removal that is in the runbook is not."""
+    runbook = _without_routes_step(tmp_path, when)
+    result, document = validate(runbook, tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [(e["code"], e["step"]) for e in document["errors"]]
+    assert errors == [("NET004", "connect-recovery-to-hub"), ("NET006", "fail-over-app-subnet")], document["errors"]
+    net006 = next(e for e in document["errors"] if e["code"] == "NET006")
+    assert "route onprem-app" in net006["message"] and "local network gateway" not in net006["message"]
