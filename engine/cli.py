@@ -94,7 +94,7 @@ class Session:
     def journal(self, path: Path | None):
         from engine.journal import Journal
 
-        return Journal(path or self.settings.journal)
+        return Journal(path or self.settings.journal, fsync_intents=self.settings.journal_fsync)
 
     def load(self, runbook: Path, params: list[str] | None, adapter) -> tuple[LoadedRunbook, dict, list[Problem]]:
         loaded = load_runbook(runbook)

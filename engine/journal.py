@@ -1,7 +1,11 @@
 """The journal: a durable record of every run, so a crashed run resumes without repeating a side effect.
 
-SQLite in WAL mode with ``synchronous=FULL``: a row written is on disk before the next Azure call is
-sent. It holds each run (the runbook's content hash, parameters without secrets, adapter, who and
+SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
+(group commit), so a step never waits for another step's row; a mutating call's intent is committed
+before the call is sent (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
+a process crash), and a job's handle is committed before the step waits on it. A row still queued
+when the process dies is lost, which is safe: every step reads the state before it acts, and a job
+found running is attached to, not started again. It holds each run (the runbook's content hash, parameters without secrets, adapter, who and
 where), each step's status transitions, attempts, outputs, engine overhead and adapter calls, each
 mutating operation's intent (before it is sent) and outcome (after), the ASR job handles a resumed run
 re-attaches to, approvals, and the locks that keep one run at a time per target. Everything written
@@ -114,14 +118,25 @@ class LockHeld(Exception):
         self.holder = holder
 
 
+class JournalError(RuntimeError):
+    """The journal could not be written: the run must stop rather than act unrecorded."""
+
+
 class Journal:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, fsync_intents: bool = False):
         self.path = Path(path)
+        self.fsync_intents = fsync_intents  # also survive a host crash, at an fsync (ms) per mutating call
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the connection
+        self._queue: list[tuple[str, tuple]] = []  # statements not yet written, in order
+        self._queued = self._written = self._durable_upto = 0
+        self._failure: BaseException | None = None
+        self._signal = threading.Condition()
+        self._closing = False
+        self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. A write's intent also
@@ -139,19 +154,84 @@ class Journal:
                 self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
                 self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
 
+        self._writer = threading.Thread(target=self._write_behind, name="journal-writer", daemon=True)
+        self._writer.start()
+
     def close(self) -> None:
+        self.flush()
+        with self._signal:
+            self._closing = True
+            self._signal.notify_all()
+        self._writer.join()
         with self._lock:
             self._db.close()
 
+    # --- group commit ----------------------------------------------------------------------------
+
+    def _enqueue(self, statements: list[tuple[str, tuple]], *, wait: bool = False, durable: bool = False) -> None:
+        """Queue statements for the writer; with ``wait``, return once they are committed; with
+        ``durable``, once they are fsync'd."""
+        with self._signal:
+            if self._failure is not None:
+                raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
+            self._queue.extend(statements)
+            self._queued += len(statements)
+            mark = self._queued
+            if durable:
+                self._durable_upto = mark
+            self._signal.notify_all()
+            while (wait or durable) and self._written < mark and self._failure is None:
+                self._signal.wait()
+            if self._failure is not None:
+                raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
+
+    def flush(self) -> None:
+        """Wait until everything queued is committed (reads see their own writes)."""
+        self._enqueue([], wait=True)
+
+    def _write_behind(self) -> None:
+        while True:
+            with self._signal:
+                while not self._queue and not self._closing:
+                    self._signal.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+                upto = self._written + len(batch)
+                durable = self._durable_upto > self._written
+            try:
+                with self._lock:
+                    if durable:
+                        self._db.execute("PRAGMA synchronous=FULL")
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        for sql, params in batch:
+                            self._db.execute(sql, params)
+                        self._db.execute("COMMIT")
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                    finally:
+                        if durable:
+                            self._db.execute("PRAGMA synchronous=NORMAL")
+            except BaseException as exc:  # disk full, a corrupt file: every waiter and later write hears of it
+                with self._signal:
+                    self._failure = exc
+                    self._signal.notify_all()
+                return
+            with self._signal:
+                self._written = upto
+                self._signal.notify_all()
+
     def _write(self, sql: str, params: tuple = ()) -> None:
-        with self._lock:
-            self._db.execute(sql, params)
+        self._enqueue([(sql, params)], wait=True)
 
     # --- runs and steps --------------------------------------------------------------------------
 
     def begin_run(self, result: RunResult, *, runbook_path: str, runbook_sha256: str, scope: str,
                   kind: str = "run", options: dict | None = None) -> None:
         now = time.time()
+        self.flush()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -163,31 +243,34 @@ class Journal:
                      result.adapter, scope, int(result.dry_run), str(result.status), result.started_at or now,
                      who(), socket.gethostname(), os.getpid(), kind, _dump(options or {}), now))
                 for position, record in enumerate(result.steps):
-                    self._upsert_step(result.run_id, position, record)
+                    self._db.execute(*self._upsert_step(result.run_id, position, record))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
     def run_changed(self, result: RunResult) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE runs SET status=?, started_at=COALESCE(started_at, ?), finished_at=?, duration_s=?,"
-                " pid=?, updated_at=?, rto=?, verdict=? WHERE run_id=?",
-                (str(result.status), result.started_at, result.finished_at, result.duration_s, os.getpid(),
-                 time.time(), _dump(result.rto) if result.rto is not None else None, result.verdict, result.run_id))
-            self._db.execute("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
-                             (result.run_id, None, str(result.status), time.time()))
+        self._enqueue([
+            ("UPDATE runs SET status=?, started_at=COALESCE(started_at, ?), finished_at=?, duration_s=?,"
+             " pid=?, updated_at=?, rto=?, verdict=? WHERE run_id=?",
+             (str(result.status), result.started_at, result.finished_at, result.duration_s, os.getpid(),
+              time.time(), _dump(result.rto) if result.rto is not None else None, result.verdict, result.run_id)),
+            ("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
+             (result.run_id, None, str(result.status), time.time())),
+        ])
 
     def step_changed(self, result: RunResult, record: StepRecord) -> None:
-        position = next(i for i, s in enumerate(result.steps) if s.id == record.id)
-        with self._lock:
-            self._upsert_step(result.run_id, position, record)
-            self._db.execute("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
-                             (result.run_id, record.id, str(record.status), time.time()))
+        """Queued, not waited for: the caller holds the run's lock, so the row is a consistent snapshot."""
+        positions = self._positions.get(result.run_id)
+        if positions is None or len(positions) != len(result.steps):
+            positions = self._positions[result.run_id] = {s.id: i for i, s in enumerate(result.steps)}
+        self._enqueue([self._upsert_step(result.run_id, positions[record.id], record),
+                       ("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
+                        (result.run_id, record.id, str(record.status), time.time()))])
 
-    def _upsert_step(self, run_id: str, position: int, record: StepRecord) -> None:
-        self._db.execute(
+    @staticmethod
+    def _upsert_step(run_id: str, position: int, record: StepRecord) -> tuple[str, tuple]:
+        return (
             "INSERT OR REPLACE INTO steps (run_id, step_id, position, uses, status, attempts, retries, started_at,"
             " finished_at, duration_s, error, reason, action, changes, outputs, jobs, undo, overhead_ms, calls)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -197,6 +280,7 @@ class Journal:
              _dump(record.jobs), _dump(record.undo), record.overhead_ms, _dump(record.calls or {})))
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
+        """Committed before the step waits on the job: a resumed run re-attaches to it."""
         self._write("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
                     " VALUES (?,?,?,?,?,?,?)",
                     (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
@@ -204,21 +288,16 @@ class Journal:
 
     def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
                   detail: str | None = None) -> None:
-        """A mutating call: ``intent`` before it is sent, then ``done`` or ``failed``."""
-        with self._lock:
-            if phase == "intent":  # on disk, fsync'd, before the request leaves
-                self._db.execute("PRAGMA synchronous=FULL")
-            try:
-                self._db.execute("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) "
-                                 "VALUES (?,?,?,?,?,?)", (result.run_id, record.id, operation, phase,
-                                                          redact(detail) if detail else None, time.time()))
-            finally:
-                if phase == "intent":
-                    self._db.execute("PRAGMA synchronous=NORMAL")
+        """A mutating call: ``intent`` committed before it is sent (and fsync'd with ``fsync_intents``),
+        then ``done`` or ``failed`` (queued)."""
+        self._enqueue([("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) VALUES (?,?,?,?,?,?)",
+                        (result.run_id, record.id, operation, phase, redact(detail) if detail else None,
+                         time.time()))], wait=phase == "intent", durable=phase == "intent" and self.fsync_intents)
 
     # --- reading back ----------------------------------------------------------------------------
 
     def run_row(self, run_id: str) -> sqlite3.Row | None:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
 
@@ -237,6 +316,7 @@ class Journal:
         return row, result
 
     def runs(self, limit: int = 50, kind: str | None = None) -> list[sqlite3.Row]:
+        self.flush()
         with self._lock:
             if kind:
                 return self._db.execute("SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT ?",
@@ -244,14 +324,17 @@ class Journal:
             return self._db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
 
     def jobs(self, run_id: str) -> list[sqlite3.Row]:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT * FROM jobs WHERE run_id=? ORDER BY at", (run_id,)).fetchall()
 
     def operations(self, run_id: str) -> list[sqlite3.Row]:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT * FROM operations WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
 
     def transitions(self, run_id: str) -> list[sqlite3.Row]:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT * FROM transitions WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
 
@@ -262,6 +345,7 @@ class Journal:
                     (run_id, step_id, approved_by, comment, time.time()))
 
     def approval(self, run_id: str, step_id: str) -> sqlite3.Row | None:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?",
                                     (run_id, step_id)).fetchone()
@@ -270,6 +354,7 @@ class Journal:
 
     def claim_slot(self, drill: str, slot: str, who: str) -> bool:
         """Claim a scheduled drill's cron slot; only the first scheduler to ask gets it."""
+        self.flush()
         with self._lock:
             cursor = self._db.execute("INSERT OR IGNORE INTO schedule_claims (drill, slot, claimed_by, at) "
                                       "VALUES (?,?,?,?)", (drill, slot, who, time.time()))
@@ -279,6 +364,7 @@ class Journal:
         """Take the lock on ``scope`` for ``run_id``; raise ``LockHeld`` naming a live holder. A lock
         left by a dead process is taken over; the old holder is returned so it can be reported."""
         now = time.time()
+        self.flush()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")  # one writer at a time: two runs cannot both see it free
             try:
@@ -302,6 +388,7 @@ class Journal:
         self._write("DELETE FROM locks WHERE scope=? AND run_id=?", (scope, run_id))
 
     def holder(self, scope: str) -> LockHolder | None:
+        self.flush()
         with self._lock:
             row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
         return LockHolder(**dict(row)) if row else None

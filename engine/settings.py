@@ -26,6 +26,7 @@ class Settings:
     journal: Path = Path(".failover/journal.db")
     concurrency: int | None = None
     job_poll_interval: float = 15.0
+    journal_fsync: bool = False  # fsync each mutating call's intent (survives a host crash, costs ms per call)
     azure: dict[str, Any] = field(default_factory=dict)
     drills: list[dict[str, Any]] = field(default_factory=list)  # scheduled drills (engine.schedule)
     reports: Path = Path(".failover/reports")
@@ -55,7 +56,8 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def _from_dict(data: dict, path: Path) -> Settings:
     base = path.parent.parent if path.parent.name == "config" else path.parent
-    known = {"adapter", "fake", "journal", "concurrency", "job_poll_interval", "azure", "drills", "reports"}
+    known = {"adapter", "fake", "journal", "journal_fsync", "concurrency", "job_poll_interval", "azure", "drills",
+             "reports"}
     unknown = set(data) - known
     if unknown or data.get("adapter", "fake") not in ("fake", "azure"):
         raise InvalidInput([Problem("CF002", f"unknown settings {sorted(unknown)} or adapter "
@@ -74,6 +76,7 @@ def _from_dict(data: dict, path: Path) -> Settings:
         journal=rel(data.get("journal")) or base / ".failover/journal.db",
         concurrency=data.get("concurrency"),
         job_poll_interval=float(data.get("job_poll_interval", 15.0)),
+        journal_fsync=bool(data.get("journal_fsync", False)),
         azure=data.get("azure") or {},
         drills=[{**d, "runbook": str(rel(d["runbook"])) if d.get("runbook") else None,
                  "estate": str(rel(d["estate"])) if d.get("estate") else None} for d in data.get("drills") or []],

@@ -1,0 +1,57 @@
+"""The journal's group commit: rows written behind the steps, reads see their own writes, an intent is
+committed before its call returns, and a journal that cannot be written stops the run."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from engine.journal import Journal, JournalError
+from engine.runner import RunResult, StepRecord
+from engine.status import StepStatus
+
+
+def started(journal: Journal) -> tuple[RunResult, StepRecord]:
+    record = StepRecord(id="s1", uses="network.routes")
+    result = RunResult(run_id="r1", runbook="rb", adapter="fake", dry_run=False, parameters={}, steps=[record])
+    journal.begin_run(result, runbook_path="rb.yaml", runbook_sha256="0" * 64, scope="test")
+    return result, record
+
+
+def test_queued_rows_are_read_back_and_survive_close(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    result, record = started(journal)
+    record.move(StepStatus.RUNNING)
+    journal.step_changed(result, record)
+    assert journal.load("r1")[1].steps[0].status == StepStatus.RUNNING  # read-your-writes
+    record.move(StepStatus.SUCCEEDED)
+    journal.step_changed(result, record)
+    journal.close()  # flushes what is still queued
+    again = Journal(tmp_path / "j.db")
+    assert again.load("r1")[1].steps[0].status == StepStatus.SUCCEEDED
+    assert [t["status"] for t in again.transitions("r1") if t["step_id"] == "s1"] == ["running", "succeeded"]
+    again.close()
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_an_intent_is_committed_when_operation_returns(tmp_path, fsync):
+    journal = Journal(tmp_path / "j.db", fsync_intents=fsync)
+    result, record = started(journal)
+    journal.operation(result, record, "put_route", "intent", "route r")
+    other = sqlite3.connect(tmp_path / "j.db")  # another process's view: only what is committed
+    assert other.execute("SELECT phase FROM operations").fetchall() == [("intent",)]
+    other.close()
+    journal.close()
+
+
+def test_a_journal_that_cannot_be_written_stops_the_writer_and_says_so(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    result, record = started(journal)
+    with journal._lock:
+        journal._db.execute("DROP TABLE transitions")  # what a corrupt or vanished file looks like to SQLite
+    journal.step_changed(result, record)
+    with pytest.raises(JournalError, match="transitions"):
+        journal.flush()
+    with pytest.raises(JournalError):
+        journal.operation(result, record, "put_route", "intent", "route r")
