@@ -28,7 +28,7 @@ def item_ip(index: int) -> tuple[int, str]:
 
 
 def estate(items: int, *, job_ms: float = 1_800_000, read_ms: float = 50, write_ms: float = 200,
-           time_scale: float = 0.02, throttle: bool = True) -> dict:
+           time_scale: float = 0.02, throttle: bool = True, job_jitter: float = 0.25) -> dict:
     subnets = (items + PER_SUBNET - 1) // PER_SUBNET
     names = [f"vm{i:05d}" for i in range(items)]
     plans = {f"plan{p:03d}": {"groups": [names[p * PER_PLAN:(p + 1) * PER_PLAN]]}
@@ -53,7 +53,8 @@ def estate(items: int, *, job_ms: float = 1_800_000, read_ms: float = 50, write_
             f"onprem-{s}": {"prefix": f"10.{s}.0.0/24", "next_hop": "VirtualAppliance", "next_hop_ip": "172.16.1.4"}
             for s in range(subnets)}}},
         "virtual_machines": {"edge-nva": {"vnet": "hub-vnet", "subnet": "apps", "ip": "172.16.1.4"}},
-        "simulation": {"latency": {"read_ms": read_ms, "write_ms": write_ms, "job_ms": job_ms},
+        "simulation": {"latency": {"read_ms": read_ms, "write_ms": write_ms, "job_ms": job_ms,
+                                   "job_jitter": job_jitter},
                        "faults": {"transient_rate": 0.0, "seed": 1},
                        "throttle": {"reads": [250, 25], "writes": [200, 10]} if throttle else None,
                        "time_scale": time_scale},

@@ -204,7 +204,7 @@ class FakeReplication:
             job_id = secrets.token_hex(8) + "-" + secrets.token_hex(4)
             now = self.cloud.clock.wall()
             job = {"id": job_id, "operation": operation, "target": target, "items": names, "plan": plan,
-                   "state": "InProgress", "start": now, "finish_at": now + self.cloud.weather.job_seconds,
+                   "state": "InProgress", "start": now, "finish_at": now + self.cloud.weather.job_seconds(job_id),
                    "errors": [], "params": params or {}, "ended": None}
             self.store.put_job(job)
             for doc in docs:

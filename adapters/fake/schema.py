@@ -158,6 +158,7 @@ class Latency(Model):
     read_ms: float = Field(5, ge=0)
     write_ms: float = Field(20, ge=0)
     job_ms: float = Field(500, ge=0)
+    job_jitter: float = Field(0.0, ge=0, lt=1, description="each job takes job_ms times 1 ± up to this")
 
 
 class Faults(Model):

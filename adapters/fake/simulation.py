@@ -80,7 +80,11 @@ class Weather:
         latency = self.settings.latency.read_ms if kind == "read" else self.settings.latency.write_ms
         self.clock.sleep(latency / 1000)
 
-    @property
-    def job_seconds(self) -> float:
-        """Real seconds an ASR job takes."""
-        return 0.0 if self.calm else self.settings.latency.job_ms / 1000 * self.clock.scale
+    def job_seconds(self, job_id: str = "") -> float:
+        """Real seconds an ASR job takes: ``job_ms``, spread by ``job_jitter`` (real jobs differ by VM
+        size, disk churn, boot time), the same for the same job id."""
+        if self.calm:
+            return 0.0
+        latency = self.settings.latency
+        spread = 1.0 + latency.job_jitter * (2 * random.Random(job_id).random() - 1) if latency.job_jitter else 1.0
+        return latency.job_ms * spread / 1000 * self.clock.scale
