@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -14,10 +15,17 @@ class Reach(NamedTuple):
     source: str  # e.g. "virtual network recovery-vnet", "local network gateway woodgrove-onprem"
 
 
-def reserved_addresses(subnet: ipaddress.IPv4Network) -> set[ipaddress.IPv4Address]:
+@lru_cache(maxsize=65536)
+def parsed_network(prefix: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A prefix parsed once: the same few subnets are looked up for every VM of a large estate."""
+    return ipaddress.ip_network(prefix)
+
+
+@lru_cache(maxsize=65536)
+def reserved_addresses(subnet: ipaddress.IPv4Network) -> frozenset[ipaddress.IPv4Address]:
     """The five addresses Azure keeps in every subnet: network, .1 (gateway), .2 and .3 (DNS), broadcast."""
     base = int(subnet.network_address)
-    return {ipaddress.ip_address(base + i) for i in range(4)} | {subnet.broadcast_address}
+    return frozenset({ipaddress.ip_address(base + i) for i in range(4)} | {subnet.broadcast_address})
 
 
 def overlapping_pairs(reaches: list[Reach]) -> Iterator[tuple[Reach, Reach]]:

@@ -37,6 +37,7 @@ class StepContext:
     job_poll_interval: float = 15.0
     cancel: threading.Event = field(default_factory=threading.Event)
     on_job_started: Callable[[JobHandle], None] = lambda handle: None
+    on_waiting: Callable[[bool], None] = lambda waiting: None  # waiting on jobs: the step's slot is free
     approval: Callable[[], dict | None] = lambda: None  # who released this step, if anyone did
     jobs: Any = None  # the run's JobTracker
     waited_s: float = 0.0  # real seconds spent sleeping or waiting for jobs (not engine overhead)
@@ -94,9 +95,11 @@ class StepContext:
         """Wait until every job has finished (the run's job tracker polls them in batches); raise
         ``JobFailedError`` with the job's own error if one did not succeed."""
         started = time.monotonic()
+        self.on_waiting(True)
         try:
             finished = self.jobs.wait(handles, self.check)
         finally:
+            self.on_waiting(False)
             self.waited_s += time.monotonic() - started
         for handle in handles:
             job = finished[handle.job_id]

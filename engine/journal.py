@@ -5,8 +5,10 @@ SQLite in WAL mode. Rows are written behind the steps by one writer thread, many
 before the call is sent (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
 a process crash), and a job's handle is committed before the step waits on it. A row still queued
 when the process dies is lost, which is safe: every step reads the state before it acts, and a job
-found running is attached to, not started again. It holds each run (the runbook's content hash, parameters without secrets, adapter, who and
-where), each step's status transitions, attempts, outputs, engine overhead and adapter calls, each
+found running is attached to, not started again.
+
+It holds each run (the runbook's content hash, parameters without secrets, adapter, who and where),
+each step's status transitions, attempts, outputs, engine overhead and adapter calls, each
 mutating operation's intent (before it is sent) and outcome (after), the ASR job handles a resumed run
 re-attaches to, approvals, and the locks that keep one run at a time per target. Everything written
 passes through secret redaction.

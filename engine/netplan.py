@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters import ids
-from adapters.addressing import Reach, overlapping_pairs, reserved_addresses
+from adapters.addressing import Reach, overlapping_pairs, parsed_network, reserved_addresses
 from adapters.errors import NotFoundError
 from adapters.ports import Connection, ProtectedItem
 from engine import expressions
@@ -108,7 +108,7 @@ class NetworkPlanInspector:
                         f"(it has {', '.join(sorted(vnet.subnets)) or 'no subnets'})",
                         "name a subnet of that network")
             return None
-        prefix = ipaddress.ip_network(vnet.subnets[subnet])
+        prefix = parsed_network(vnet.subnets[subnet])
         address = ipaddress.ip_address(ip)
         where = f"{vnet.name}/{subnet} ({prefix})"
         if address not in prefix:

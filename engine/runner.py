@@ -8,6 +8,7 @@ step's arguments, asks its kind to plan (read + decide) and, unless nothing need
 
 from __future__ import annotations
 
+import heapq
 import secrets
 import threading
 import time
@@ -203,7 +204,14 @@ class Runner:
         )
         self.resumed = prior is not None
         self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
-        self._order = {s.id: i for i, s in enumerate(self.runbook.steps)}
+        # Which ready step gets the next free slot: the one furthest along its chain of needs (a failover
+        # whose target IPs are set goes before the IPs of other plans), then the runbook's order.
+        depth: dict[str, int] = {}
+        for step in TopologicalSorter({s.id: set(s.needs) for s in self.runbook.steps}).static_order():
+            depth[step] = 1 + max((depth[n] for n in self.runbook.step(step).needs), default=-1)
+        self._priority = {s.id: (-depth[s.id], i) for i, s in enumerate(self.runbook.steps)}
+        self._waiting = 0  # running steps now waiting on ASR jobs
+        self._wakeup: Future = Future()  # set when a step starts waiting, so the scheduler fills its slot
         self._skipped_by_condition: set[str] = set()
         limits = getattr(adapter, "rate_limits", None)
         self.limiter = RateLimiter(*limits, adapter.clock) if limits else None
@@ -244,14 +252,18 @@ class Runner:
         running: dict[Future, str] = {}
         # A simulation one step at a time (plan, validate) runs in this thread: no hand-offs between threads.
         inline = self.result.dry_run and self.concurrency == 1
-        with InlineExecutor() if inline else ThreadPoolExecutor(max_workers=self.concurrency,
+        # A step waiting on ASR jobs does not hold one of the `concurrency` slots (fifty recovery plans
+        # failing over at once are fifty waits, not fifty calls); it still needs a thread.
+        waiters = sum(1 for s in self.runbook.steps if kinds.get(s.uses).waits_for_jobs)
+        with InlineExecutor() if inline else ThreadPoolExecutor(max_workers=self.concurrency + waiters,
                                                                 thread_name_prefix="step") as pool:
             try:
-                queue: list[str] = []  # ready to start, waiting for a free slot
+                queue: list[tuple] = []  # ready to start, waiting for a free slot (a heap, by priority)
                 while sorter.is_active() or queue:
-                    queue += sorted(sorter.get_ready(), key=self._order.__getitem__)
-                    while queue and len(running) < self.concurrency:
-                        step_id = queue.pop(0)
+                    for ready in sorter.get_ready():
+                        heapq.heappush(queue, (self._priority[ready], ready))
+                    while queue and len(running) - self._waiting < self.concurrency:
+                        step_id = heapq.heappop(queue)[1]
                         step = self.runbook.step(step_id)
                         record = result.step(step_id)
                         if record.status in STEP_DONE or step_id in self._skipped_by_condition \
@@ -266,10 +278,16 @@ class Runner:
                         newly_ready = sorter.get_ready()
                         if not newly_ready:
                             break  # only paused steps (and what needs them) are left
-                        queue += sorted(newly_ready, key=self._order.__getitem__)
+                        for ready in newly_ready:
+                            heapq.heappush(queue, (self._priority[ready], ready))
                         continue
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    finished, _ = wait([*running, self._wakeup], return_when=FIRST_COMPLETED)
+                    with self._lock:
+                        if self._wakeup.done():  # a step began waiting on jobs: its slot is free
+                            self._wakeup = Future()
                     for future in finished:
+                        if future not in running:
+                            continue
                         step_id = running.pop(future)
                         future.result()  # _execute records its own failures; this surfaces engine bugs
                         record = result.step(step_id)
@@ -397,6 +415,12 @@ class Runner:
 
     # --- one step -------------------------------------------------------------------------------
 
+    def _step_waiting(self, waiting: bool) -> None:
+        with self._lock:
+            self._waiting += 1 if waiting else -1
+            if waiting and not self._wakeup.done():
+                self._wakeup.set_result(None)
+
     def _context(self, step: Step, record: StepRecord, log) -> StepContext:
         """What the step kind sees: the adapter under the step's retry policy, its deadline, its journal."""
         policy = self.runbook.retry_of(step)
@@ -405,6 +429,7 @@ class Runner:
             deadline=self.adapter.clock.monotonic() + self.runbook.timeout_of(step),
             timeout=self.runbook.timeout_of(step), job_poll_interval=self.job_poll_interval,
             cancel=self.cancel, on_job_started=lambda handle: self._job_started(record, handle),
+            on_waiting=self._step_waiting,
         )
 
         def retrying_call(operation: str, state) -> None:

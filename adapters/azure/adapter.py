@@ -68,7 +68,8 @@ class Clients:
     def key_vault(self, vault: str):
         from azure.keyvault.secrets import SecretClient
 
-        url = vault if vault.startswith("https://") else f"https://{vault}.{self._cloud.get('vault_suffix', 'vault.azure.net')}"
+        suffix = self._cloud.get("vault_suffix", "vault.azure.net")
+        url = vault if vault.startswith("https://") else f"https://{vault}.{suffix}"
         return self._get("keyvault", url, lambda: SecretClient(url, self.credential, **self._common))
 
     def _base(self) -> dict:

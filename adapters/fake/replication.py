@@ -13,7 +13,7 @@ import secrets
 import threading
 
 from adapters import ids
-from adapters.addressing import reserved_addresses
+from adapters.addressing import parsed_network, reserved_addresses
 from adapters.errors import ConflictError, NotFoundError, PermanentError
 from adapters.ports import (
     CANCEL,
@@ -178,7 +178,7 @@ class FakeReplication:
                                  code="InvalidSubnet", status=400)
         if ip is None:
             return
-        prefix = ipaddress.ip_network(vnet["subnets"][subnet])
+        prefix = parsed_network(vnet["subnets"][subnet])
         address = ipaddress.ip_address(ip)
         if address not in prefix:
             raise PermanentError(f"The static IP address {ip} of {item['name']} is not in subnet {subnet} "

@@ -65,6 +65,7 @@ class StepKind:
     outputs: ClassVar[dict[str, str]] = {}  # output name -> what it is
     secret_fields: ClassVar[frozenset[str]] = frozenset()  # arguments that may take a secret parameter
     mutates: ClassVar[bool] = True
+    waits_for_jobs: ClassVar[bool] = False  # spends its time waiting on ASR jobs, not calling Azure
 
     def plan(self, ctx: StepContext, args: Any) -> Decision:
         raise NotImplementedError
