@@ -73,11 +73,11 @@ class RetryingPort:
         writes = name in WRITE_OPERATIONS
 
         def timed(*args, **kwargs):
-            started = time.monotonic()
             self.calls["write" if writes else "read"] += 1
+            if self._limiter is not None:  # a wait for a token is waiting (the step's sleep counts it)
+                self._limiter.acquire("write" if writes else "read", self._sleep)
+            started = time.monotonic()
             try:
-                if self._limiter is not None:
-                    self._limiter.acquire("write" if writes else "read", self._sleep)
                 return method(*args, **kwargs)
             finally:
                 self.call_s += time.monotonic() - started
