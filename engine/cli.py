@@ -16,6 +16,7 @@ from rich.console import Console
 
 from adapters.secret import redact, redact_data
 from engine import logs, output
+from engine.journal import JournalError
 from engine.loader import LoadedRunbook, load_runbook
 from engine.params import parse_assignments, resolve_parameters
 from engine.problems import WARNING, InvalidInput, Problem
@@ -63,6 +64,10 @@ def main() -> None:
     except InvalidInput as exc:
         _print_problems(exc.problems)
         sys.exit(Exit.INVALID)
+    except JournalError as exc:  # the run stops rather than act unrecorded; what it did is journaled
+        stderr.print(f"[red]stopped[/]: {exc}. Free the disk or fix the journal file, then `failover resume` "
+                     "the run: every step reads the state before it acts.")
+        sys.exit(Exit.FAILED)
 
 
 # --- shared plumbing -----------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class StepRecord:
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
             "error": self.error, "reason": self.reason, "action": self.action,
             "changes": [c.to_json() for c in self.changes], "outputs": self.outputs, "jobs": self.jobs,
+            "overhead_ms": self.overhead_ms, "calls": self.calls,
         }
 
     @property
