@@ -49,8 +49,9 @@ class RateLimiter:
 class JobTracker:
     """Waits for ASR jobs on behalf of every step of a run, polling them together."""
 
-    def __init__(self, replication, clock, interval: float, log):
+    def __init__(self, replication, clock, interval: float, log, *, inline: bool = False):
         self.replication, self.clock, self.interval, self.log = replication, clock, interval, log
+        self.inline = inline  # one step at a time (a simulation): poll in the waiting thread, no poller
         self.lock = threading.Condition()
         self.pending: dict[str, JobHandle] = {}
         self.finished: dict[str, Job] = {}
@@ -60,6 +61,15 @@ class JobTracker:
 
     def wait(self, handles: list[JobHandle], check: Callable[[], None]) -> dict[str, Job]:
         """Block until every job of ``handles`` has finished; ``check`` raises on timeout or cancel."""
+        if self.inline:
+            with self.lock:
+                self.pending.update({h.job_id: h for h in handles if h.job_id not in self.finished})
+            self._poll_once()
+            while any(h.job_id not in self.finished for h in handles):
+                check()
+                self.clock.sleep(self.interval)
+                self._poll_once()
+            return {h.job_id: self.finished[h.job_id] for h in handles}
         with self.lock:
             for handle in handles:
                 if handle.job_id not in self.finished:
@@ -93,26 +103,31 @@ class JobTracker:
                 if not self.pending or self.stopped:
                     self.poller = None
                     return
-                by_vault: dict[VaultRef, list[str]] = {}
-                for handle in self.pending.values():
-                    by_vault.setdefault(handle.vault, []).append(handle.job_id)
             if not first:
                 self.clock.sleep(self.interval)
             first = False
-            for vault, job_ids in by_vault.items():
-                try:
-                    jobs = (self.replication.list_jobs(vault, job_ids) if len(job_ids) > 1
-                            else [self.replication.get_job(vault, job_ids[0])])
-                    self.polls += 1
-                except Exception as exc:  # a missed poll only delays the next one; waiters time out
-                    retry_after = getattr(exc, "retry_after", None)
-                    self.log.info("job.poll_deferred", error=str(exc), retry_after=retry_after)
-                    if retry_after:
-                        self.clock.sleep(retry_after)
-                    continue
-                with self.lock:
-                    for job in jobs:
-                        if job.finished and job.id in self.pending:
-                            self.pending.pop(job.id)
-                            self.finished[job.id] = job
-                    self.lock.notify_all()
+            self._poll_once()
+
+    def _poll_once(self) -> None:
+        """One batch read per vault of every job still pending."""
+        with self.lock:
+            by_vault: dict[VaultRef, list[str]] = {}
+            for handle in self.pending.values():
+                by_vault.setdefault(handle.vault, []).append(handle.job_id)
+        for vault, job_ids in by_vault.items():
+            try:
+                jobs = (self.replication.list_jobs(vault, job_ids) if len(job_ids) > 1
+                        else [self.replication.get_job(vault, job_ids[0])])
+                self.polls += 1
+            except Exception as exc:  # a missed poll only delays the next one; waiters time out
+                retry_after = getattr(exc, "retry_after", None)
+                self.log.info("job.poll_deferred", error=str(exc), retry_after=retry_after)
+                if retry_after:
+                    self.clock.sleep(retry_after)
+                continue
+            with self.lock:
+                for job in jobs:
+                    if job.finished and job.id in self.pending:
+                        self.pending.pop(job.id)
+                        self.finished[job.id] = job
+                self.lock.notify_all()

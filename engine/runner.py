@@ -218,7 +218,8 @@ class Runner:
         self.limiter = RateLimiter(*limits, adapter.clock) if limits else None
         self.jobs = JobTracker(RetryingPort(adapter.replication, self.runbook.defaults.retry, sleep=adapter.clock.sleep,
                                             on_retry=lambda name, state: None, limiter=self.limiter),
-                               adapter.clock, job_poll_interval, self.log)
+                               adapter.clock, job_poll_interval, self.log,
+                               inline=dry_run and self.concurrency == 1)
         if prior is not None:
             self._adopt(prior)
 

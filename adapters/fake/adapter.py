@@ -8,7 +8,7 @@ from pathlib import Path
 from adapters import ids
 from adapters.clock import Clock
 from adapters.errors import NotFoundError
-from adapters.fake.schema import Estate, Simulation, load_estate
+from adapters.fake.schema import Estate, Latency, Simulation, load_estate
 from adapters.fake.simulation import Weather
 from adapters.fake.store import Store
 
@@ -64,7 +64,9 @@ class FakeAdapter:
         self.store = store
         self.estate = estate
         self.estate_path = estate_path
-        simulation = estate.simulation if not calm else Simulation(time_scale=estate.simulation.time_scale)
+        # A calm copy (plan, dry run): no latency, faults or throttling, and jobs that finish at once.
+        simulation = estate.simulation if not calm else Simulation(
+            time_scale=estate.simulation.time_scale, latency=Latency(read_ms=0, write_ms=0, job_ms=0), throttle=None)
         self.clock = Clock(simulation.time_scale)
         self.cloud = Cloud(store, estate, Weather(simulation, self.clock, calm=calm), self.clock)
         self.replication = FakeReplication(self.cloud)
