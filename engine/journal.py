@@ -141,8 +141,8 @@ class Journal:
         self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. A write's intent also
-            # survives the host (see ``operation``); anything lost with the host is re-read before acting.
+            # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. With ``fsync_intents``
+            # a write's intent survives the host too (see ``operation``).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}

@@ -158,8 +158,7 @@ class NetworkPlanInspector:
         name = ids.name_of(test_network)
         self.test_network_steps.setdefault(test_network.lower(), step)
         if test_network.lower() in self.recovery_networks:
-            self.report("NET007", step, f"test network {name} is also a recovery network: a test VM would answer "
-                        "on a production IP next to the real one", "use a separate, isolated virtual network for tests")
+            self._report_test_network_is_recovery(step, test_network)
             return
         for connection in adapter.network.list_connections(self.target.subscription, self.target.resource_group):
             for end in (connection.gateway1_id, connection.gateway2_id):
@@ -267,13 +266,12 @@ class NetworkPlanInspector:
         """The simulation runs one step at a time, but a real run starts every step whose needs are done:
         a prefix removed by an earlier step that is not among this step's (transitive) needs may still be
         announced when this step runs. Those local gateways count with the prefixes removed put back."""
-        by_id = {s.id: s for s in self.loaded.runbook.steps}
         ancestors, todo = set(), list(step.needs)
-        while todo:
+        while todo:  # needs are checked when the runbook loads: each names a step
             need = todo.pop()
-            if need not in ancestors and need in by_id:
+            if need not in ancestors:
                 ancestors.add(need)
-                todo += by_id[need].needs
+                todo += self.loaded.runbook.step(need).needs
         override: dict[str, list[str]] = {}
         for step_id, lng_key, removed in self.prefix_removals:
             if step_id in ancestors or not removed:
@@ -372,7 +370,6 @@ class NetworkPlanInspector:
         never started (or left pending) after it, and those whose needs are among them. A step skipped by
         its `when` condition, or for using the outputs of one, is not: it would not run in a real run
         either."""
-        by_id = {s.id: s for s in self.loaded.runbook.steps}
         records = {r.id: r for r in result.steps}
         memo: dict[str, bool] = {}
 
@@ -382,12 +379,12 @@ class NetworkPlanInspector:
                 record = records.get(step_id)
                 status = str(record.status) if record else "pending"
                 reason = (record.reason or "") if record else ""
+                step = self.loaded.runbook.step(step_id)
                 if status in ("failed", "pending", "running"):
                     memo[step_id] = True
-                elif status == "skipped" and reason.startswith("not started: ") and step_id in by_id \
-                        and _may_run(by_id[step_id], result.parameters):
+                elif status == "skipped" and reason.startswith("not started: ") and _may_run(step, result.parameters):
                     memo[step_id] = reason.startswith("not started: the run stopped") or any(
-                        blocked(need) for need in by_id[step_id].needs)
+                        blocked(need) for need in step.needs)
             return memo[step_id]
 
         return [s for s in self.loaded.runbook.steps if blocked(s.id)]
@@ -412,9 +409,12 @@ class NetworkPlanInspector:
         reported = {p.step for p in self.problems if p.code == "NET007"}
         for network, step in self.test_network_steps.items():
             if network in self.recovery_networks and step.id not in reported:
-                self.report("NET007", step, f"test network {ids.name_of(network)} is also a recovery network: a "
-                            "test VM would answer on a production IP next to the real one",
-                            "use a separate, isolated virtual network for tests")
+                self._report_test_network_is_recovery(step, network)
+
+    def _report_test_network_is_recovery(self, step: Step, network: str) -> None:
+        self.report("NET007", step, f"test network {ids.name_of(network)} is also a recovery network: a test VM "
+                    "would answer on a production IP next to the real one",
+                    "use a separate, isolated virtual network for tests")
 
     def _granularity(self, adapter) -> None:
         """NET005: subnet failover moves the whole subnet; every protected VM in it goes too."""

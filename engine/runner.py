@@ -214,12 +214,14 @@ class Runner:
         self._waiting = 0  # running steps now waiting on ASR jobs
         self._wakeup: Future = Future()  # set when a step starts waiting, so the scheduler fills its slot
         self._skipped_by_condition: set[str] = set()
+        # A simulation one step at a time (plan, validate) runs in the calling thread: no hand-offs.
+        self._inline = dry_run and self.concurrency == 1
         limits = getattr(adapter, "rate_limits", None)
         self.limiter = RateLimiter(*limits, adapter.clock) if limits else None
         self.jobs = JobTracker(RetryingPort(adapter.replication, self.runbook.defaults.retry, sleep=adapter.clock.sleep,
                                             on_retry=lambda name, state: None, limiter=self.limiter),
                                adapter.clock, job_poll_interval, self.log,
-                               inline=dry_run and self.concurrency == 1)
+                               inline=self._inline)
         if prior is not None:
             self._adopt(prior)
 
@@ -252,12 +254,10 @@ class Runner:
         aborting = False
         interrupted = False
         running: dict[Future, str] = {}
-        # A simulation one step at a time (plan, validate) runs in this thread: no hand-offs between threads.
-        inline = self.result.dry_run and self.concurrency == 1
         # A step waiting on ASR jobs does not hold one of the `concurrency` slots (fifty recovery plans
         # failing over at once are fifty waits, not fifty calls); it still needs a thread.
         waiters = sum(1 for s in self.runbook.steps if kinds.get(s.uses).waits_for_jobs)
-        with InlineExecutor() if inline else ThreadPoolExecutor(max_workers=self.concurrency + waiters,
+        with InlineExecutor() if self._inline else ThreadPoolExecutor(max_workers=self.concurrency + waiters,
                                                                 thread_name_prefix="step") as pool:
             try:
                 queue: list[tuple] = []  # ready to start, waiting for a free slot (a heap, by priority)

@@ -88,7 +88,7 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
         for drill in drills:  # a slot is run once, however many schedulers see it due
             state = states[drill.name]
             if state["due"] and not state["running"]:
-                claimed[drill.name] = journal.claim_slot(drill.name, state["last_slot"], f"{who()}")
+                claimed[drill.name] = journal.claim_slot(drill.name, state["last_slot"], who())
     finally:
         journal.close()
     for drill in drills:

@@ -44,6 +44,13 @@ def _vnet_view(vnet: Any) -> VirtualNetwork:
         tags=dict(vnet.tags or {}))
 
 
+def _gateway_view(gateway: Any) -> VirtualNetworkGateway:
+    """A gateway's VNet is the one of its GatewaySubnet."""
+    subnet = next((_ref(c.subnet) for c in gateway.ip_configurations or [] if c.subnet), "") or ""
+    return VirtualNetworkGateway(id=gateway.id, name=gateway.name, location=gateway.location,
+                                 vnet_id=subnet.split("/subnets/", 1)[0], gateway_type=_s(gateway.gateway_type) or "Vpn")
+
+
 def _connection_view(conn: Any) -> Connection:
     return Connection(
         id=conn.id, name=conn.name, location=conn.location, connection_type=_s(conn.connection_type),
@@ -88,11 +95,7 @@ class AzureNetwork:
     @translated("virtual_network_gateways.get")
     def get_gateway(self, gateway_id: str) -> VirtualNetworkGateway:
         client, rg, name = self._ops(gateway_id)
-        gateway = client.virtual_network_gateways.get(rg, name)
-        subnet = next((_ref(c.subnet) for c in gateway.ip_configurations or [] if c.subnet), "") or ""
-        vnet_id = subnet.split("/subnets/", 1)[0]
-        return VirtualNetworkGateway(id=gateway.id, name=gateway.name, location=gateway.location, vnet_id=vnet_id,
-                                     gateway_type=_s(gateway.gateway_type) or "Vpn")
+        return _gateway_view(client.virtual_network_gateways.get(rg, name))
 
     @translated("local_network_gateways.get")
     def get_local_gateway(self, local_gateway_id: str) -> LocalNetworkGateway:
@@ -240,9 +243,7 @@ class AzureInventory:
 
     @translated("virtual_network_gateways.list")
     def gateways(self, subscription: str, resource_group: str) -> list[VirtualNetworkGateway]:
-        network = AzureNetwork(self._clients)
-        return [network.get_gateway(g.id) for g in
-                self._clients.network(subscription).virtual_network_gateways.list(resource_group)]
+        return [_gateway_view(g) for g in self._clients.network(subscription).virtual_network_gateways.list(resource_group)]
 
     @translated("local_network_gateways.list")
     def local_gateways(self, subscription: str, resource_group: str) -> list[LocalNetworkGateway]:

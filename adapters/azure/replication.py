@@ -194,10 +194,15 @@ class AzureReplication:
         """Many jobs in one paged list rather than one GET each (ARM's read bucket is shared)."""
         if len(job_ids) <= 3:
             return [self.get_job(vault, job_id) for job_id in job_ids]
-        wanted = {job_id.lower() for job_id in job_ids}
-        found = [_job_view(_json(doc)) for doc in self._client(vault).replication_jobs.list(*self._args(vault))]
-        jobs = [job for job in found if job.id.lower() in wanted]
-        missing = wanted - {job.id.lower() for job in jobs}
+        missing = {job_id.lower() for job_id in job_ids}
+        jobs = []
+        for doc in self._client(vault).replication_jobs.list(*self._args(vault)):  # paged: stop once all are seen
+            job = _job_view(_json(doc))
+            if job.id.lower() in missing:
+                jobs.append(job)
+                missing.discard(job.id.lower())
+                if not missing:
+                    break
         return jobs + [self.get_job(vault, job_id) for job_id in job_ids if job_id.lower() in missing]
 
     # --- writes -----------------------------------------------------------------------------------

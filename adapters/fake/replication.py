@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import threading
 
 from adapters import ids
 from adapters.addressing import parsed_network, reserved_addresses
@@ -55,8 +54,6 @@ class FakeReplication:
     def __init__(self, cloud):
         self.cloud = cloud
         self.store = cloud.store
-        self._listed: tuple | None = None  # the last list, with the store generation it was read at
-        self._listed_lock = threading.Lock()
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -103,12 +100,7 @@ class FakeReplication:
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
         self.cloud.read("replication_protected_items.list")
         self._check_vault(vault)
-        key = (vault.vault.lower(), self.store.generation())
-        with self._listed_lock:  # many steps list the vault at once: one parse serves them while nothing changed
-            if self._listed is None or self._listed[0] != key:
-                items = [self._view(vault, i) for i in self.store.all("item") if i["vault"].lower() == key[0]]
-                self._listed = (key, items)
-            return list(self._listed[1])
+        return [self._view(vault, i) for i in self.store.all("item") if i["vault"].lower() == vault.vault.lower()]
 
     def _plan(self, vault: VaultRef, name: str) -> dict:
         plan = self.store.get("plan", name)

@@ -39,13 +39,6 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
         self._depth = 0
-        self._writes = 0  # changes made through this connection
-
-    def generation(self) -> tuple[int, int]:
-        """Changes whenever the documents may have: written here, or committed by another process."""
-        with self.lock:
-            (other,) = self.db.execute("PRAGMA data_version").fetchone()
-            return self._writes, other
 
     def close(self) -> None:
         with self.lock:
@@ -100,18 +93,15 @@ class Store:
 
     def put(self, kind: str, doc: dict) -> None:
         with self.lock:
-            self._writes += 1
             self.db.execute("INSERT OR REPLACE INTO resources (kind, name, doc) VALUES (?,?,?)",
                             (kind, doc["name"].lower(), json.dumps(doc, sort_keys=True)))
 
     def delete(self, kind: str, name: str) -> None:
         with self.lock:
-            self._writes += 1
             self.db.execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name.lower()))
 
     def clear(self) -> None:
         with self.lock:
-            self._writes += 1
             self.db.execute("DELETE FROM resources")
             self.db.execute("DELETE FROM ledger")
             self.db.execute("DELETE FROM meta")
