@@ -22,6 +22,12 @@ def parsed_network(prefix: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @lru_cache(maxsize=65536)
+def parsed_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address parsed once: a plan checks each VM's address several times."""
+    return ipaddress.ip_address(address)
+
+
+@lru_cache(maxsize=65536)
 def reserved_addresses(subnet: ipaddress.IPv4Network) -> frozenset[ipaddress.IPv4Address]:
     """The five addresses Azure keeps in every subnet: network, .1 (gateway), .2 and .3 (DNS), broadcast."""
     base = int(subnet.network_address)

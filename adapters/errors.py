@@ -26,6 +26,16 @@ class AdapterError(Exception):
         prefix = f"{self.code}: " if self.code else ""
         return f"{prefix}{self.message}"
 
+    def __reduce__(self):  # pickled whole (keyword-only fields too): an estate in another process raises them
+        return _restored, (type(self), self.args, self.__dict__)
+
+
+def _restored(cls: type, args: tuple, state: dict) -> AdapterError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class TransientError(AdapterError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+STR = "tag:yaml.org,2002:str"
+
 
 @dataclass
 class Source:
@@ -60,8 +62,7 @@ def _build(node: yaml.Node, path: tuple, source: Source, constructor):
     if isinstance(node, yaml.MappingNode):
         result: dict = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) \
-                else str(key_node.value)
+            key = _scalar(key_node, constructor) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             if key in result:
                 source.duplicates.append((path + (key,), key_node.start_mark.line + 1))
             source.lines[path + (key,)] = key_node.start_mark.line + 1
@@ -69,4 +70,10 @@ def _build(node: yaml.Node, path: tuple, source: Source, constructor):
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, path + (i,), source, constructor) for i, child in enumerate(node.value)]
+    return _scalar(node, constructor)
+
+
+def _scalar(node: yaml.Node, constructor):
+    if node.tag == STR:  # most scalars: the text as written, without the constructor's dispatch
+        return node.value
     return constructor.construct_object(node, deep=True)

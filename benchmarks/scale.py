@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.fake import FakeAdapter  # noqa: E402
 from benchmarks.generate import write  # noqa: E402
+from benchmarks.remote import RemoteEstate  # noqa: E402
 from engine import logs  # noqa: E402
 from engine.journal import Journal  # noqa: E402
 from engine.loader import load_runbook  # noqa: E402
@@ -128,19 +129,26 @@ def main() -> None:
         plan_s = time.perf_counter() - started
         assert not [p for p in problems if p.severity == "error"], problems
 
+        adapter.close()
+
+        estate = RemoteEstate(estate_path, folder / "state.db")  # answers from another process, as Azure does
         journal = Journal(folder / "journal.db")
         wall = time.perf_counter()
-        result = execute(loaded, values, adapter, journal, options={}, concurrency=options.concurrency,
-                         job_poll_interval=options.poll)
-        wall_s = time.perf_counter() - wall
-        weather = adapter.cloud.weather
-        latency = adapter.estate.simulation.latency
-        job_s = {j["id"]: (j["finish_at"] - j["start"]) / options.time_scale for j in adapter.store.jobs()}
+        try:
+            result = execute(loaded, values, estate, journal, options={}, concurrency=options.concurrency,
+                             job_poll_interval=options.poll)
+            wall_s = time.perf_counter() - wall
+            facts = estate.facts()
+        finally:
+            journal.close()
+            estate.close()
+        latency = estate.estate.simulation.latency
+        job_s = {j["id"]: (j["finish_at"] - j["start"]) / options.time_scale for j in facts["jobs"]}
         costs = {r.id: step_cost(r, latency, job_s) for r in result.steps}
         reads = sum(r.calls.get("read", 0) for r in result.steps)
         writes = sum(r.calls.get("write", 0) for r in result.steps)
         bound_path = critical_path(loaded.runbook, costs)
-        bound_throttle = throttle_bound(weather.reads, weather.writes)
+        bound_throttle = throttle_bound(facts["reads"], facts["writes"])
         barrier = group_barrier(loaded.runbook, result, costs)
         in_turn = plans_in_turn(loaded.runbook, result, costs)
         sequential = sum(costs.values())
@@ -158,17 +166,18 @@ def main() -> None:
             "plans_in_turn_s": round(in_turn, 1),
             "engine_vs_plans_in_turn": round(engine_s / in_turn, 4),
             "engine_vs_sequential": round(engine_s / sequential, 5),
-            "throttled_429": weather.throttled,
-            "reads": weather.reads, "writes": weather.writes,
+            "throttled_429": facts["throttled"],
+            "reads": facts["reads"], "writes": facts["writes"],
             "engine_reads": reads, "engine_writes": writes,
             "engine_overhead_ms_p50": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.5), 3),
             "engine_overhead_ms_p99": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.99), 3),
+            "engine_overhead_ms_top": [{"step": r.id, "overhead_ms": r.overhead_ms, "calls": r.calls}
+                                       for r in sorted(result.steps, key=lambda r: -(r.overhead_ms or 0))[:5]],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
             "validate_s": round(validate_s, 3), "plan_s": round(plan_s, 3), "wall_s": round(wall_s, 1),
             "plan_would_succeed": not plan.errors,
         }
-        journal.close()
-        adapter.close()
     print(json.dumps(document, indent=2))
 
 

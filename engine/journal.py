@@ -17,6 +17,7 @@ passes through secret redaction.
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 import os
 import socket
@@ -124,6 +125,9 @@ class JournalError(RuntimeError):
     """The journal could not be written: the run must stop rather than act unrecorded."""
 
 
+CHECKPOINT_EVERY = 2000  # rows written between two checkpoints of the WAL (about 1,000 pages of 4 KB)
+
+
 class Journal:
     def __init__(self, path: Path | str, *, fsync_intents: bool = False):
         self.path = Path(path)
@@ -144,6 +148,7 @@ class Journal:
             # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. With ``fsync_intents``
             # a write's intent survives the host too (see ``operation``).
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # done behind, see _checkpoint_behind
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
             if "undo" not in columns:  # journals written before compensation was recorded
@@ -156,8 +161,15 @@ class Journal:
                 self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
                 self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
 
+        self._rows_since_checkpoint = 0
+        self._checkpoint = threading.Event()
+        self._checkpointer = None
         self._writer = threading.Thread(target=self._write_behind, name="journal-writer", daemon=True)
         self._writer.start()
+        if str(path) != ":memory:":
+            self._checkpointer = threading.Thread(target=self._checkpoint_behind, name="journal-checkpoint",
+                                                  daemon=True)
+            self._checkpointer.start()
 
     def close(self) -> None:
         self.flush()
@@ -165,6 +177,9 @@ class Journal:
             self._closing = True
             self._signal.notify_all()
         self._writer.join()
+        if self._checkpointer is not None:
+            self._checkpoint.set()
+            self._checkpointer.join()
         with self._lock:
             self._db.close()
 
@@ -207,8 +222,10 @@ class Journal:
                         self._db.execute("PRAGMA synchronous=FULL")
                     self._db.execute("BEGIN IMMEDIATE")
                     try:
-                        for sql, params in batch:
-                            self._db.execute(sql, params)
+                        # Runs of the same statement go in one executemany: a batch costs a few calls
+                        # into SQLite, not one per row (each call gives up and retakes the GIL).
+                        for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
+                            self._db.executemany(sql, [params for _, params in rows])
                         self._db.execute("COMMIT")
                     except BaseException:
                         self._db.execute("ROLLBACK")
@@ -224,6 +241,22 @@ class Journal:
             with self._signal:
                 self._written = upto
                 self._signal.notify_all()
+            self._rows_since_checkpoint += len(batch)
+            if self._rows_since_checkpoint >= CHECKPOINT_EVERY:
+                self._rows_since_checkpoint = 0
+                self._checkpoint.set()
+
+    def _checkpoint_behind(self) -> None:
+        """Copy the WAL into the database from a connection of its own, so the fsync that comes with it
+        never holds up a commit a step is waiting for (SQLite would otherwise do it inside a commit)."""
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            while not self._closing:
+                self._checkpoint.wait()
+                self._checkpoint.clear()
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
 
     def _write(self, sql: str, params: tuple = ()) -> None:
         self._enqueue([(sql, params)], wait=True)

@@ -34,8 +34,7 @@ class LoadedRunbook:
         return self.source.line_of(path)
 
     def step_line(self, step_id: str, *path) -> int | None:
-        index = next(i for i, s in enumerate(self.runbook.steps) if s.id == step_id)
-        return self.line(("steps", index) + tuple(path))
+        return self.line(("steps", self.runbook.position(step_id)) + tuple(path))
 
     def ancestors(self, step_id: str) -> set[str]:
         seen: set[str] = set()
@@ -163,8 +162,10 @@ def _check_steps(loaded: LoadedRunbook) -> list[Problem]:
             problems.append(_problem(loaded, "RB007", step, f"unknown step kind {step.uses!r}", hint, "uses"))
             continue
         kind = kinds.get(step.uses)
-        ancestors = loaded.ancestors(step.id)
-        for ref in expressions.references(step.with_):
+        refs = list(expressions.references(step.with_))
+        # only an output reference needs the step's ancestors: most steps have none
+        ancestors = loaded.ancestors(step.id) if any(r.kind == "output" for r in refs) else set()
+        for ref in refs:
             problems += _check_reference(loaded, step, kind, ref, ancestors)
         if isinstance(step.when, str):
             for ref in expressions.parse(step.when):
@@ -208,7 +209,7 @@ def _check_reference(loaded, step, kind, ref, ancestors) -> list[Problem]:
                                  f"secret parameter {ref.name} is passed to `{ref.path[0]}`, which is not secret "
                                  f"and may be logged", f"{step.uses} takes secrets in: {allowed}", *path)]
         return []
-    if ref.step not in {s.id for s in loaded.runbook.steps}:
+    if not loaded.runbook.has_step(ref.step):
         return [_problem(loaded, "RB010", step, f"{ref.text}: no step named {ref.step}",
                          "name an existing step id", *path)]
     if ref.step not in ancestors:

@@ -145,11 +145,23 @@ class Runbook(Strict):
     )
     steps: list[Step] = Field(min_length=1)
 
+    def _positions(self) -> dict[str, int]:
+        positions = self.__dict__.get("_position_of")
+        if positions is None:  # built once: a lookup per step must not grow with the runbook
+            positions = self.__dict__["_position_of"] = {}
+            for number, step in enumerate(self.steps):
+                positions.setdefault(step.id, number)
+        return positions
+
     def step(self, step_id: str) -> Step:
-        index = self.__dict__.get("_index")
-        if index is None:  # built once: a lookup per step must not grow with the runbook
-            index = self.__dict__["_index"] = {step.id: step for step in self.steps}
-        return index[step_id]
+        return self.steps[self._positions()[step_id]]
+
+    def has_step(self, step_id: str) -> bool:
+        return step_id in self._positions()
+
+    def position(self, step_id: str) -> int:
+        """Where the step is in the file (its first occurrence, if an id is used twice)."""
+        return self._positions()[step_id]
 
     def timeout_of(self, step: Step) -> float:
         return step.timeout if step.timeout is not None else self.defaults.timeout

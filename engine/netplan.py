@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters import ids
-from adapters.addressing import Reach, overlapping_pairs, parsed_network, reserved_addresses
+from adapters.addressing import Reach, overlapping_pairs, parsed_address, parsed_network, reserved_addresses
 from adapters.errors import NotFoundError
 from adapters.ports import Connection, ProtectedItem
 from engine import expressions
@@ -109,7 +109,7 @@ class NetworkPlanInspector:
                         "name a subnet of that network")
             return None
         prefix = parsed_network(vnet.subnets[subnet])
-        address = ipaddress.ip_address(ip)
+        address = parsed_address(ip)
         where = f"{vnet.name}/{subnet} ({prefix})"
         if address not in prefix:
             self.report("NET001", step, f"{item.vm_name}: {which} IP {ip} is outside subnet {where}; ASR can only "
@@ -422,12 +422,11 @@ class NetworkPlanInspector:
         moved = {prefix for vm, (_, prefix) in self.kept_ip_items.items() if vm in self.failed_over}
         if not moved:
             return
-        items = adapter.replication.list_protected_items(_vault(self.target, None))
+        staying = [i for i in adapter.replication.list_protected_items(_vault(self.target, None))
+                   if i.vm_name not in self.failed_over and i.primary_nic.source_ip]
         for prefix in sorted(moved - accepted):
-            network = ipaddress.ip_network(prefix)
-            left = sorted(i.vm_name for i in items if i.primary_nic.source_ip
-                          and ipaddress.ip_address(i.primary_nic.source_ip) in network
-                          and i.vm_name not in self.failed_over)
+            network = parsed_network(prefix)
+            left = sorted(i.vm_name for i in staying if parsed_address(i.primary_nic.source_ip) in network)
             if left:
                 self.report("NET005", self._moving_step(prefix), f"{prefix} moves to Azure with its IP addresses, "
                             "but "

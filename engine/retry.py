@@ -117,6 +117,7 @@ class RetryingPort:
                 error.retried = True  # the step must not retry it again
                 raise
 
+        self.__dict__[name] = call  # built once per port: the next call skips __getattr__
         return call
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from adapters import ids
 from adapters.clock import Clock
 from adapters.errors import NotFoundError
+from adapters.fake.memory import MemoryStore
+from adapters.fake.replication import settle_jobs
 from adapters.fake.schema import Estate, Latency, Simulation, load_estate
 from adapters.fake.simulation import Weather
 from adapters.fake.store import Store
@@ -16,11 +18,12 @@ from adapters.fake.store import Store
 class Cloud:
     """What every fake port shares: the live state, the weather, the clock, and naming."""
 
-    def __init__(self, store: Store, estate: Estate, weather: Weather, clock: Clock):
+    def __init__(self, store: Store | MemoryStore, estate: Estate, weather: Weather, clock: Clock):
         self.store, self.estate, self.weather, self.clock = store, estate, weather, clock
         self.subscription = estate.subscription
         self.resource_group = estate.resource_group
         self.location = estate.location
+        self.vaults = {name.lower() for name in estate.vaults}
 
     def id(self, kind: str, name: str) -> str:
         return ids.resolve(name, kind, self.subscription, self.resource_group)
@@ -42,14 +45,10 @@ class Cloud:
 
     def read(self, operation: str) -> None:
         self.weather.call("read", operation)
-        from adapters.fake.replication import settle_jobs
-
         settle_jobs(self)
 
     def write(self, operation: str) -> None:
         self.weather.call("write", operation)
-        from adapters.fake.replication import settle_jobs
-
         settle_jobs(self)
 
 
@@ -57,7 +56,7 @@ class FakeAdapter:
     name = "fake"
     writes_real_cloud = False
 
-    def __init__(self, store: Store, estate: Estate, estate_path: Path | None, *, calm: bool = False):
+    def __init__(self, store: Store | MemoryStore, estate: Estate, estate_path: Path | None, *, calm: bool = False):
         from adapters.fake.network import FakeDns, FakeNetwork, FakeSecrets
         from adapters.fake.replication import FakeReplication
 
@@ -95,7 +94,7 @@ class FakeAdapter:
 
     @classmethod
     def from_estate(cls, estate: Estate, *, calm: bool = False) -> FakeAdapter:
-        adapter = cls(Store(None), estate, None, calm=calm)
+        adapter = cls(MemoryStore(), estate, None, calm=calm)
         adapter.reset()
         return adapter
 

@@ -7,7 +7,7 @@ import ipaddress
 import os
 
 from adapters import ids
-from adapters.addressing import Reach, overlapping_pairs, parsed_network, reserved_addresses
+from adapters.addressing import Reach, overlapping_pairs, parsed_address, parsed_network, reserved_addresses
 from adapters.errors import ConflictError, NotFoundError, PermanentError
 from adapters.ports import (
     NEXT_HOP_TYPES,
@@ -57,7 +57,7 @@ class FakeNetwork:
 
         self.cloud.read("virtual_networks.check_ip_address_availability")
         vnet = self._vnet(vnet_id)
-        address = ipaddress.ip_address(ip)
+        address = parsed_address(ip)
         subnet = next((parsed_network(p) for p in vnet["subnets"].values() if address in parsed_network(p)), None)
         if subnet is None:
             raise PermanentError(f"IP address {ip} does not belong to any subnet of virtual network {vnet['name']}",

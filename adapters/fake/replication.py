@@ -8,11 +8,10 @@ recorded, leaving the item as it was.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 
 from adapters import ids
-from adapters.addressing import parsed_network, reserved_addresses
+from adapters.addressing import parsed_address, parsed_network, reserved_addresses
 from adapters.errors import ConflictError, NotFoundError, PermanentError
 from adapters.ports import (
     CANCEL,
@@ -71,8 +70,7 @@ class FakeReplication:
 
     def _check_vault(self, vault: VaultRef) -> None:
         c = self.cloud
-        known = any(v.lower() == vault.vault.lower() for v in c.estate.vaults)
-        if not known or vault.subscription.lower() != c.subscription.lower() or \
+        if vault.vault.lower() not in c.vaults or vault.subscription.lower() != c.subscription.lower() or \
                 vault.resource_group.lower() != c.resource_group.lower():
             raise NotFoundError(f"Recovery Services vault {vault.vault} was not found in resource group "
                                 f"{vault.resource_group}", code="ResourceNotFound", status=404)
@@ -171,7 +169,7 @@ class FakeReplication:
         if ip is None:
             return
         prefix = parsed_network(vnet["subnets"][subnet])
-        address = ipaddress.ip_address(ip)
+        address = parsed_address(ip)
         if address not in prefix:
             raise PermanentError(f"The static IP address {ip} of {item['name']} is not in subnet {subnet} "
                                  f"({prefix}) of {vnet['name']}; choose an address inside {prefix}",

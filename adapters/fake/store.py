@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adapters.fake.memory import MemoryStore
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
                                       PRIMARY KEY (kind, name));
@@ -37,6 +39,7 @@ class Store:
         with self.lock:
             if path is not None:
                 self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
         self._depth = 0
 
@@ -44,12 +47,13 @@ class Store:
         with self.lock:
             self.db.close()
 
-    def copy_in_memory(self) -> Store:
-        copy = Store(None)
+    def copy_in_memory(self) -> MemoryStore:
+        """The state as it is now, for a simulation: in memory, with an empty ledger."""
         with self.lock:
-            self.db.backup(copy.db)
-        copy.db.execute("DELETE FROM ledger")
-        return copy
+            resources = self.db.execute("SELECT kind, name, doc FROM resources").fetchall()
+            meta = self.db.execute("SELECT key, value FROM meta").fetchall()
+            jobs = [text for (text,) in self.db.execute("SELECT doc FROM jobs")]
+        return MemoryStore.load(resources, [], meta, jobs)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

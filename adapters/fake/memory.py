@@ -1,0 +1,223 @@
+"""A simulation's private copy of the fake estate: the same interface as the SQLite ``Store``, held in
+dicts. A plan or dry run of thousands of steps reads the estate tens of thousands of times and no other
+process shares the copy, so it needs neither SQLite nor JSON text. It still hands out copies and keeps
+copies, so a caller changing a document changes nothing until it puts it back, and a failed
+transaction leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+_MISSING = object()
+
+
+class MemoryStore:
+    path = None
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self._docs: dict[str, dict[str, dict]] = {}  # kind -> lower-case name -> document (never changed in place)
+        self._jobs: dict[str, dict] = {}  # id -> job (copied in and out)
+        self._in_progress: set[str] = set()
+        self._ledger: list[dict] = []
+        self._meta: dict[str, str] = {}
+        self._indexes: dict[tuple[str, str], dict[str, set[str]]] = {}  # (kind, json path) -> value -> names
+        self._undo: list[tuple] | None = None  # what to put back if the open transaction fails
+        self._depth = 0
+
+    @classmethod
+    def load(cls, resources, ledger, meta, jobs) -> MemoryStore:
+        """From rows of the SQLite store: (kind, name, doc text), ledger rows, meta pairs, job texts."""
+        store = cls()
+        for kind, name, text in resources:
+            store._docs.setdefault(kind, {})[name] = json.loads(text)
+        store._meta = dict(meta)
+        for text in jobs:
+            store.put_job(json.loads(text))
+        store._ledger = list(ledger)
+        return store
+
+    def close(self) -> None:
+        pass
+
+    def copy_in_memory(self) -> MemoryStore:
+        with self.lock:
+            copy = MemoryStore()
+            copy._docs = {kind: dict(docs) for kind, docs in self._docs.items()}  # documents are never changed in place
+            copy._meta = dict(self._meta)
+            for job in self._jobs.values():
+                copy.put_job(job)
+            return copy
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic change; nested uses join the outer one."""
+        with self.lock:
+            if self._depth == 0:
+                self._undo = []
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    for undo in reversed(self._undo):
+                        undo[0](*undo[1:])
+                    self._undo = None
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._undo = None
+
+    # --- documents ------------------------------------------------------------------------------
+
+    def get(self, kind: str, name: str) -> dict | None:
+        doc = self._docs.get(kind, {}).get(name.lower())
+        return None if doc is None else _copy(doc)
+
+    def all(self, kind: str) -> list[dict]:
+        with self.lock:
+            docs = [doc for _, doc in sorted(self._docs.get(kind, {}).items())]
+        return [_copy(doc) for doc in docs]
+
+    def with_ip(self, kind: str, path: str, ip: str) -> list[dict]:
+        with self.lock:
+            index = self._indexes.get((kind, path))
+            if index is None:  # built on first use, then kept up to date by every put and delete
+                index = self._indexes[(kind, path)] = _Index()
+                for name, doc in self._docs.get(kind, {}).items():
+                    index.set(name, _at(doc, path))
+            names = sorted(index.names.get(ip, ()))
+        return [self.get(kind, name) for name in names]
+
+    def put(self, kind: str, doc: dict) -> None:
+        self._set(kind, doc["name"].lower(), _copy(doc))
+
+    def delete(self, kind: str, name: str) -> None:
+        self._set(kind, name.lower(), None)
+
+    def _set(self, kind: str, name: str, doc: dict | None) -> None:
+        with self.lock:
+            docs = self._docs.setdefault(kind, {})
+            if self._undo is not None:
+                self._undo.append((self._set, kind, name, docs.get(name)))
+            for (indexed_kind, path), index in self._indexes.items():
+                if indexed_kind == kind:
+                    index.set(name, None if doc is None else _at(doc, path))
+            if doc is None:
+                docs.pop(name, None)
+            else:
+                docs[name] = doc
+
+    def clear(self) -> None:
+        with self.lock:
+            self._docs.clear()
+            self._jobs.clear()
+            self._in_progress.clear()
+            self._ledger.clear()
+            self._meta.clear()
+            self._indexes.clear()
+
+    # --- ledger and meta ------------------------------------------------------------------------
+
+    def record(self, operation: str, resource: str, args: dict) -> None:
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        row = {"at": at, "operation": operation, "resource": resource, "args": json.dumps(args, default=str)}
+        with self.lock:
+            if self._undo is not None:
+                self._undo.append((self._truncate_ledger, len(self._ledger)))
+            self._ledger.append(row)
+
+    def _truncate_ledger(self, length: int) -> None:
+        del self._ledger[length:]
+
+    def ledger(self) -> list[dict]:
+        with self.lock:
+            return [{"seq": number, **row, "args": json.loads(row["args"])}
+                    for number, row in enumerate(self._ledger, start=1)]
+
+    def meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.lock:
+            self._meta[key] = value
+
+    # --- ASR jobs -------------------------------------------------------------------------------
+
+    def put_job(self, job: dict) -> None:
+        with self.lock:
+            before = self._jobs.get(job["id"], _MISSING)
+            if self._undo is not None:
+                self._undo.append((self._restore_job, job["id"], before))
+            self._store_job(json.loads(json.dumps(job)))
+
+    def _store_job(self, job: dict) -> None:
+        self._jobs[job["id"]] = job
+        if job["state"] == "InProgress":
+            self._in_progress.add(job["id"])
+        else:
+            self._in_progress.discard(job["id"])
+
+    def _restore_job(self, job_id: str, before) -> None:
+        if before is _MISSING:
+            self._jobs.pop(job_id, None)
+            self._in_progress.discard(job_id)
+        else:
+            self._store_job(before)
+
+    def job(self, job_id: str) -> dict | None:
+        with self.lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else json.loads(json.dumps(job))
+
+    def jobs(self) -> list[dict]:
+        with self.lock:
+            return json.loads(json.dumps(sorted(self._jobs.values(), key=lambda j: j["finish_at"])))
+
+    def due_jobs(self, at: float) -> list[dict]:
+        with self.lock:
+            if not self._in_progress:  # the usual case, asked on every call: nothing to settle
+                return []
+            due = [self._jobs[i] for i in self._in_progress if self._jobs[i]["finish_at"] <= at]
+            return json.loads(json.dumps(sorted(due, key=lambda j: j["finish_at"])))
+
+
+class _Index:
+    """Which documents hold which value at one JSON path."""
+
+    def __init__(self):
+        self.names: dict[object, set[str]] = {}
+        self.value_of: dict[str, object] = {}
+
+    def set(self, name: str, value) -> None:
+        old = self.value_of.pop(name, None)
+        if old is not None:
+            self.names[old].discard(name)
+        if value is not None:
+            self.value_of[name] = value
+            self.names.setdefault(value, set()).add(name)
+
+
+def _copy(value):
+    """A deep copy of a JSON document (dicts, lists and plain values), several times faster than
+    ``copy.deepcopy``."""
+    if type(value) is dict:
+        return {key: _copy(item) if type(item) in (dict, list) else item for key, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) if type(item) in (dict, list) else item for item in value]
+    return value
+
+
+def _at(doc: dict, path: str):
+    """The value at a JSON path such as ``$.recovery.ip`` (None where it is missing)."""
+    value = doc
+    for part in path.removeprefix("$.").split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

@@ -1,0 +1,117 @@
+"""The fake's two stores keep one contract: the SQLite file every command shares, and the in-memory
+copy a plan or dry run simulates on. Documents go in and come out as copies, a failed transaction
+leaves nothing behind (documents, jobs, ledger, address index), and the address index follows every
+change."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.fake.memory import MemoryStore
+from adapters.fake.store import Store
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    made = Store(tmp_path / "state.db") if request.param == "sqlite" else MemoryStore()
+    yield made
+    made.close()
+
+
+def item(name: str, ip: str | None, state: str = "Protected") -> dict:
+    return {"name": name, "protection_state": state, "recovery": {"network": "recovery-vnet", "ip": ip},
+            "groups": [["a", "b"]]}
+
+
+def test_documents_go_in_and_come_out_as_copies(store):
+    doc = item("VM1", "10.0.0.4")
+    store.put("item", doc)
+    doc["recovery"]["ip"] = "10.0.0.99"  # changing what was put changes nothing stored
+    read = store.get("item", "vm1")  # names are case-insensitive, as in ARM
+    assert read["recovery"]["ip"] == "10.0.0.4"
+    read["recovery"]["ip"] = "10.0.0.77"
+    read["groups"][0].append("c")
+    assert store.get("item", "VM1") == item("VM1", "10.0.0.4")
+    assert store.all("item") == [item("VM1", "10.0.0.4")]
+
+
+def test_all_is_ordered_by_name_and_delete_removes(store):
+    for name in ("vm3", "vm1", "vm2"):
+        store.put("item", item(name, None))
+    store.delete("item", "VM2")
+    assert [d["name"] for d in store.all("item")] == ["vm1", "vm3"]
+    assert store.get("item", "vm2") is None
+
+
+def test_the_address_index_follows_puts_and_deletes(store):
+    store.put("item", item("vm1", "10.0.0.4"))
+    assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.4")] == ["vm1"]
+    store.put("item", item("vm2", "10.0.0.4"))
+    store.put("item", item("vm1", "10.0.0.5"))  # moved: no longer found at its old address
+    assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.4")] == ["vm2"]
+    assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.5")] == ["vm1"]
+    store.delete("item", "vm2")
+    assert store.with_ip("item", "$.recovery.ip", "10.0.0.4") == []
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store):
+    store.put("item", item("vm1", "10.0.0.4"))
+    store.put_job({"id": "job1", "state": "InProgress", "finish_at": 5.0})
+    assert store.with_ip("item", "$.recovery.ip", "10.0.0.4")  # the index exists before the change
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put("item", item("vm1", "10.0.0.9", state="FailoverCompleted"))
+        store.put("item", item("vm2", "10.0.0.4"))
+        store.delete("item", "vm1")
+        with store.transaction():  # a nested transaction joins the outer one
+            store.put_job({"id": "job1", "state": "Succeeded", "finish_at": 5.0})
+            store.put_job({"id": "job2", "state": "InProgress", "finish_at": 1.0})
+        store.record("replication_protected_items.update", "vm1", {"ip": "10.0.0.9"})
+        raise RuntimeError("the change failed half-way")
+    assert store.all("item") == [item("vm1", "10.0.0.4")]
+    assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.4")] == ["vm1"]
+    assert store.with_ip("item", "$.recovery.ip", "10.0.0.9") == []
+    assert [(j["id"], j["state"]) for j in store.jobs()] == [("job1", "InProgress")]
+    assert store.ledger() == []
+
+
+def test_a_transaction_that_succeeds_keeps_everything(store):
+    with store.transaction():
+        store.put("item", item("vm1", "10.0.0.4"))
+        store.record("replication_protected_items.update", "vm1", {"ip": "10.0.0.4"})
+    assert store.get("item", "vm1") == item("vm1", "10.0.0.4")
+    assert [(r["seq"], r["operation"], r["args"]) for r in store.ledger()] == \
+        [(1, "replication_protected_items.update", {"ip": "10.0.0.4"})]
+
+
+def test_due_jobs_are_the_running_ones_whose_time_has_come(store):
+    store.put_job({"id": "late", "state": "InProgress", "finish_at": 9.0})
+    store.put_job({"id": "due2", "state": "InProgress", "finish_at": 2.0})
+    store.put_job({"id": "due1", "state": "InProgress", "finish_at": 1.0})
+    store.put_job({"id": "done", "state": "Succeeded", "finish_at": 0.5})
+    assert [j["id"] for j in store.due_jobs(5.0)] == ["due1", "due2"]
+    store.put_job({"id": "due1", "state": "Succeeded", "finish_at": 1.0})
+    assert [j["id"] for j in store.due_jobs(5.0)] == ["due2"]
+    assert [j["id"] for j in store.jobs()] == ["done", "due1", "due2", "late"]
+    job = store.job("due2")
+    job["state"] = "Failed"  # a copy
+    assert store.job("due2")["state"] == "InProgress"
+
+
+def test_a_copy_in_memory_starts_equal_and_never_writes_back(tmp_path):
+    original = Store(tmp_path / "state.db")
+    original.put("item", item("vm1", "10.0.0.4"))
+    original.put_job({"id": "job1", "state": "InProgress", "finish_at": 5.0})
+    original.set_meta("estate", "woodgrove")
+    original.record("replication_protected_items.update", "vm1", {})
+    copy = original.copy_in_memory()
+    assert copy.all("item") == original.all("item")
+    assert copy.jobs() == original.jobs() and copy.meta("estate") == "woodgrove"
+    assert copy.ledger() == []  # a simulation's ledger holds only its own calls
+    copy.put("item", item("vm1", "10.0.0.9"))
+    copy.delete("item", "vm1")
+    copy.record("replication_protected_items.update", "vm1", {})
+    second = copy.copy_in_memory()
+    assert second.all("item") == [] and second.ledger() == []
+    assert original.all("item") == [item("vm1", "10.0.0.4")]
+    assert len(original.ledger()) == 1
+    original.close()
