@@ -171,7 +171,9 @@ def main() -> None:
             "engine_reads": reads, "engine_writes": writes,
             "engine_overhead_ms_p50": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.5), 3),
             "engine_overhead_ms_p99": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.99), 3),
-            "engine_overhead_ms_top": [{"step": r.id, "overhead_ms": r.overhead_ms, "calls": r.calls}
+            "engine_cpu_ms_p50": round(percentile([r.cpu_ms or 0 for r in result.steps], 0.5), 3),
+            "engine_cpu_ms_p99": round(percentile([r.cpu_ms or 0 for r in result.steps], 0.99), 3),
+            "engine_overhead_ms_top": [{"step": r.id, "overhead_ms": r.overhead_ms, "cpu_ms": r.cpu_ms, "calls": r.calls}
                                        for r in sorted(result.steps, key=lambda r: -(r.overhead_ms or 0))[:5]],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),

@@ -41,6 +41,7 @@ class StepContext:
     approval: Callable[[], dict | None] = lambda: None  # who released this step, if anyone did
     jobs: Any = None  # the run's JobTracker
     waited_s: float = 0.0  # real seconds spent sleeping or waiting for jobs (not engine overhead)
+    waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
     # --- names -> IDs -------------------------------------------------------------------------
@@ -94,13 +95,14 @@ class StepContext:
     def wait_for_jobs(self, handles: list[JobHandle]) -> list[Job]:
         """Wait until every job has finished (the run's job tracker polls them in batches); raise
         ``JobFailedError`` with the job's own error if one did not succeed."""
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.thread_time()
         self.on_waiting(True)
         try:
             finished = self.jobs.wait(handles, self.check)
         finally:
             self.on_waiting(False)
             self.waited_s += time.monotonic() - started
+            self.waited_cpu_s += time.thread_time() - cpu_started
         for handle in handles:
             job = finished[handle.job_id]
             self.log.info("job.finished", job=job.id, operation=handle.operation, on=handle.target, state=job.state)

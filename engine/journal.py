@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS steps (
     status TEXT NOT NULL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
     started_at REAL, finished_at REAL, duration_s REAL, error TEXT, reason TEXT, action TEXT,
     changes TEXT NOT NULL, outputs TEXT NOT NULL, jobs TEXT NOT NULL, undo TEXT NOT NULL DEFAULT '{}',
-    overhead_ms REAL, calls TEXT NOT NULL DEFAULT '{}',
+    overhead_ms REAL, calls TEXT NOT NULL DEFAULT '{}', cpu_ms REAL,
     PRIMARY KEY (run_id, step_id)
 );
 CREATE TABLE IF NOT EXISTS transitions (
@@ -155,6 +155,8 @@ class Journal:
                 self._db.execute("ALTER TABLE steps ADD COLUMN undo TEXT NOT NULL DEFAULT '{}'")
             if "overhead_ms" not in columns:  # journals written before engine overhead was recorded
                 self._db.execute("ALTER TABLE steps ADD COLUMN overhead_ms REAL")
+            if "cpu_ms" not in columns:
+                self._db.execute("ALTER TABLE steps ADD COLUMN cpu_ms REAL")
             if "calls" not in columns:
                 self._db.execute("ALTER TABLE steps ADD COLUMN calls TEXT NOT NULL DEFAULT '{}'")
             if "rto" not in {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}:
@@ -307,12 +309,12 @@ class Journal:
     def _upsert_step(run_id: str, position: int, record: StepRecord) -> tuple[str, tuple]:
         return (
             "INSERT OR REPLACE INTO steps (run_id, step_id, position, uses, status, attempts, retries, started_at,"
-            " finished_at, duration_s, error, reason, action, changes, outputs, jobs, undo, overhead_ms, calls)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " finished_at, duration_s, error, reason, action, changes, outputs, jobs, undo, overhead_ms, calls, cpu_ms)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, record.id, position, record.uses, str(record.status), record.attempts, record.retries,
              record.started_at, record.finished_at, record.duration_s, redact(record.error) if record.error else None,
              record.reason, record.action, _dump([c.to_json() for c in record.changes]), _dump(record.outputs),
-             _dump(record.jobs), _dump(record.undo), record.overhead_ms, _dump(record.calls or {})))
+             _dump(record.jobs), _dump(record.undo), record.overhead_ms, _dump(record.calls or {}), record.cpu_ms))
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
         """Committed before the step waits on the job: a resumed run re-attaches to it."""
@@ -436,5 +438,5 @@ def _record(row: sqlite3.Row) -> StepRecord:
         duration_s=row["duration_s"], error=row["error"], reason=row["reason"], action=row["action"],
         changes=[Change(**c) for c in json.loads(row["changes"])], outputs=json.loads(row["outputs"]),
         jobs=json.loads(row["jobs"]), undo=json.loads(row["undo"]),
-        overhead_ms=row["overhead_ms"], calls=json.loads(row["calls"] or "{}"),
+        overhead_ms=row["overhead_ms"], cpu_ms=row["cpu_ms"], calls=json.loads(row["calls"] or "{}"),
     )

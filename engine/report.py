@@ -208,6 +208,7 @@ def _step(record: StepRecord, transitions, operations, jobs, store, run_id: str,
         "outputs": record.outputs,
         # the engine's own time in the step (not the adapter's, not waiting), and the requests it sent
         "overhead_ms": None if record.overhead_ms is None else round(record.overhead_ms, 3),
+        "cpu_ms": None if record.cpu_ms is None else round(record.cpu_ms, 3),
         "calls": dict(record.calls) if record.calls else None,
         "approval": {"approved_by": approval["approved_by"], "comment": approval["comment"],
                      "at": iso(approval["at"])} if approval is not None else None,

@@ -58,6 +58,7 @@ class RetryingPort:
         self._port = port
         self._limiter = limiter  # client-side ARM token buckets, shared by the run
         self.call_s = 0.0  # real seconds spent in the adapter (not engine overhead)
+        self.call_cpu_s = 0.0  # of which this thread computed (an in-process fake's work, a client's parsing)
         self.calls = {"read": 0, "write": 0}  # requests sent, retries included
         self._policy = policy
         self._sleep = sleep
@@ -76,11 +77,12 @@ class RetryingPort:
             self.calls["write" if writes else "read"] += 1
             if self._limiter is not None:  # a wait for a token is waiting (the step's sleep counts it)
                 self._limiter.acquire("write" if writes else "read", self._sleep)
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), time.thread_time()
             try:
                 return method(*args, **kwargs)
             finally:
                 self.call_s += time.monotonic() - started
+                self.call_cpu_s += time.thread_time() - cpu_started
 
         def send(*args, **kwargs):
             if not writes:
@@ -138,6 +140,10 @@ class RetryingAdapter:
     @property
     def call_s(self) -> float:
         return self.replication.call_s + self.network.call_s + self.dns.call_s
+
+    @property
+    def call_cpu_s(self) -> float:
+        return self.replication.call_cpu_s + self.network.call_cpu_s + self.dns.call_cpu_s
 
     @property
     def calls(self) -> dict[str, int]:

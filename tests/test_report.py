@@ -263,6 +263,8 @@ def test_report_of_a_real_run_carries_each_steps_engine_overhead(tmp_path, estat
     for step in executed:
         overhead = step["overhead_ms"]
         assert isinstance(overhead, int | float) and not isinstance(overhead, bool) and overhead >= 0, step
+        # the part of it the step's thread computed: at most the step's whole time
+        assert isinstance(step["cpu_ms"], int | float) and 0 <= step["cpu_ms"] <= step["duration_s"] * 1000 + 1, step
         calls = step["calls"]
         assert set(calls) == {"read", "write"} and all(isinstance(n, int) and n >= 0 for n in calls.values()), step
         assert calls["read"] + calls["write"] >= 1, step
@@ -296,10 +298,10 @@ def test_journal_written_before_overhead_was_recorded_is_migrated(tmp_path):
     store = Journal(path)
     try:
         columns = {row[1] for row in store._db.execute("PRAGMA table_info(steps)")}
-        assert {"overhead_ms", "calls"} <= columns
+        assert {"overhead_ms", "calls", "cpu_ms"} <= columns
         from engine.journal import _record
 
         record = _record(store._db.execute("SELECT * FROM steps WHERE step_id='s1'").fetchone())
-        assert record.overhead_ms is None and record.calls == {}
+        assert record.overhead_ms is None and record.cpu_ms is None and record.calls == {}
     finally:
         store.close()
