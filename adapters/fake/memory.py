@@ -27,6 +27,7 @@ class MemoryStore:
         self._meta: dict[str, str] = {}
         self._indexes: dict[tuple[str, str], dict[str, set[str]]] = {}  # (kind, json path) -> value -> names
         self._undo: list[tuple] | None = None  # what to put back if the open transaction fails
+        self._views: dict[tuple, tuple[dict, object]] = {}  # (kind, name, key) -> (document, view built from it)
         self._depth = 0
 
     @classmethod
@@ -79,6 +80,20 @@ class MemoryStore:
         doc = self._docs.get(kind, {}).get(name.lower())
         return None if doc is None else _copy(doc)
 
+    def view(self, kind: str, name: str, key, build):
+        """``build(document)``, kept until the document is replaced: a simulation reads the same item
+        many times between two changes. ``build`` must not change the document, and what it returns
+        must be immutable (the ports' frozen views)."""
+        doc = self._docs.get(kind, {}).get(name.lower())
+        if doc is None:
+            return None
+        cached = self._views.get((kind, name.lower(), key))
+        if cached is not None and cached[0] is doc:  # a put stores a new document: identity tells
+            return cached[1]
+        made = build(doc)
+        self._views[(kind, name.lower(), key)] = (doc, made)
+        return made
+
     def all(self, kind: str) -> list[dict]:
         with self.lock:
             docs = [doc for _, doc in sorted(self._docs.get(kind, {}).items())]
@@ -121,6 +136,7 @@ class MemoryStore:
             self._ledger.clear()
             self._meta.clear()
             self._indexes.clear()
+            self._views.clear()
 
     # --- ledger and meta ------------------------------------------------------------------------
 

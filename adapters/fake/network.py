@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from types import MappingProxyType
 
 from adapters import ids
 from adapters.addressing import Reach, overlapping_pairs, parsed_address, parsed_network, reserved_addresses
@@ -24,6 +25,22 @@ from adapters.ports import (
 from adapters.secret import Secret
 
 
+def virtual_network(cloud, vnet_id: str) -> VirtualNetwork:
+    """A VNet as the API shows it; the memory store keeps the view until the VNet changes (its subnets
+    are a read-only mapping, so the shared view cannot be changed by a caller)."""
+    name = cloud.name(vnet_id, ids.VIRTUAL_NETWORK, "virtual network")
+    view = cloud.store.view("vnet", name, None, lambda doc: _vnet_view(cloud, doc))
+    if view is None:
+        raise NotFoundError(f"The virtual network '{name}' was not found in resource group {cloud.resource_group}",
+                            code="ResourceNotFound", status=404)
+    return view
+
+
+def _vnet_view(cloud, doc: dict) -> VirtualNetwork:
+    return VirtualNetwork(id=cloud.id(ids.VIRTUAL_NETWORK, doc["name"]), name=doc["name"], location=doc["location"],
+                          address_prefixes=tuple(doc["prefixes"]), subnets=MappingProxyType(dict(doc["subnets"])))
+
+
 class FakeNetwork:
     def __init__(self, cloud):
         self.cloud = cloud
@@ -31,22 +48,14 @@ class FakeNetwork:
 
     # --- virtual networks -------------------------------------------------------------------------
 
-    def _vnet(self, vnet_id: str) -> dict:
-        return self.cloud.doc("vnet", self.cloud.name(vnet_id, ids.VIRTUAL_NETWORK, "virtual network"),
-                              "virtual network")
-
-    def _vnet_view(self, doc: dict) -> VirtualNetwork:
-        return VirtualNetwork(id=self.cloud.id(ids.VIRTUAL_NETWORK, doc["name"]), name=doc["name"],
-                              location=doc["location"], address_prefixes=tuple(doc["prefixes"]),
-                              subnets=dict(doc["subnets"]))
-
     def get_virtual_network(self, vnet_id: str) -> VirtualNetwork:
         self.cloud.read("virtual_networks.get")
-        return self._vnet_view(self._vnet(vnet_id))
+        return virtual_network(self.cloud, vnet_id)
 
     def list_virtual_networks(self, subscription: str, resource_group: str) -> list[VirtualNetwork]:
         self.cloud.read("virtual_networks.list")
-        return [self._vnet_view(d) for d in self.store.all("vnet")] if self._ours(subscription, resource_group) else []
+        return [_vnet_view(self.cloud, d) for d in self.store.all("vnet")] \
+            if self._ours(subscription, resource_group) else []
 
     def _ours(self, subscription: str, resource_group: str) -> bool:
         return subscription.lower() == self.cloud.subscription.lower() and \
@@ -56,19 +65,19 @@ class FakeNetwork:
         from adapters.fake.replication import ip_user
 
         self.cloud.read("virtual_networks.check_ip_address_availability")
-        vnet = self._vnet(vnet_id)
+        vnet = virtual_network(self.cloud, vnet_id)
         address = parsed_address(ip)
-        subnet = next((parsed_network(p) for p in vnet["subnets"].values() if address in parsed_network(p)), None)
+        subnet = next((parsed_network(p) for p in vnet.subnets.values() if address in parsed_network(p)), None)
         if subnet is None:
-            raise PermanentError(f"IP address {ip} does not belong to any subnet of virtual network {vnet['name']}",
+            raise PermanentError(f"IP address {ip} does not belong to any subnet of virtual network {vnet.name}",
                                  code="PrivateIPAddressNotInAnySubnet", status=400)
         if address in reserved_addresses(subnet):
             return IpAvailability(False, platform_reserved=True)
-        if not any(vm["vnet"].lower() == vnet["name"].lower() for vm in self.store.with_ip("vm", "$.ip", ip)):
+        if not any(vm["vnet"].lower() == vnet.name.lower() for vm in self.store.with_ip("vm", "$.ip", ip)):
             return IpAvailability(True)
-        used = {vm["ip"] for vm in self.store.all("vm") if vm["vnet"].lower() == vnet["name"].lower()}
+        used = {vm["ip"] for vm in self.store.all("vm") if vm["vnet"].lower() == vnet.name.lower()}
         free = [str(a) for a in subnet.hosts() if a not in reserved_addresses(subnet) and str(a) not in used
-                and not ip_user(self.store, vnet["name"], str(a), "recovery", exclude="")][:5]
+                and not ip_user(self.store, vnet.name, str(a), "recovery", exclude="")][:5]
         return IpAvailability(False, available_alternatives=tuple(free))
 
     # --- gateways -------------------------------------------------------------------------------

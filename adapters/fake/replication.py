@@ -13,6 +13,7 @@ import secrets
 from adapters import ids
 from adapters.addressing import parsed_address, parsed_network, reserved_addresses
 from adapters.errors import ConflictError, NotFoundError, PermanentError
+from adapters.fake.network import virtual_network
 from adapters.ports import (
     CANCEL,
     COMMIT,
@@ -64,9 +65,17 @@ class FakeReplication:
         self._check_vault(vault)
         item = self.store.get("item", name)
         if item is None or item["vault"].lower() != vault.vault.lower():
-            raise NotFoundError(f"Protected item '{name}' was not found in vault {vault.vault}",
-                                code="ProtectedItemNotFound", status=404)
+            raise _item_not_found(vault, name)
         return item
+
+    def _item_view(self, vault: VaultRef, name: str) -> ProtectedItem:
+        """The item as the API shows it, without a copy of the document to change."""
+        self._check_vault(vault)
+        view = self.store.view("item", name, (vault.subscription, vault.resource_group, vault.vault),
+                               lambda doc: (doc["vault"], self._view(vault, doc)))
+        if view is None or view[0].lower() != vault.vault.lower():
+            raise _item_not_found(vault, name)
+        return view[1]
 
     def _check_vault(self, vault: VaultRef) -> None:
         c = self.cloud
@@ -93,7 +102,7 @@ class FakeReplication:
 
     def get_protected_item(self, vault: VaultRef, item: str) -> ProtectedItem:
         self.cloud.read("replication_protected_items.get")
-        return self._view(vault, self._item(vault, item))
+        return self._item_view(vault, item)
 
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
         self.cloud.read("replication_protected_items.list")
@@ -110,8 +119,8 @@ class FakeReplication:
     def get_recovery_plan(self, vault: VaultRef, plan: str) -> RecoveryPlan:
         self.cloud.read("replication_recovery_plans.get")
         doc = self._plan(vault, plan)
-        items = [self._item(vault, name) for group in doc["groups"] for name in group]
-        allowed = set.intersection(*(set(allowed_operations(i)) for i in items)) if items else set()
+        items = [self._item_view(vault, name) for group in doc["groups"] for name in group]
+        allowed = set.intersection(*(set(i.allowed_operations) for i in items)) if items else set()
         return RecoveryPlan(name=doc["name"], groups=tuple(tuple(g) for g in doc["groups"]),
                             allowed_operations=tuple(sorted(allowed)), current_job_id=doc["current_job"],
                             id=f"{self._vault_prefix(vault)}/replicationRecoveryPlans/{doc['name']}")
@@ -161,26 +170,25 @@ class FakeReplication:
         if not network or not subnet:
             raise PermanentError(f"{item['name']}: a {which} network needs both a virtual network and a subnet",
                                  code="InvalidRecoveryNetwork", status=400)
-        vnet = self.cloud.doc("vnet", self.cloud.name(network, ids.VIRTUAL_NETWORK, "virtual network"),
-                              "virtual network")
-        if subnet not in vnet["subnets"]:
-            raise PermanentError(f"Subnet {subnet} was not found in virtual network {vnet['name']}",
+        vnet = virtual_network(self.cloud, network)
+        if subnet not in vnet.subnets:
+            raise PermanentError(f"Subnet {subnet} was not found in virtual network {vnet.name}",
                                  code="InvalidSubnet", status=400)
         if ip is None:
             return
-        prefix = parsed_network(vnet["subnets"][subnet])
+        prefix = parsed_network(vnet.subnets[subnet])
         address = parsed_address(ip)
         if address not in prefix:
             raise PermanentError(f"The static IP address {ip} of {item['name']} is not in subnet {subnet} "
-                                 f"({prefix}) of {vnet['name']}; choose an address inside {prefix}",
+                                 f"({prefix}) of {vnet.name}; choose an address inside {prefix}",
                                  code="InvalidStaticIpAddress", status=400)
         if address in reserved_addresses(prefix):
             raise PermanentError(f"The static IP address {ip} of {item['name']} is reserved by Azure in subnet "
                                  f"{subnet} ({prefix}): the first four addresses and the last cannot be assigned",
                                  code="IpAddressReservedByPlatform", status=400)
-        user = ip_user(self.store, vnet["name"], ip, which, exclude=item["name"])
+        user = ip_user(self.store, vnet.name, ip, which, exclude=item["name"])
         if user:
-            raise PermanentError(f"The static IP address {ip} is already in use in {vnet['name']} by {user}; "
+            raise PermanentError(f"The static IP address {ip} is already in use in {vnet.name} by {user}; "
                                  f"choose a free address for {item['name']}", code="PrivateIPAddressInUse", status=400)
 
     def _start(self, vault: VaultRef, operation: str, names: list[str], target: str, *, plan: str | None = None,
@@ -242,6 +250,11 @@ class FakeReplication:
         self.cloud.write("replication_recovery_plans.test_failover_cleanup")
         names = [n for group in self._plan(vault, plan)["groups"] for n in group]
         return self._start(vault, TEST_FAILOVER_CLEANUP, names, plan, plan=plan, params={"comments": comments})
+
+
+def _item_not_found(vault: VaultRef, name: str) -> NotFoundError:
+    return NotFoundError(f"Protected item '{name}' was not found in vault {vault.vault}",
+                         code="ProtectedItemNotFound", status=404)
 
 
 def _failover_params(kind: str, test_network: str | None, shut_down_source: bool) -> dict:

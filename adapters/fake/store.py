@@ -81,6 +81,12 @@ class Store:
             row = self.db.execute("SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name.lower())).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def view(self, kind: str, name: str, key, build):
+        """``build(document)`` (the memory store keeps it until the document changes; the file is
+        shared with other processes, so it is read every time)."""
+        doc = self.get(kind, name)
+        return None if doc is None else build(doc)
+
     def all(self, kind: str) -> list[dict]:
         with self.lock:  # one JSON array, parsed once: much cheaper than a parse per document
             (docs,) = self.db.execute("SELECT json_group_array(json(doc)) FROM (SELECT doc FROM resources "
