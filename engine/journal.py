@@ -2,7 +2,7 @@
 
 SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
 (group commit), so a step never waits for another step's row; a mutating call's intent is committed
-before the call is sent (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
+before the call is sent (by the step's own thread, with what was queued before it) (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
 a process crash), and a job's handle is committed before the step waits on it. A row still queued
 when the process dies is lost, which is safe: every step reads the state before it acts, and a job
 found running is attached to, not started again.
@@ -189,20 +189,25 @@ class Journal:
 
     def _enqueue(self, statements: list[tuple[str, tuple]], *, wait: bool = False, durable: bool = False) -> None:
         """Queue statements for the writer; with ``wait``, return once they are committed; with
-        ``durable``, once they are fsync'd."""
+        ``durable``, once they are fsync'd. A caller that waits does not wait for the writer thread to
+        be scheduled: it commits what is queued itself (its rows and everything before them, in order)."""
         with self._signal:
-            if self._failure is not None:
-                raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
+            self._raise_failure()
             self._queue.extend(statements)
             self._queued += len(statements)
             mark = self._queued
             if durable:
                 self._durable_upto = mark
-            self._signal.notify_all()
-            while (wait or durable) and self._written < mark and self._failure is None:
-                self._signal.wait()
-            if self._failure is not None:
-                raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
+            if not (wait or durable):
+                self._signal.notify_all()
+                return
+        while self._commit_queued() < mark:  # another committer took our rows: theirs is the next commit
+            with self._signal:
+                self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
 
     def flush(self) -> None:
         """Wait until everything queued is committed (reads see their own writes)."""
@@ -215,31 +220,44 @@ class Journal:
                     self._signal.wait()
                 if not self._queue:
                     return
+            try:
+                self._commit_queued()
+            except JournalError:
+                return
+
+    def _commit_queued(self) -> int:
+        """Commit everything queued, in one transaction; return how many statements are committed
+        in all. Batches are taken and committed under the connection's lock, so they commit in the
+        order they were queued."""
+        with self._lock:
+            with self._signal:
+                self._raise_failure()
                 batch, self._queue = self._queue, []
                 upto = self._written + len(batch)
                 durable = self._durable_upto > self._written
+            if not batch:
+                return self._written
             try:
-                with self._lock:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    # Runs of the same statement go in one executemany: a batch costs a few calls
+                    # into SQLite, not one per row (each call gives up and retakes the GIL).
+                    for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
+                        self._db.executemany(sql, [params for _, params in rows])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                finally:
                     if durable:
-                        self._db.execute("PRAGMA synchronous=FULL")
-                    self._db.execute("BEGIN IMMEDIATE")
-                    try:
-                        # Runs of the same statement go in one executemany: a batch costs a few calls
-                        # into SQLite, not one per row (each call gives up and retakes the GIL).
-                        for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
-                            self._db.executemany(sql, [params for _, params in rows])
-                        self._db.execute("COMMIT")
-                    except BaseException:
-                        self._db.execute("ROLLBACK")
-                        raise
-                    finally:
-                        if durable:
-                            self._db.execute("PRAGMA synchronous=NORMAL")
+                        self._db.execute("PRAGMA synchronous=NORMAL")
             except BaseException as exc:  # disk full, a corrupt file: every waiter and later write hears of it
                 with self._signal:
                     self._failure = exc
                     self._signal.notify_all()
-                return
+                raise JournalError(f"the journal cannot be written: {exc}") from exc
             with self._signal:
                 self._written = upto
                 self._signal.notify_all()
@@ -247,6 +265,7 @@ class Journal:
             if self._rows_since_checkpoint >= CHECKPOINT_EVERY:
                 self._rows_since_checkpoint = 0
                 self._checkpoint.set()
+            return upto
 
     def _checkpoint_behind(self) -> None:
         """Copy the WAL into the database from a connection of its own, so the fsync that comes with it
