@@ -1,9 +1,11 @@
 """The journal: a durable record of every run, so a crashed run resumes without repeating a side effect.
 
 SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
-(group commit), so a step never waits for another step's row; a mutating call's intent is committed
-before the call is sent (by the step's own thread, with what was queued before it) (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
-a process crash), and a job's handle is committed before the step waits on it. A row still queued
+(group commit), so a step never waits for another step's row. A mutating call's intent is committed
+before the call is sent (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
+a process crash), and a job's handle is committed before the step waits on it; a step that must wait
+like this commits the queue itself (its rows and those queued before them, in order) rather than
+wait for the writer thread's turn. A row still queued
 when the process dies is lost, which is safe: every step reads the state before it acts, and a job
 found running is attached to, not started again.
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from adapters.errors import AdapterError, TransientError
 from adapters.ports import Adapter, JobHandle
 from adapters.secret import redact
-from engine import expressions, heap, kinds
+from engine import expressions, kinds
 from engine.context import Cancelled, PauseRequested, StepContext, StepTimeout
 from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed
 from engine.loader import LoadedRunbook
@@ -241,10 +241,6 @@ class Runner:
     # --- the schedule ---------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        with heap.steady():  # the collector's full walks skip what lives for the whole run
-            return self._run()
-
-    def _run(self) -> RunResult:
         clock = self.adapter.clock
         result = self.result
         self._move_run(RunStatus.RUNNING)

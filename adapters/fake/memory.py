@@ -25,7 +25,7 @@ class MemoryStore:
         self._in_progress: set[str] = set()
         self._ledger: list[dict] = []
         self._meta: dict[str, str] = {}
-        self._indexes: dict[tuple[str, str], dict[str, set[str]]] = {}  # (kind, json path) -> value -> names
+        self._indexes: dict[tuple[str, str], _Index] = {}  # (kind, JSON path) -> which documents hold which value
         self._undo: list[tuple] | None = None  # what to put back if the open transaction fails
         self._views: dict[tuple, tuple[dict, object]] = {}  # (kind, name, key) -> (document, view built from it)
         self._depth = 0
@@ -66,9 +66,9 @@ class MemoryStore:
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
-                    for undo in reversed(self._undo):
-                        undo[0](*undo[1:])
-                    self._undo = None
+                    undo, self._undo = self._undo, None  # putting things back is not itself recorded
+                    for step in reversed(undo):
+                        step[0](*step[1:])
                 raise
             self._depth -= 1
             if self._depth == 0:

@@ -115,3 +115,28 @@ def test_a_copy_in_memory_starts_equal_and_never_writes_back(tmp_path):
     assert original.all("item") == [item("vm1", "10.0.0.4")]
     assert len(original.ledger()) == 1
     original.close()
+
+
+def test_a_view_follows_the_document_it_was_built_from(store):
+    built = []
+
+    def build(doc):
+        built.append(doc["recovery"]["ip"])
+        return (doc["name"], doc["recovery"]["ip"])
+
+    assert store.view("item", "vm1", None, build) is None  # no document, no view
+    store.put("item", item("vm1", "10.0.0.4"))
+    assert store.view("item", "VM1", None, build) == ("vm1", "10.0.0.4")
+    assert store.view("item", "vm1", None, build) == ("vm1", "10.0.0.4")
+    store.put("item", item("vm1", "10.0.0.5"))  # a change: the next view is built from the new document
+    assert store.view("item", "vm1", None, build) == ("vm1", "10.0.0.5")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put("item", item("vm1", "10.0.0.9"))
+        raise RuntimeError("undone")
+    assert store.view("item", "vm1", None, build) == ("vm1", "10.0.0.5")
+    store.delete("item", "vm1")
+    assert store.view("item", "vm1", None, build) is None
+    # the shared file is read every time; the simulation's copy builds a view once per document (a
+    # rolled-back change puts the very document back, and its view with it)
+    assert built == (["10.0.0.4", "10.0.0.4", "10.0.0.5", "10.0.0.5"] if isinstance(store, Store)
+                     else ["10.0.0.4", "10.0.0.5"])
