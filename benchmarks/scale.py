@@ -4,9 +4,13 @@
 
 Prints one JSON document. All times are simulated seconds (the fake's clock; `time_scale` says how
 many real seconds one simulated second took) except `validate_s`, `plan_s` and `wall_s`, which are
-real seconds, and `engine_overhead_ms_p99`, real milliseconds.
+real seconds, and the per-step engine figures (`engine_overhead_ms_*`, `engine_cpu_ms_*`), real
+milliseconds. The estate answers from a process of its own (`benchmarks/remote.py`); `peak_rss_mb` is
+the engine's process, `estate_peak_rss_mb` the estate's.
 
 - `engine_s`: measured: the runbook run by the engine (journal on, client-side throttling on).
+- `engine_overhead_ms_*`: each step's time outside adapter calls and waits; `engine_cpu_ms_*`: the part
+  of it the step's thread computed (the rest is waiting: for the journal, for the interpreter).
 - `critical_path_s`: the longest chain of latencies through the steps' `needs` (each step costing the
   reads and writes it actually made times the read/write latency, plus its slowest ASR job, as long as
   the fake made it): the lower bound with infinite parallelism and no throttling.
