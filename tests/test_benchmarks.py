@@ -1,0 +1,54 @@
+"""What the benchmarks stand on: the estate answering from a process of its own behaves like the
+in-process fake (the engine cannot tell them apart), and the errors an adapter raises cross a process
+boundary whole."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from adapters.errors import JobFailedError, NotFoundError, ThrottledError, TransientError
+from adapters.ports import VaultRef
+from benchmarks.remote import RemoteEstate
+from engine.journal import Journal
+from engine.loader import load_runbook
+from engine.params import resolve_parameters
+from engine.runs import execute
+from tests.conftest import SUBNET_FAILOVER
+
+VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "woodgrove-dr", "woodgrove-asr-vault")
+
+
+@pytest.mark.parametrize("error", [
+    TransientError("busy", code="RetryableError", status=503, retry_after=2.5),
+    ThrottledError("slow down", code="SubscriptionRequestsThrottled", status=429, retry_after=7),
+    NotFoundError("no such item", code="ProtectedItemNotFound", status=404, operation="get"),
+    JobFailedError("the job failed", job_id="job-1", state="Failed", code="AsrJobFailed"),
+])
+def test_adapter_errors_cross_a_process_boundary_whole(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error)
+    assert copy.__dict__ == error.__dict__  # code, status, retry_after, job_id: nothing is lost
+
+
+def test_the_estate_in_its_own_process_runs_the_subnet_failover(estate_file, tmp_path):
+    estate = RemoteEstate(estate_file(), tmp_path / "state.db")
+    journal = Journal(tmp_path / "journal.db")
+    try:
+        with pytest.raises(NotFoundError) as refused:  # the server's refusal, as the local fake raises it
+            estate.replication.get_protected_item(VAULT, "no-such-vm")
+        assert refused.value.code == "ProtectedItemNotFound" and refused.value.status == 404
+        loaded = load_runbook(SUBNET_FAILOVER)
+        values, problems = resolve_parameters(loaded.runbook, {})
+        assert not problems
+        result = execute(loaded, values, estate, journal, options={}, concurrency=4, job_poll_interval=1.0)
+        assert str(result.status) == "succeeded", [(s.id, s.error) for s in result.steps if s.error]
+        facts = estate.facts()
+        assert facts["writes"] >= len([s for s in result.steps if s.calls.get("write")])
+        assert {j["state"] for j in facts["jobs"]} == {"Succeeded"}
+        item = estate.replication.get_protected_item(VAULT, result.step("fail-over-app-subnet").outputs["items"][0])
+        assert item.protection_state == "FailoverCommitted"
+    finally:
+        journal.close()
+        estate.close()
