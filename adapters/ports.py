@@ -150,7 +150,7 @@ class ReplicationPort(Protocol):
 
     def update_network_settings(
         self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings
-    ) -> None: ...  # writes
+    ) -> ProtectedItem: ...  # writes; the item as the update left it (the operation's own answer)
 
     def start_failover(
         self, vault: VaultRef, item: str, kind: str, *, test_network: str | None = None,

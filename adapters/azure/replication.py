@@ -208,7 +208,8 @@ class AzureReplication:
     # --- writes -----------------------------------------------------------------------------------
 
     @translated("replication_protected_items.update", writes=True)
-    def update_network_settings(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings) -> None:
+    def update_network_settings(self, vault: VaultRef, item: str, nic_id: str,
+                                settings: NetworkSettings) -> ProtectedItem:
         current = self.get_protected_item(vault, item)
         nic = next((n for n in current.nics if n.nic_id == nic_id or n.nic_id.rsplit("/", 1)[-1] == nic_id), None)
         if nic is None:
@@ -234,7 +235,8 @@ class AzureReplication:
         )
         poller = self._client(vault).replication_protected_items.begin_update(
             *self._args(vault), *self._path(vault, item), m.UpdateReplicationProtectedItemInput(properties=properties))
-        poller.result()
+        updated = poller.result()  # ARM's final GET of the item once the operation has finished
+        return _item_view(_json(updated)) if updated is not None else self.get_protected_item(vault, item)
 
     def _start(self, vault: VaultRef, operation: str, target: str, begin, *args) -> JobHandle:
         """Start a long-running ASR operation without waiting: its job is what the engine follows."""

@@ -139,7 +139,8 @@ class FakeReplication:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def update_network_settings(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings) -> None:
+    def update_network_settings(self, vault: VaultRef, item: str, nic_id: str,
+                                settings: NetworkSettings) -> ProtectedItem:
         self.cloud.write("replication_protected_items.update")
         with self.store.transaction():
             doc = self._item(vault, item)
@@ -163,8 +164,10 @@ class FakeReplication:
                     self._check_target(doc, which, merged["network"], merged["subnet"], merged["ip"])
                     doc[which] = merged
             self.store.put("item", doc)
-            self.store.record("replication_protected_items.update", self._view(vault, doc).id,
+            updated = self._view(vault, doc)
+            self.store.record("replication_protected_items.update", updated.id,
                               {"nic": nic_id, **{k: v for k, v in settings.__dict__.items() if v is not None}})
+        return updated
 
     def _check_target(self, item: dict, which: str, network: str | None, subnet: str | None, ip: str | None) -> None:
         if not network or not subnet:

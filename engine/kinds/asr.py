@@ -108,8 +108,9 @@ class SetTargetIp(StepKind):
 
     def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
         vault, item, nic, want = decision.state
-        ctx.adapter.replication.update_network_settings(vault, item.vm_name, nic.nic_id, want)
-        after = _nic(ctx.adapter.replication.get_protected_item(vault, args.item), args.nic)
+        # The update's answer is the item as the service left it (ARM reads it back when the operation
+        # ends): checked against what was wanted, with no extra read of our own.
+        after = _nic(ctx.adapter.replication.update_network_settings(vault, item.vm_name, nic.nic_id, want), args.nic)
         wrong = [n for n in FIELDS if getattr(want, n) is not None and not _same_value(getattr(after, n), getattr(want, n))]
         if wrong:
             raise VerificationFailed(f"{item.vm_name}: after the update, {', '.join(wrong)} still differ")

@@ -63,10 +63,11 @@ def test_unknown_things_are_not_found(cloud):
 
 
 def test_network_settings_read_back_as_written(cloud):
-    cloud.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+    answer = cloud.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
         recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.10",
         test_network=TEST_VNET, test_subnet="app", test_ip="192.168.1.10"))
     nic = cloud.replication.get_protected_item(VAULT, "app01").primary_nic
+    assert answer.primary_nic == nic  # the update answers with the item as it left it
     assert (nic.recovery_network.lower(), nic.recovery_subnet, nic.recovery_ip) == (
         RECOVERY_VNET.lower(), "app", "192.168.1.10")
     assert (nic.test_network.lower(), nic.test_subnet, nic.test_ip) == (TEST_VNET.lower(), "app", "192.168.1.10")
