@@ -266,12 +266,7 @@ class NetworkPlanInspector:
         """The simulation runs one step at a time, but a real run starts every step whose needs are done:
         a prefix removed by an earlier step that is not among this step's (transitive) needs may still be
         announced when this step runs. Those local gateways count with the prefixes removed put back."""
-        ancestors, todo = set(), list(step.needs)
-        while todo:  # needs are checked when the runbook loads: each names a step
-            need = todo.pop()
-            if need not in ancestors:
-                ancestors.add(need)
-                todo += self.loaded.runbook.step(need).needs
+        ancestors = self.loaded.ancestors(step.id)
         override: dict[str, list[str]] = {}
         for step_id, lng_key, removed in self.prefix_removals:
             if step_id in ancestors or not removed:

@@ -37,7 +37,14 @@ class Cloud:
         return rid.name
 
     def doc(self, kind: str, name: str, label: str) -> dict:
-        found = self.store.get(kind, name)
+        return self._found(self.store.get(kind, name), name, label)
+
+    def view(self, kind: str, name: str, label: str, build):
+        """``build(document)``, kept by a simulation's store until the document changes (see ``view``
+        in ``MemoryStore``)."""
+        return self._found(self.store.view(kind, name, None, build), name, label)
+
+    def _found(self, found, name: str, label: str):
         if found is None:
             raise NotFoundError(f"The {label} '{name}' was not found in resource group {self.resource_group}",
                                 code="ResourceNotFound", status=404)

@@ -31,15 +31,14 @@ class MemoryStore:
         self._depth = 0
 
     @classmethod
-    def load(cls, resources, ledger, meta, jobs) -> MemoryStore:
-        """From rows of the SQLite store: (kind, name, doc text), ledger rows, meta pairs, job texts."""
+    def load(cls, resources, meta, jobs) -> MemoryStore:
+        """From rows of the SQLite store: (kind, name, doc text), meta pairs, job texts; an empty ledger."""
         store = cls()
         for kind, name, text in resources:
             store._docs.setdefault(kind, {})[name] = json.loads(text)
         store._meta = dict(meta)
         for text in jobs:
             store.put_job(json.loads(text))
-        store._ledger = list(ledger)
         return store
 
     def close(self) -> None:

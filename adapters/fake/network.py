@@ -29,11 +29,7 @@ def virtual_network(cloud, vnet_id: str) -> VirtualNetwork:
     """A VNet as the API shows it; the memory store keeps the view until the VNet changes (its subnets
     are a read-only mapping, so the shared view cannot be changed by a caller)."""
     name = cloud.name(vnet_id, ids.VIRTUAL_NETWORK, "virtual network")
-    view = cloud.store.view("vnet", name, None, lambda doc: _vnet_view(cloud, doc))
-    if view is None:
-        raise NotFoundError(f"The virtual network '{name}' was not found in resource group {cloud.resource_group}",
-                            code="ResourceNotFound", status=404)
-    return view
+    return cloud.view("vnet", name, "virtual network", lambda doc: _vnet_view(cloud, doc))
 
 
 def _vnet_view(cloud, doc: dict) -> VirtualNetwork:

@@ -53,7 +53,7 @@ class Store:
             resources = self.db.execute("SELECT kind, name, doc FROM resources").fetchall()
             meta = self.db.execute("SELECT key, value FROM meta").fetchall()
             jobs = [text for (text,) in self.db.execute("SELECT doc FROM jobs")]
-        return MemoryStore.load(resources, [], meta, jobs)
+        return MemoryStore.load(resources, meta, jobs)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
