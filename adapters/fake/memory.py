@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
+
+from adapters.fake.nesting import NestedTransactions
 
 _MISSING = object()
 
 
-class MemoryStore:
+class MemoryStore(NestedTransactions):
     path = None
 
     def __init__(self):
@@ -28,7 +28,6 @@ class MemoryStore:
         self._indexes: dict[tuple[str, str], _Index] = {}  # (kind, JSON path) -> which documents hold which value
         self._undo: list[tuple] | None = None  # what to put back if the open transaction fails
         self._views: dict[tuple, tuple[dict, object]] = {}  # (kind, name, key) -> (document, view built from it)
-        self._depth = 0
 
     @classmethod
     def load(cls, resources, meta, jobs) -> MemoryStore:
@@ -53,25 +52,18 @@ class MemoryStore:
                 copy.put_job(job)
             return copy
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic change; nested uses join the outer one."""
-        with self.lock:
-            if self._depth == 0:
-                self._undo = []
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    undo, self._undo = self._undo, None  # putting things back is not itself recorded
-                    for step in reversed(undo):
-                        step[0](*step[1:])
-                raise
-            self._depth -= 1
-            if self._depth == 0:
-                self._undo = None
+    # --- transactions (see NestedTransactions): an undo log ---------------------------------------
+
+    def _begin(self) -> None:
+        self._undo = []
+
+    def _commit(self) -> None:
+        self._undo = None
+
+    def _rollback(self) -> None:
+        undo, self._undo = self._undo, None  # putting things back is not itself recorded
+        for step in reversed(undo):
+            step[0](*step[1:])
 
     # --- documents ------------------------------------------------------------------------------
 

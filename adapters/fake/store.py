@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
+from adapters.fake.nesting import NestedTransactions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
@@ -28,7 +27,7 @@ CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, finish_at);
 """
 
 
-class Store:
+class Store(NestedTransactions):
     def __init__(self, path: Path | str | None):
         self.path = None if path is None else Path(path)
         if self.path is not None:
@@ -41,7 +40,6 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-        self._depth = 0
 
     def close(self) -> None:
         with self.lock:
@@ -55,24 +53,16 @@ class Store:
             jobs = [text for (text,) in self.db.execute("SELECT doc FROM jobs")]
         return MemoryStore.load(resources, meta, jobs)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic change; nested uses join the outer one. Holds the write lock of the file, so two
-        processes cannot interleave a read-check-write."""
-        with self.lock:
-            if self._depth == 0:
-                self.db.execute("BEGIN IMMEDIATE")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    self.db.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if self._depth == 0:
-                self.db.execute("COMMIT")
+    # --- transactions (see NestedTransactions) ----------------------------------------------------
+
+    def _begin(self) -> None:  # the file's write lock: two processes cannot interleave a read-check-write
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.db.execute("ROLLBACK")
 
     # --- documents ------------------------------------------------------------------------------
 
