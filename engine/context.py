@@ -44,6 +44,12 @@ class StepContext:
     waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
+    def close(self) -> None:
+        """Let go of the step's adapter view, whose callbacks (sleep, retry logging, the journal) point
+        back at this context: what the step made is then freed when it ends, not left in a reference
+        cycle for the garbage collector."""
+        self.adapter = None
+
     # --- names -> IDs -------------------------------------------------------------------------
 
     def vault(self, name: str | None = None) -> VaultRef:

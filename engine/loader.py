@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.yamlsource import Source, SourceError, load, parse
-from engine import expressions, kinds
+from engine import collector, expressions, kinds
 from engine.model import Runbook, Step
 from engine.problems import WARNING, InvalidInput, Problem
 
@@ -47,6 +47,7 @@ class LoadedRunbook:
         return seen
 
 
+@collector.paused()
 def load_runbook(path: Path | str) -> LoadedRunbook:
     """Load and check a runbook file; raise ``InvalidInput`` with every error found."""
     try:
@@ -57,6 +58,7 @@ def load_runbook(path: Path | str) -> LoadedRunbook:
     return check(source)
 
 
+@collector.paused()
 def load_runbook_text(text: str, file: str = "<runbook>") -> LoadedRunbook:
     try:
         source = parse(text, file)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.ports import Adapter, VaultRef
+from engine import collector
 from engine.loader import LoadedRunbook
 from engine.netplan import NetworkPlanInspector
 from engine.problems import WARNING, Problem
@@ -28,6 +29,7 @@ class Simulation:
         return [p for p in self.problems if p.severity != WARNING]
 
 
+@collector.paused()  # see engine/collector.py: this is where it pays
 def simulate(loaded: LoadedRunbook, params: dict[str, Any], adapter: Adapter, *, concurrency: int = 1,
              observer=None, rules: bool = False) -> Simulation:
     """Run the runbook on a simulation of ``adapter``'s estate. With ``rules`` (which needs

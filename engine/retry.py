@@ -49,6 +49,15 @@ def step_retrying(policy: RetryPolicy, *, sleep, before_sleep) -> tenacity.Retry
     )
 
 
+class Usage:
+    """What a port's calls cost: requests sent, by read/write, and the real time spent in them."""
+
+    def __init__(self):
+        self.calls = {"read": 0, "write": 0}  # requests sent, retries included
+        self.seconds = 0.0  # real seconds spent in the adapter (not engine overhead)
+        self.cpu_seconds = 0.0  # of which this thread computed (an in-process fake's work, a client's parsing)
+
+
 class RetryingPort:
     """A port whose every call is retried per ``policy``; the step's view of ``adapter.replication`` etc."""
 
@@ -57,70 +66,90 @@ class RetryingPort:
                  on_write: Callable[[str, str, str | None], None] | None = None, limiter=None):
         self._port = port
         self._limiter = limiter  # client-side ARM token buckets, shared by the run
-        self.call_s = 0.0  # real seconds spent in the adapter (not engine overhead)
-        self.call_cpu_s = 0.0  # of which this thread computed (an in-process fake's work, a client's parsing)
-        self.calls = {"read": 0, "write": 0}  # requests sent, retries included
+        self.usage = Usage()
         self._policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
         self._on_write = on_write or (lambda operation, phase, detail: None)
 
+    @property
+    def calls(self) -> dict[str, int]:
+        return self.usage.calls
+
+    @property
+    def call_s(self) -> float:
+        return self.usage.seconds
+
+    @property
+    def call_cpu_s(self) -> float:
+        return self.usage.cpu_seconds
+
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._port, name)
         if not callable(method):
             return method
-        retry_on = (ThrottledError,) if name.startswith("start_") else RETRYABLE
-
-        writes = name in WRITE_OPERATIONS
-
-        def timed(*args, **kwargs):
-            self.calls["write" if writes else "read"] += 1
-            if self._limiter is not None:  # a wait for a token is waiting (the step's sleep counts it)
-                self._limiter.acquire("write" if writes else "read", self._sleep)
-            started, cpu_started = time.monotonic(), time.thread_time()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                self.call_s += time.monotonic() - started
-                self.call_cpu_s += time.thread_time() - cpu_started
-
-        def send(*args, **kwargs):
-            if not writes:
-                return timed(*args, **kwargs)
-            self._on_write(name, "intent", _describe(args))  # on disk before the request leaves
-            try:
-                answer = timed(*args, **kwargs)
-            except Exception as error:
-                self._on_write(name, "failed", f"{type(error).__name__}: {error}")
-                raise
-            self._on_write(name, "done", getattr(answer, "job_id", None))
-            return answer
-
-        def call(*args, **kwargs):
-            try:
-                return send(*args, **kwargs)  # the first try, outside tenacity: most calls need nothing more
-            except retry_on as error:
-                first = [error]
-
-            def again(*args, **kwargs):  # tenacity sees the first try's error, then tries again itself
-                if first:
-                    raise first.pop()
-                return send(*args, **kwargs)
-
-            retrying = tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(self._policy.attempts),
-                retry=tenacity.retry_if_exception_type(retry_on),
-                wait=wait_for(self._policy), sleep=self._sleep,
-                before_sleep=lambda state: self._on_retry(name, state), reraise=True,
-            )
-            try:
-                return retrying(again, *args, **kwargs)
-            except retry_on as error:
-                error.retried = True  # the step must not retry it again
-                raise
-
+        call = _retried(name, method, self.usage, self._policy, self._limiter, self._sleep, self._on_retry,
+                        self._on_write)
         self.__dict__[name] = call  # built once per port: the next call skips __getattr__
         return call
+
+
+def _retried(name: str, method: Callable, usage: Usage, policy: RetryPolicy, limiter, sleep, on_retry,
+             on_write) -> Callable:
+    """``method`` retried, paced and measured. The closures hold what they use, not the port that keeps
+    them, so a port and its calls are freed as soon as the step lets go of them (no reference cycle
+    left for the garbage collector)."""
+    retry_on = (ThrottledError,) if name.startswith("start_") else RETRYABLE
+    writes = name in WRITE_OPERATIONS
+    kind = "write" if writes else "read"
+
+    def timed(*args, **kwargs):
+        usage.calls[kind] += 1
+        if limiter is not None:  # a wait for a token is waiting (the step's sleep counts it)
+            limiter.acquire(kind, sleep)
+        started, cpu_started = time.monotonic(), time.thread_time()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            usage.seconds += time.monotonic() - started
+            usage.cpu_seconds += time.thread_time() - cpu_started
+
+    def send(*args, **kwargs):
+        if not writes:
+            return timed(*args, **kwargs)
+        on_write(name, "intent", _describe(args))  # on disk before the request leaves
+        try:
+            answer = timed(*args, **kwargs)
+        except Exception as error:
+            on_write(name, "failed", f"{type(error).__name__}: {error}")
+            raise
+        on_write(name, "done", getattr(answer, "job_id", None))
+        return answer
+
+    def call(*args, **kwargs):
+        try:
+            return send(*args, **kwargs)  # the first try, outside tenacity: most calls need nothing more
+        except retry_on as error:
+            first = [error]
+
+        def again(*args, **kwargs):  # tenacity sees the first try's error, then tries again itself
+            if first:
+                raise first.pop()
+            return send(*args, **kwargs)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.attempts),
+            retry=tenacity.retry_if_exception_type(retry_on),
+            wait=wait_for(policy), sleep=sleep,
+            before_sleep=lambda state: on_retry(name, state), reraise=True,
+        )
+        try:
+            return retrying(again, *args, **kwargs)
+        except retry_on as error:
+            error.retried = True  # the step must not retry it again
+            raise
+
+    return call
 
 
 class RetryingAdapter:

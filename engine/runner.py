@@ -518,10 +518,12 @@ class Runner:
         wall = time.monotonic() - wall_started
         overhead = wall - ctx.adapter.call_s - ctx.waited_s
         cpu = time.thread_time() - cpu_started - ctx.adapter.call_cpu_s - ctx.waited_cpu_s
+        calls = ctx.adapter.calls
+        ctx.close()
         with self._lock:
             record.overhead_ms = round(max(overhead, 0.0) * 1000, 3)
             record.cpu_ms = round(max(cpu, 0.0) * 1000, 3)
-            record.calls = ctx.adapter.calls
+            record.calls = calls
             record.finished_at = clock.wall()
             record.duration_s = clock.monotonic() - started
             if acted is not None:
