@@ -204,8 +204,9 @@ class FakeReplication:
                 _precondition(doc, operation, params or {})
             job_id = secrets.token_hex(8) + "-" + secrets.token_hex(4)
             now = self.cloud.clock.wall()
+            finish_at = now + self.cloud.weather.job_seconds(f"{operation} {target}")
             job = {"id": job_id, "operation": operation, "target": target, "items": names, "plan": plan,
-                   "state": "InProgress", "start": now, "finish_at": now + self.cloud.weather.job_seconds(job_id),
+                   "state": "InProgress", "start": now, "finish_at": finish_at,
                    "errors": [], "params": params or {}, "ended": None}
             self.store.put_job(job)
             for doc in docs:

@@ -80,11 +80,13 @@ class Weather:
         latency = self.settings.latency.read_ms if kind == "read" else self.settings.latency.write_ms
         self.clock.sleep(latency / 1000)
 
-    def job_seconds(self, job_id: str = "") -> float:
+    def job_seconds(self, work: str = "") -> float:
         """Real seconds an ASR job takes: ``job_ms``, spread by ``job_jitter`` (real jobs differ by VM
-        size, disk churn, boot time), the same for the same job id."""
+        size, disk churn, boot time). ``work`` names the operation and its target: the same work takes
+        the same time in every run of an estate, so runs can be compared."""
         if self.calm:
             return 0.0
         latency = self.settings.latency
-        spread = 1.0 + latency.job_jitter * (2 * random.Random(job_id).random() - 1) if latency.job_jitter else 1.0
+        draw = random.Random(f"{self.settings.faults.seed}:{work}").random()
+        spread = 1.0 + latency.job_jitter * (2 * draw - 1) if latency.job_jitter else 1.0
         return latency.job_ms * spread / 1000 * self.clock.scale

@@ -150,6 +150,26 @@ def test_seeded_faults_are_transient_and_repeatable(fake):
     assert any(o.startswith("429:") for o in first)
 
 
+def test_job_durations_spread_but_repeat_from_run_to_run(fake):
+    """``job_jitter`` spreads job durations by the work done, so two runs of an estate take the same time."""
+    def durations(adapter):
+        taken = {}
+        for vm, ip in (("app01", "192.168.1.10"), ("app02", "192.168.1.11"), ("web01", "192.168.1.20")):
+            keep_ip(adapter, vm, ip)
+            handle = adapter.replication.start_failover(VAULT, vm, "planned")
+            job = adapter.store.job(handle.job_id)
+            taken[vm] = job["finish_at"] - job["start"]
+        return taken
+
+    simulation = {"latency": {"job_ms": 10_000_000, "job_jitter": 0.25}}
+    adapter = fake(simulation)
+    first, second = durations(adapter), durations(fake(simulation))
+    assert first == second
+    assert len(set(first.values())) == 3
+    real_s = 10_000 * adapter.clock.scale  # job_ms in real seconds
+    assert all(0.75 * real_s <= seconds <= 1.25 * real_s for seconds in first.values())
+
+
 def test_latency_is_simulated_time_scaled(fake):
     adapter = fake({"latency": {"read_ms": 2000, "write_ms": 0, "job_ms": 0}, "time_scale": 0.01})
     started = time.perf_counter()
