@@ -10,7 +10,8 @@ the engine's process, `estate_peak_rss_mb` the estate's.
 
 - `engine_s`: measured: the runbook run by the engine (journal on, client-side throttling on).
 - `engine_overhead_ms_*`: each step's time outside adapter calls and waits; `engine_cpu_ms_*`: the part
-  of it the step's thread computed (the rest is waiting: for the journal, for the interpreter).
+  of it the step's thread computed (the rest is waiting: for the journal, for the interpreter);
+  `engine_gc`: the garbage collector's pauses in the engine's process during the run (real ms).
 - `critical_path_s`: the longest chain of latencies through the steps' `needs` (each step costing the
   reads and writes it actually made times the read/write latency, plus its slowest ASR job, as long as
   the fake made it): the lower bound with infinite parallelism and no throttling.
@@ -26,6 +27,7 @@ the engine's process, `estate_peak_rss_mb` the estate's.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -102,6 +104,32 @@ def plans_in_turn(runbook, result, costs: dict[str, float]) -> float:
     return stage_ips + sum(costs[s.id] for s in runbook.steps if s.uses != "asr.set_target_ip")
 
 
+class CollectorPauses:
+    """How long CPython's garbage collector stopped every thread, collection by collection."""
+
+    def __init__(self):
+        self.pauses: list[tuple[int, float]] = []  # (generation, real ms)
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1000))
+
+    def __enter__(self) -> CollectorPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self)
+
+    def to_json(self) -> dict:
+        return {"collections": len(self.pauses), "full": sum(1 for g, _ in self.pauses if g == 2),
+                "total_ms": round(sum(ms for _, ms in self.pauses), 1),
+                "longest_ms": round(max((ms for _, ms in self.pauses), default=0.0), 1)}
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else 0.0
@@ -139,8 +167,9 @@ def main() -> None:
         journal = Journal(folder / "journal.db")
         wall = time.perf_counter()
         try:
-            result = execute(loaded, values, estate, journal, options={}, concurrency=options.concurrency,
-                             job_poll_interval=options.poll)
+            with CollectorPauses() as collector_pauses:
+                result = execute(loaded, values, estate, journal, options={}, concurrency=options.concurrency,
+                                 job_poll_interval=options.poll)
             wall_s = time.perf_counter() - wall
             facts = estate.facts()
         finally:
@@ -179,6 +208,7 @@ def main() -> None:
             "engine_cpu_ms_p99": round(percentile([r.cpu_ms or 0 for r in result.steps], 0.99), 3),
             "engine_overhead_ms_top": [{"step": r.id, "overhead_ms": r.overhead_ms, "cpu_ms": r.cpu_ms, "calls": r.calls}
                                        for r in sorted(result.steps, key=lambda r: -(r.overhead_ms or 0))[:5]],
+            "engine_gc": collector_pauses.to_json(),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
             "validate_s": round(validate_s, 3), "plan_s": round(plan_s, 3), "wall_s": round(wall_s, 1),
