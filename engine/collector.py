@@ -1,4 +1,5 @@
-"""CPython's cyclic garbage collector, paused while a runbook is loaded or simulated.
+"""CPython's cyclic garbage collector: paused while a runbook is loaded or simulated, and kept off what
+a run starts with.
 
 The collector runs every few hundred allocations and, as the heap grows, walks all of it. Loading and
 simulating a runbook allocate hundreds of thousands of objects that live until the end (the model,
@@ -26,3 +27,17 @@ def paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@contextmanager
+def settled() -> Iterator[None]:
+    """For a run: collect once, before any step starts, then leave everything that exists (the runbook,
+    its model, the adapter's clients) out of the collector's walks until the run ends. A full collection
+    stops every thread; without this, one during a 1,000-VM run took 60 ms, inside the steps that were
+    running. What the run itself makes is still collected as usual."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine import collector
 from engine.journal import Journal, LockHeld
 from engine.loader import LoadedRunbook
 from engine.logs import get_logger
@@ -79,9 +80,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Journal, *, options: dict,
             observer=None, prior: RunResult | None = None, concurrency: int | None = None,
             job_poll_interval: float = 15.0, kind: str = "run") -> RunResult:
-    """``kind="drill"``: whatever happens, every change is undone at the end, and the recovery time is
-    measured against the runbook's ``rto``."""
-    """Run (or resume, given ``prior``) a runbook with every change journaled."""
+    """Run (or resume, given ``prior``) a runbook with every change journaled. ``kind="drill"``: whatever
+    happens, every change is undone at the end, and the recovery time is measured against the runbook's
+    ``rto``."""
 
     def approvals(step_id: str) -> dict | None:
         row = journal.approval(runner.result.run_id, step_id)
@@ -100,7 +101,7 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
             journal.begin_run(runner.result, runbook_path=str(Path(loaded.file).resolve()),
                               runbook_sha256=file_sha256(loaded.file), scope=scope, kind=kind,
                               options={**options, "rto_s": loaded.runbook.rto, "time_scale": adapter.clock.scale})
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), collector.settled():
             return runner.run()
 
 
