@@ -45,3 +45,18 @@ def test_a_steps_adapter_view_is_freed_by_reference_counting(fake):
         gc.enable()
     assert str(result.status) == "succeeded"
     assert stranded == []
+
+
+def test_a_run_keeps_what_it_started_with_out_of_the_collectors_walks():
+    started_with = type("Loaded", (), {})()  # tracked by the collector, like a runbook's model
+
+    def walked(thing) -> bool:
+        return any(o is thing for o in gc.get_objects())
+
+    assert walked(started_with)
+    with collector.settled():
+        made_during = type("Record", (), {})()
+        assert not walked(started_with)
+        assert walked(made_during)  # what the run makes is collected as usual
+    assert walked(started_with)
+    assert gc.get_freeze_count() == 0
