@@ -13,6 +13,7 @@ import threading
 MASK = "***"
 
 _known: set[str] = set()
+_longest_first: tuple[str, ...] = ()  # what redact looks for, rebuilt when a value is revealed
 _lock = threading.Lock()
 
 
@@ -23,8 +24,7 @@ class Secret:
         self._value = value
         self.source = source
         if value:
-            with _lock:
-                _known.add(value)
+            _remember(value)
 
     def reveal(self) -> str:
         return self._value
@@ -49,13 +49,19 @@ class Secret:
         return bool(self._value)
 
 
+def _remember(value: str) -> None:
+    global _longest_first
+    with _lock:
+        if value not in _known:
+            _known.add(value)
+            _longest_first = tuple(sorted(_known, key=len, reverse=True))  # a key inside another goes last
+
+
 def redact(text: str) -> str:
     """Replace every known secret value in ``text`` with ``***``."""
-    if not _known or not isinstance(text, str):
+    if not isinstance(text, str):
         return text
-    with _lock:
-        values = sorted(_known, key=len, reverse=True)
-    for value in values:
+    for value in _longest_first:  # one read of the tuple: no lock, no sort per call
         if value in text:
             text = text.replace(value, MASK)
     return text

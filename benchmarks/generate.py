@@ -61,7 +61,7 @@ def estate(items: int, *, job_ms: float = 1_800_000, read_ms: float = 50, write_
     }
 
 
-def runbook(items: int, *, concurrency: int = 32) -> dict:
+def runbook(items: int, *, concurrency: int | None = None) -> dict:
     subnets = (items + PER_SUBNET - 1) // PER_SUBNET
     plan_count = (items + PER_PLAN - 1) // PER_PLAN
     steps = []
@@ -92,7 +92,7 @@ def runbook(items: int, *, concurrency: int = 32) -> dict:
         "target": {"subscription": SUBSCRIPTION, "resource_group": RESOURCE_GROUP, "vault": VAULT},
         "parameters": {"vpn_shared_key": {"type": "secret", "from": "env:SCALE_VPN_KEY"}},
         "defaults": {"retry": {"attempts": 8, "initial": "2s", "max": "60s"}, "timeout": "3h",
-                     "concurrency": concurrency},
+                     **({"concurrency": concurrency} if concurrency else {})},  # else the engine's default
         "steps": steps,
     }
 

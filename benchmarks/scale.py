@@ -140,7 +140,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--job-minutes", type=float, default=30.0, help="how long an ASR job takes")
     parser.add_argument("--time-scale", type=float, default=0.01)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="steps at once (default: the runbook's, which is the engine's default, 10)")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between batch job polls")
     parser.add_argument("--job-jitter", type=float, default=0.25, help="each job takes job-minutes x (1 ± this)")
     options = parser.parse_args()
@@ -188,7 +189,8 @@ def main() -> None:
         engine_s = result.duration_s
         document = {
             "items": options.items, "steps": len(result.steps), "status": str(result.status),
-            "job_minutes": options.job_minutes, "time_scale": options.time_scale, "concurrency": options.concurrency,
+            "job_minutes": options.job_minutes, "time_scale": options.time_scale,
+            "concurrency": options.concurrency or loaded.runbook.defaults.concurrency,
             "engine_s": round(engine_s, 1),
             "critical_path_s": round(bound_path, 1),
             "throttle_bound_s": round(bound_throttle, 1),
