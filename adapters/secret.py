@@ -8,12 +8,14 @@ process (logs, journal rows, reports, error messages), even if it got there by a
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 
 MASK = "***"
 
 _known: set[str] = set()
 _longest_first: tuple[str, ...] = ()  # what redact looks for, rebuilt when a value is revealed
+_as_in_json: tuple[str, ...] = ()  # the same values as they read inside a JSON string
 _lock = threading.Lock()
 
 
@@ -50,11 +52,19 @@ class Secret:
 
 
 def _remember(value: str) -> None:
-    global _longest_first
+    global _longest_first, _as_in_json
     with _lock:
         if value not in _known:
             _known.add(value)
             _longest_first = tuple(sorted(_known, key=len, reverse=True))  # a key inside another goes last
+            _as_in_json = tuple(json.dumps(v)[1:-1] for v in _longest_first)
+
+
+def mentions_secret(text: str) -> bool:
+    """Whether ``text`` holds a known secret value, as it is or as JSON writes it inside a string. JSON
+    escapes character by character, so any string holding a value is written with the escaped value
+    in it: a JSON document that passes this check holds no secret in any of its strings."""
+    return any(value in text for value in _longest_first) or any(value in text for value in _as_in_json)
 
 
 def redact(text: str) -> str:

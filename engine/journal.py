@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.ports import JobHandle
-from adapters.secret import redact, redact_data
+from adapters.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
 from engine.runner import RunResult, StepRecord
 from engine.status import RunStatus, StepStatus
@@ -88,7 +88,12 @@ def who() -> str:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(redact_data(value), default=str, sort_keys=True)
+    """``value`` as JSON with every secret scrubbed (a ``Secret`` prints as ``***``). Scrubbing goes
+    string by string, so the row stays valid JSON; it is needed only when a known value shows."""
+    text = json.dumps(value, default=str, sort_keys=True)
+    if mentions_secret(text):
+        text = json.dumps(redact_data(value), default=str, sort_keys=True)
+    return text
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ committed before its call returns, and a journal that cannot be written stops th
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -55,3 +56,18 @@ def test_a_journal_that_cannot_be_written_stops_the_writer_and_says_so(tmp_path)
         journal.flush()
     with pytest.raises(JournalError):
         journal.operation(result, record, "put_route", "intent", "route r")
+
+
+def test_a_journal_row_holds_no_secret_even_where_json_escapes_it():
+    """Rows are scrubbed when a known value shows in them, as written or escaped inside a JSON string,
+    and stay valid JSON; a row without one is written as it is."""
+    from adapters.secret import Secret
+    from engine.journal import _dump
+
+    value = 'k"ey\\é-canary-61c2'
+    Secret(value)
+    row = _dump({"error": f"rejected {value} here", "seen": [{value: 1}], "key": Secret(value)})
+    assert json.loads(row) == {"error": "rejected *** here", "seen": [{"***": 1}], "key": "***"}
+    assert "61c2" not in row
+    assert _dump({"error": "nothing to hide", "n": 1}) == json.dumps({"error": "nothing to hide", "n": 1},
+                                                                     sort_keys=True)
