@@ -40,6 +40,7 @@ class StepContext:
     on_waiting: Callable[[bool], None] = lambda waiting: None  # waiting on jobs: the step's slot is free
     approval: Callable[[], dict | None] = lambda: None  # who released this step, if anyone did
     jobs: Any = None  # the run's JobTracker
+    items: Any = None  # the run's ItemReader
     waited_s: float = 0.0  # real seconds spent sleeping or waiting for jobs (not engine overhead)
     waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
@@ -95,6 +96,15 @@ class StepContext:
         finally:
             self.waited_s += time.monotonic() - started
         self.check()
+
+    def wait_for(self, done: threading.Event) -> None:
+        """Wait for work another step does for this one too (a shared read): waiting, not engine time."""
+        started = time.monotonic()
+        try:
+            while not done.wait(0.05):
+                self.check()
+        finally:
+            self.waited_s += time.monotonic() - started
 
     # --- ASR jobs -------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed
 from engine.loader import LoadedRunbook
 from engine.logs import get_logger
 from engine.model import Condition, Step
-from engine.pacing import JobTracker, RateLimiter
+from engine.pacing import ItemReader, JobTracker, RateLimiter
 from engine.params import public_values
 from engine.retry import RetryingAdapter, RetryingPort, step_retrying
 from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
@@ -223,6 +223,7 @@ class Runner:
                                             on_retry=lambda name, state: None, limiter=self.limiter),
                                adapter.clock, job_poll_interval, self.log,
                                inline=self._inline)
+        self.items = ItemReader(inline=self._inline)
         if prior is not None:
             self._adopt(prior)
 
@@ -450,6 +451,7 @@ class Runner:
         ctx.adapter = RetryingAdapter(self.adapter, policy, sleep=ctx.sleep, on_retry=retrying_call,
                                       on_write=journal_write, limiter=self.limiter)
         ctx.jobs = self.jobs
+        ctx.items = self.items
         ctx.approval = lambda: self.approvals(step.id) or ({"approved_by": "simulation"} if self.auto_approve else None)
         ctx.first_started_at = record.started_at
         return ctx

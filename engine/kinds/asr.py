@@ -194,7 +194,7 @@ class JobOperation(StepKind):
     def plan(self, ctx: StepContext, args) -> Decision:
         vault = ctx.vault(args.vault)
         names = list(args.items or ctx.adapter.replication.get_recovery_plan(vault, args.plan).items)
-        items = self._read(ctx, vault, names)
+        items = ctx.items.read(ctx, vault, names)  # with the other plans that start now, if any
         todo = [item for item in items if not self.done(item, args)]
         outputs = self.outputs_for(items, [])
         if not todo:
@@ -254,7 +254,8 @@ class JobOperation(StepKind):
     def _read(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
         """The items, in order, one GET each: the cost follows the step's size, not the vault's. (A list
         of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the
-        GETs are paced by the run's read bucket, and jobs that end at different times spread them.)"""
+        GETs are paced by the run's read bucket, and jobs that end at different times spread them.
+        Before acting, steps that start together share a list instead: see ``ItemReader``.)"""
         return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
 
     @staticmethod

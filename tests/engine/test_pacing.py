@@ -1,0 +1,87 @@
+"""Reading many protected items with few requests: steps that start together share one list of the
+vault; a step alone reads with GETs; a read never gets an answer older than itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from adapters.errors import NotFoundError
+from adapters.ports import VaultRef
+from engine.context import StepContext
+from engine.logs import get_logger
+from engine.model import Target
+from engine.pacing import ItemReader
+
+SUB = "00000000-0000-0000-0000-000000000000"
+VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
+
+
+def context(adapter) -> StepContext:
+    return StepContext(adapter=adapter, target=Target(subscription=SUB, resource_group="woodgrove-dr"),
+                       step_id="s", log=get_logger(), deadline=adapter.clock.monotonic() + 3600)
+
+
+def read_together(reader, adapter, requests: list[list[str]], delays: list[float] | None = None):
+    """Each request from its own thread (a step of its own), started after its delay (real seconds)."""
+    answers: dict[int, object] = {}
+
+    def read(index: int) -> None:
+        time.sleep((delays or [0.0] * len(requests))[index])
+        try:
+            answers[index] = [i.vm_name for i in reader.read(context(adapter), VAULT, requests[index])]
+        except Exception as error:  # noqa: BLE001 - the test looks at what each step got
+            answers[index] = error
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [answers[i] for i in range(len(requests))]
+
+
+def test_steps_that_start_together_share_one_list_and_a_lone_step_reads_with_gets(fake):
+    adapter = fake({"time_scale": 0.01})
+    reader = ItemReader()
+    before = adapter.cloud.weather.reads
+    answers = read_together(reader, adapter, [["app01", "app02"], ["web01", "app01"], ["app02", "web01"]])
+    assert answers == [["app01", "app02"], ["web01", "app01"], ["app02", "web01"]]
+    assert reader.lists == 1
+    assert adapter.cloud.weather.reads - before == 1  # one list, where GETs would have been six
+
+    before = adapter.cloud.weather.reads
+    assert read_together(reader, adapter, [["app01", "web01"]]) == [["app01", "web01"]]
+    assert reader.lists == 1
+    assert adapter.cloud.weather.reads - before == 2
+
+
+def test_a_read_never_joins_a_list_already_under_way(fake):
+    """A read that arrives while the others' list is being answered gathers anew: its answer is read
+    after it asked."""
+    adapter = fake({"latency": {"read_ms": 20_000}, "time_scale": 0.05})  # the list takes a real second
+    reader = ItemReader()  # gathers for 1 simulated second: 50 ms
+    before = adapter.cloud.weather.reads
+    answers = read_together(reader, adapter, [["app01", "app02"], ["web01", "app01"], ["app02", "web01"]],
+                            delays=[0.0, 0.0, 0.3])
+    assert answers == [["app01", "app02"], ["web01", "app01"], ["app02", "web01"]]
+    assert reader.lists == 1
+    assert adapter.cloud.weather.reads - before == 1 + 2  # the shared list, then the late step's GETs
+
+
+def test_each_step_of_a_shared_read_gets_its_own_answer(fake):
+    adapter = fake({"time_scale": 0.01})
+    answers = read_together(ItemReader(), adapter, [["app01", "gone01"], ["web01", "app02"]])
+    assert isinstance(answers[0], NotFoundError) and "gone01" in str(answers[0]) and answers[0].status == 404
+    assert answers[1] == ["web01", "app02"]
+
+
+def test_a_simulation_reads_alone(fake):
+    adapter = fake()
+    reader = ItemReader(inline=True)
+    assert [i.vm_name for i in reader.read(context(adapter), VAULT, ["app01", "app02"])] == ["app01", "app02"]
+    assert reader.lists == 0
+    with pytest.raises(NotFoundError):
+        reader.read(context(adapter), VAULT, ["gone01", "app01"])
