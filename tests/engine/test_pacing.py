@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from adapters.errors import NotFoundError
+from adapters.errors import NotFoundError, TransientError
 from adapters.ports import VaultRef
 from engine.context import StepContext
 from engine.logs import get_logger
@@ -85,3 +85,11 @@ def test_a_simulation_reads_alone(fake):
     assert reader.lists == 0
     with pytest.raises(NotFoundError):
         reader.read(context(adapter), VAULT, ["gone01", "app01"])
+
+
+def test_a_failed_shared_list_fails_every_step_that_shared_it(fake):
+    adapter = fake({"time_scale": 0.01, "faults": {"transient_rate": 1.0, "seed": 3}})
+    answers = read_together(ItemReader(), adapter, [["app01", "app02"], ["web01", "app02"]])
+    assert all(isinstance(a, TransientError) for a in answers)
+    assert answers[0] is not answers[1]  # each step raises its own
+    assert answers[0].status == answers[1].status
