@@ -17,7 +17,9 @@ from adapters.errors import (
     UnknownOutcomeError,
 )
 from adapters.ports import NetworkSettings, Route, VaultRef
+from engine.pacing import ItemReader
 from tests.engine.runbooks import run, statuses
+from tests.engine.test_pacing import read_together
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
@@ -190,3 +192,14 @@ def test_the_credential_can_be_pinned(kind, cls):
 def test_an_unknown_credential_type_is_refused():
     with pytest.raises(ValueError, match="managed_identity"):
         credential_from_settings({"credential": "password"})
+
+
+def test_recovery_plan_steps_that_start_together_share_one_list_request(azure, arm):
+    """The engine's shared read, through the SDK's pipeline: one list of the vault's protected items,
+    no GET per item."""
+    before = len(arm.sent)
+    reader = ItemReader(gather=300)  # simulated seconds: 0.3 s on this adapter's clock
+    answers = read_together(reader, azure, [["app01", "app02"], ["web01", "app01"]])
+    assert answers == [["app01", "app02"], ["web01", "app01"]]
+    sent = [(s.method, s.path.rstrip("/").rsplit("/", 1)[-1]) for s in arm.sent[before:]]
+    assert sent == [("GET", "replicationProtectedItems")]
