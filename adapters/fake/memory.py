@@ -21,7 +21,7 @@ class MemoryStore(NestedTransactions):
     def __init__(self):
         self.lock = threading.RLock()
         self._docs: dict[str, dict[str, dict]] = {}  # kind -> lower-case name -> document (never changed in place)
-        self._jobs: dict[str, dict] = {}  # id -> job (copied in and out)
+        self._jobs: dict[str, dict] = {}  # id -> job (copied in and out, as documents are)
         self._in_progress: set[str] = set()
         self._ledger: list[dict] = []
         self._meta: dict[str, str] = {}
@@ -161,7 +161,7 @@ class MemoryStore(NestedTransactions):
             before = self._jobs.get(job["id"], _MISSING)
             if self._undo is not None:
                 self._undo.append((self._restore_job, job["id"], before))
-            self._store_job(json.loads(json.dumps(job)))
+            self._store_job(_copy(job))
 
     def _store_job(self, job: dict) -> None:
         self._jobs[job["id"]] = job
@@ -180,18 +180,18 @@ class MemoryStore(NestedTransactions):
     def job(self, job_id: str) -> dict | None:
         with self.lock:
             job = self._jobs.get(job_id)
-            return None if job is None else json.loads(json.dumps(job))
+            return None if job is None else _copy(job)
 
     def jobs(self) -> list[dict]:
         with self.lock:
-            return json.loads(json.dumps(sorted(self._jobs.values(), key=lambda j: j["finish_at"])))
+            return _copy(sorted(self._jobs.values(), key=lambda j: j["finish_at"]))
 
     def due_jobs(self, at: float) -> list[dict]:
         with self.lock:
             if not self._in_progress:  # the usual case, asked on every call: nothing to settle
                 return []
             due = [self._jobs[i] for i in self._in_progress if self._jobs[i]["finish_at"] <= at]
-            return json.loads(json.dumps(sorted(due, key=lambda j: j["finish_at"])))
+            return _copy(sorted(due, key=lambda j: j["finish_at"]))
 
 
 class _Index:

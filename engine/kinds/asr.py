@@ -20,6 +20,7 @@ from adapters.ports import (
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.pacing import ItemReader
 
 
 def _ipv4(value: str | None) -> str | None:
@@ -209,14 +210,14 @@ class JobOperation(StepKind):
         if not undo:
             raise NotUndoable(f"{self.name} cannot be undone")
         vault = VaultRef(**undo["vault"])
-        items = self._read(ctx, vault, undo["items"])
+        items = ItemReader.each(ctx, vault, undo["items"])
         running = [JobHandle(vault, i.current_job_id, "running job", i.vm_name) for i in items if i.current_job_id]
         if running:  # e.g. interrupted while the failover ran: let it finish, then undo it
             try:
                 ctx.wait_for_jobs(running)
             except JobFailedError as exc:
                 ctx.log.info("job.failed_before_undo", error=str(exc))
-            items = self._read(ctx, vault, undo["items"])
+            items = ItemReader.each(ctx, vault, undo["items"])
         handles = [self.undo_one(ctx, vault, item, undo) for item in items]
         handles = [h for h in handles if h is not None]
         if handles:
@@ -235,7 +236,7 @@ class JobOperation(StepKind):
             for handle in running:
                 ctx.log.info("job.attached", job=handle.job_id, on=handle.target)
             ctx.wait_for_jobs(running)
-            todo = [i for i in self._read(ctx, vault, names) if not self.done(i, args)]
+            todo = [i for i in ItemReader.each(ctx, vault, names) if not self.done(i, args)]
         handles = []
         if todo:
             if args.plan and len(todo) == len(names):
@@ -243,20 +244,12 @@ class JobOperation(StepKind):
             else:
                 handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args)) for item in todo]
             ctx.wait_for_jobs(handles)
-        after = self._read(ctx, vault, names)
+        after = ItemReader.each(ctx, vault, names)
         if missing := [item for item in after if not self.done(item, args)]:
             raise VerificationFailed(
                 f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
             )
         return self.outputs_for(after, [h.job_id for h in running + handles])
-
-    @staticmethod
-    def _read(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
-        """The items, in order, one GET each: the cost follows the step's size, not the vault's. (A list
-        of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the
-        GETs are paced by the run's read bucket, and jobs that end at different times spread them.
-        Before acting, steps that start together share a list instead: see ``ItemReader``.)"""
-        return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
 
     @staticmethod
     def _started(ctx: StepContext, handle: JobHandle) -> JobHandle:
