@@ -31,7 +31,7 @@ from engine.logs import get_logger
 from engine.model import Condition, Step
 from engine.pacing import ItemReader, JobTracker, RateLimiter
 from engine.params import public_values
-from engine.retry import RetryingAdapter, RetryingPort, step_retrying
+from engine.retry import RetryingAdapter, RetryingPort, retried_step
 from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
 
 
@@ -484,27 +484,27 @@ class Runner:
                         code=getattr(error, "code", ""), wait_s=round(state.next_action.sleep, 3),
                         why="the outcome of a change is not known: read the state again before acting")
 
+        def attempt() -> dict[str, Any]:
+            nonlocal acted
+            record.attempts += 1
+            ctx.log = log.bind(attempt=record.attempts)
+            args = self._arguments(step, kind)
+            if self.inspector is not None and record.attempts == 1:
+                self.inspector.before_step(step, args, self.adapter)
+            decision = kind.plan(ctx, args)
+            if decision.unchanged:
+                return decision.outputs
+            acted = decision
+            ctx.log.info("step.changing", action=decision.action, changes=[c.to_json() for c in decision.changes])
+            with self._lock:  # journaled before the change is sent
+                record.action, record.changes = decision.action, decision.changes
+                record.undo = decision.undo
+                self.observer.step_changed(self.result, record)
+            return kind.apply(ctx, args, decision)
+
         status, error, pause_reason = StepStatus.FAILED, None, None
         try:
-            for attempt in step_retrying(policy, sleep=ctx.sleep, before_sleep=before_sleep):
-                with attempt:
-                    record.attempts += 1
-                    ctx.log = log.bind(attempt=record.attempts)
-                    args = self._arguments(step, kind)
-                    if self.inspector is not None and record.attempts == 1:
-                        self.inspector.before_step(step, args, self.adapter)
-                    decision = kind.plan(ctx, args)
-                    if not decision.unchanged:
-                        acted = decision
-                        ctx.log.info("step.changing", action=decision.action,
-                                     changes=[c.to_json() for c in decision.changes])
-                        with self._lock:  # journaled before the change is sent
-                            record.action, record.changes = decision.action, decision.changes
-                            record.undo = decision.undo
-                            self.observer.step_changed(self.result, record)
-                        outputs = kind.apply(ctx, args, decision)
-                    else:
-                        outputs = decision.outputs
+            outputs = retried_step(policy, attempt, sleep=ctx.sleep, before_sleep=before_sleep)
             status = StepStatus.UNCHANGED if acted is None and kind.mutates else StepStatus.SUCCEEDED
         except PauseRequested as exc:
             status, pause_reason = StepStatus.PAUSED, str(exc).replace("{run_id}", self.result.run_id)
