@@ -1,5 +1,6 @@
 """Crash trials: the subnet failover killed with SIGKILL at seeded random moments, resumed, and compared
-with an uninterrupted run (same final estate; no mutating call the uninterrupted run did not need).
+with an uninterrupted run (same final estate; no mutating call the uninterrupted run did not need; no
+secret in anything the dead process left on disk).
 
     python benchmarks/crash_trials.py --trials 20 --seed 7
 
@@ -36,13 +37,16 @@ def main() -> None:
             result = durable.crash_and_resume(root / f"trial-{trial}", kill_after)
             extra = result["ledger"] - ledger
             missing = ledger - result["ledger"]
-            ok = result["exit"] == 0 and result["state"] == state and not extra and not missing
+            ok = result["exit"] == 0 and result["state"] == state and not extra and not missing \
+                and not result["canary_left"]
             outcomes.append({"trial": trial, "kill_after_s": kill_after, "killed": result["killed"],
-                             "resumed": bool(result["resumes"]), "ok": ok,
+                             "resumed": bool(result["resumes"]), "redo_log_replayed": bool(result["redo_logs"]),
+                             "ok": ok,
                              "extra_calls": sorted(map(list, extra.elements())),
                              "missing_calls": sorted(map(list, missing.elements()))})
             print(f"trial {trial}: kill at {kill_after}s -> {'ok' if ok else 'FAILED'}", file=sys.stderr)
     print(json.dumps({"trials": len(outcomes), "killed_mid_run": sum(o["killed"] for o in outcomes),
+                      "redo_logs_replayed": sum(o["redo_log_replayed"] for o in outcomes),
                       "failures": sum(not o["ok"] for o in outcomes), "outcomes": outcomes}, indent=2))
 
 

@@ -1,11 +1,12 @@
 """The journal: a durable record of every run, so a crashed run resumes without repeating a side effect.
 
 SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
-(group commit), so a step never waits for another step's row. A mutating call's intent is committed
-before the call is sent (fsync'd too with ``journal_fsync: true``, to survive a host crash as well as
-a process crash), and a job's handle is committed before the step waits on it; a step that must wait
-like this commits the queue itself (its rows and those queued before them, in order) rather than
-wait for the writer thread's turn. A row still queued
+(group commit), so a step never waits for another step's row. A mutating call's intent, and a job's
+handle before the step waits on it, must survive the process before the step goes on: they are
+appended, with every row queued before them, to the process's redo log (``engine/redo.py``: one
+write, no commit to wait for), and the writer commits them behind; a journal opened after a crash
+replays what a dead process logged but never committed. With ``journal_fsync: true`` they are
+instead committed and fsync'd before the call, to survive a host crash as well. A row still queued
 when the process dies is lost, which is safe: every step reads the state before it acts, and a job
 found running is attached to, not started again.
 
@@ -32,6 +33,7 @@ from typing import Any
 
 from adapters.ports import JobHandle
 from adapters.secret import mentions_secret, redact, redact_data
+from engine import redo
 from engine.kinds.base import Change
 from engine.runner import RunResult, StepRecord
 from engine.status import RunStatus, StepStatus
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS locks (
     operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
-"""
+""" + redo.SCHEMA
 
 STALE_HEARTBEAT_S = 120.0  # a lock from another host not refreshed for this long may be taken over
 
@@ -150,6 +152,12 @@ class Journal:
         self._signal = threading.Condition()
         self._closing = False
         self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
+        # Intents reach the disk through the redo log, unless they must survive the host (then SQLite
+        # commits them with a full sync) or there is no disk.
+        in_memory = str(path) == ":memory:"
+        self._redo = None if in_memory or fsync_intents else redo.RedoLog(self.path)
+        self._unlogged: list[tuple[str, tuple]] = []  # the queued statements neither committed nor logged
+        self._logged = 0  # statements up to this number are in the redo log (or committed)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. With ``fsync_intents``
@@ -170,6 +178,8 @@ class Journal:
                 self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
                 self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
 
+        if not in_memory:
+            self._replay_orphans()
         self._rows_since_checkpoint = 0
         self._checkpoint = threading.Event()
         self._checkpointer = None
@@ -190,21 +200,62 @@ class Journal:
             self._checkpoint.set()
             self._checkpointer.join()
         with self._lock:
+            if self._redo is not None and self._failure is None:  # all committed: the log is spent
+                self._redo.remove()
+                self._db.execute("DELETE FROM redo WHERE log=?", (self._redo.name,))
             self._db.close()
+
+    def _replay_orphans(self) -> None:
+        """Commit what processes that died had logged and not committed (see ``engine/redo.py``)."""
+        replayed = []
+        with self._lock:
+            for name, numbered in redo.orphans(self.path):
+                row = self._db.execute("SELECT applied FROM redo WHERE log=?", (name,)).fetchone()
+                applied = row[0] if row else 0
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for seq, (sql, params) in numbered:
+                        if seq > applied:
+                            self._db.execute(sql, params)
+                    last = max([applied] + [seq for seq, _ in numbered])
+                    self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)", (name, last))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                replayed.append(name)  # its file goes once this one is committed
+            for name in replayed:
+                self._db.execute("DELETE FROM redo WHERE log=?", (name,))
 
     # --- group commit ----------------------------------------------------------------------------
 
-    def _enqueue(self, statements: list[tuple[str, tuple]], *, wait: bool = False, durable: bool = False) -> None:
-        """Queue statements for the writer; with ``wait``, return once they are committed; with
-        ``durable``, once they are fsync'd. A caller that waits does not wait for the writer thread to
-        be scheduled: it commits what is queued itself (its rows and everything before them, in order)."""
+    def _enqueue(self, statements: list[tuple[str, tuple]], *, kept: bool = False, wait: bool = False,
+                 durable: bool = False) -> None:
+        """Queue statements for the writer. With ``kept``, return once they, and everything queued
+        before them, would survive the process: in the redo log or committed. With ``wait``, once they
+        are committed; with ``durable``, once they are fsync'd. A caller that waits does not wait for
+        the writer thread to be scheduled: it commits what is queued itself (its rows and everything
+        before them, in order)."""
         with self._signal:
             self._raise_failure()
             self._queue.extend(statements)
             self._queued += len(statements)
             mark = self._queued
+            if self._redo is not None:
+                self._unlogged.extend(statements)
             if durable:
                 self._durable_upto = mark
+            if kept and self._redo is not None and not (wait or durable):
+                try:
+                    self._redo.append(mark - len(self._unlogged) + 1, self._unlogged)
+                except OSError as exc:  # a full disk: the run must stop rather than act unrecorded
+                    self._failure = exc
+                    self._signal.notify_all()
+                    raise JournalError(f"the journal cannot be written: {exc}") from exc
+                self._logged, self._unlogged = mark, []
+                wait = False
+            elif kept:
+                wait = True
             if not (wait or durable):
                 self._signal.notify_all()
                 return
@@ -253,6 +304,9 @@ class Journal:
                     # into SQLite, not one per row (each call gives up and retakes the GIL).
                     for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
                         self._db.executemany(sql, [params for _, params in rows])
+                    if self._redo is not None:  # how far the redo log is committed, with what it committed
+                        self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)",
+                                         (self._redo.name, upto))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -267,6 +321,10 @@ class Journal:
                 raise JournalError(f"the journal cannot be written: {exc}") from exc
             with self._signal:
                 self._written = upto
+                if self._unlogged:  # the unlogged statements are the newest: drop those just committed
+                    del self._unlogged[:max(0, upto - (self._queued - len(self._unlogged)))]
+                if self._redo is not None and upto >= self._logged:
+                    self._redo.caught_up()
                 self._signal.notify_all()
             self._rows_since_checkpoint += len(batch)
             if self._rows_since_checkpoint >= CHECKPOINT_EVERY:
@@ -343,19 +401,20 @@ class Journal:
              _dump(record.jobs), _dump(record.undo), record.overhead_ms, _dump(record.calls or {}), record.cpu_ms))
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
-        """Committed before the step waits on the job: a resumed run re-attaches to it."""
-        self._write("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
-                     handle.target, time.time()))
+        """On disk before the step waits on the job: a resumed run re-attaches to it."""
+        self._enqueue([("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
+                        " VALUES (?,?,?,?,?,?,?)",
+                        (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
+                         handle.target, time.time()))], kept=True)
 
     def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
                   detail: str | None = None) -> None:
-        """A mutating call: ``intent`` committed before it is sent (and fsync'd with ``fsync_intents``),
-        then ``done`` or ``failed`` (queued)."""
+        """A mutating call: ``intent`` on disk before it is sent (committed and fsync'd with
+        ``fsync_intents``), then ``done`` or ``failed`` (queued)."""
+        intent = phase == "intent"
         self._enqueue([("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) VALUES (?,?,?,?,?,?)",
                         (result.run_id, record.id, operation, phase, redact(detail) if detail else None,
-                         time.time()))], wait=phase == "intent", durable=phase == "intent" and self.fsync_intents)
+                         time.time()))], kept=intent, durable=intent and self.fsync_intents)
 
     # --- reading back ----------------------------------------------------------------------------
 

@@ -4,7 +4,12 @@ committed before its call returns, and a journal that cannot be written stops th
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -35,15 +40,69 @@ def test_queued_rows_are_read_back_and_survive_close(tmp_path):
     again.close()
 
 
+# A process that journals a step's change and its intent, then dies with kill -9 before the writer
+# thread may commit anything more (unless the intent is committed with a full sync).
+CRASHING = """
+import os, signal, sys, threading
+sys.path.insert(0, {repo!r})
+from engine.journal import Journal
+from engine.status import StepStatus
+from tests.engine.test_journal import started
+
+journal = Journal({path!r}, fsync_intents={fsync})
+result, record = started(journal)
+journal.operation(result, record, "put_route", "intent", "route first")
+journal.flush()  # committed: the redo log's first line is in SQLite too
+if not {fsync}:
+    journal._commit_queued = threading.Event().wait  # the writer thread commits nothing from here on
+record.move(StepStatus.RUNNING)
+record.action, record.undo = "update", {{"route": "r", "previous": "10.0.0.4"}}
+journal.step_changed(result, record)
+journal.operation(result, record, "put_route", "intent", "route second")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
 @pytest.mark.parametrize("fsync", [False, True])
-def test_an_intent_is_committed_when_operation_returns(tmp_path, fsync):
-    journal = Journal(tmp_path / "j.db", fsync_intents=fsync)
-    result, record = started(journal)
-    journal.operation(result, record, "put_route", "intent", "route r")
-    other = sqlite3.connect(tmp_path / "j.db")  # another process's view: only what is committed
-    assert other.execute("SELECT phase FROM operations").fetchall() == [("intent",)]
-    other.close()
+def test_an_intent_survives_the_process_once_operation_returns(tmp_path, fsync):
+    """What a step journaled before its intent, and the intent, survive kill -9 the moment
+    ``operation`` returns: from the redo log, replayed once (nothing twice) by the next journal
+    opened, or, with ``fsync_intents``, committed."""
+    path = tmp_path / "j.db"
+    script = CRASHING.format(repo=str(Path(__file__).resolve().parents[2]), path=str(path), fsync=fsync)
+    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    committed = sqlite3.connect(path).execute("SELECT detail FROM operations").fetchall()
+    assert committed == ([("route first",), ("route second",)] if fsync else [("route first",)])
+    assert bool(list(tmp_path.glob("j.db-redo-*"))) is not fsync
+
+    journal = Journal(path)
+    assert [(o["phase"], o["detail"]) for o in journal.operations("r1")] == [
+        ("intent", "route first"), ("intent", "route second")]
+    step = journal.load("r1")[1].steps[0]
+    assert (step.status, step.action, step.undo) == (StepStatus.RUNNING, "update",
+                                                     {"route": "r", "previous": "10.0.0.4"})
     journal.close()
+    assert not list(tmp_path.glob("j.db-redo-*"))
+    assert Journal(path).operations("r1")[-1]["detail"] == "route second"  # replayed once, not again
+
+
+def test_the_redo_log_of_a_live_process_is_left_to_it(tmp_path):
+    """A journal opened while another holds a redo log (here: the same file, opened twice) does not
+    replay it: the owner commits it, once."""
+    owner = Journal(tmp_path / "j.db")
+    result, record = started(owner)
+    commit, gate = owner._commit_queued, threading.Event()
+    owner._commit_queued = lambda: gate.wait() and commit()
+    owner.operation(result, record, "put_route", "intent", "route r")
+    other = Journal(tmp_path / "j.db")
+    with other._lock:
+        assert other._db.execute("SELECT COUNT(*) FROM operations").fetchone()[0] == 0
+    gate.set()
+    owner.close()
+    assert [o["detail"] for o in other.operations("r1")] == ["route r"]
+    other.close()
+    assert not list(tmp_path.glob("j.db-redo-*"))
 
 
 def test_a_journal_that_cannot_be_written_stops_the_writer_and_says_so(tmp_path):

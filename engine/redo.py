@@ -1,0 +1,97 @@
+"""The journal's redo log: how a mutating call's intent gets on disk before the call is sent without
+waiting for a SQLite commit.
+
+Committing the intent (and the rows queued before it) took a SQLite transaction: a handful of calls
+into SQLite, each giving up the interpreter lock and winning it back, so with ten steps busy an
+intent waited 1-3 ms, and 10-25 ms at the 99th percentile. Appending the same statements to a file is
+one ``write`` into the kernel's cache, which survives the process (kill -9, OOM) just as a WAL commit
+with ``synchronous=NORMAL`` does; the writer thread commits them to SQLite behind.
+
+Each process that logs has a file of its own beside the journal (``journal.db-redo-<pid>-<tag>``),
+locked with ``flock`` while the process lives. Each line is ``[seq, sql, params]``; seq numbers the
+process's statements. Every commit records in the ``redo`` table how far it got, in the same
+transaction, so a journal opened later replays exactly what a dead process logged and never committed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+Statement = tuple[str, tuple]
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS redo (log TEXT PRIMARY KEY, applied INTEGER NOT NULL);"
+TRUNCATE_AT = 8 << 20  # bytes: a log SQLite has caught up with is emptied past this size
+
+
+class RedoLog:
+    """This process's log; the file is made (and locked) at the first append."""
+
+    def __init__(self, journal: Path):
+        self.path = journal.with_name(f"{journal.name}-redo-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.name = self.path.name
+        self._fd: int | None = None
+        self._size = 0
+
+    @property
+    def opened(self) -> bool:
+        return self._fd is not None
+
+    def append(self, first: int, statements: list[Statement]) -> None:
+        """``statements``, numbered from ``first``, in one write (the kernel has them when this returns)."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        data = "".join(json.dumps([first + i, sql, params]) + "\n"
+                       for i, (sql, params) in enumerate(statements)).encode()
+        if os.write(self._fd, data) != len(data):
+            raise OSError(f"short write to {self.path}")
+        self._size += len(data)
+
+    def caught_up(self) -> None:
+        """SQLite holds everything logged: a long log is emptied (its lines would all be skipped)."""
+        if self._fd is not None and self._size > TRUNCATE_AT:
+            os.ftruncate(self._fd, 0)
+            self._size = 0
+
+    def remove(self) -> None:
+        """After the journal has committed everything: the log is no longer needed."""
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def orphans(journal: Path) -> Iterator[tuple[str, list[tuple[int, Statement]]]]:
+    """The logs of processes that died, one at a time, locked while the caller replays them: (name,
+    numbered statements). A log whose process lives is locked, and skipped."""
+    for path in sorted(journal.parent.glob(f"{journal.name}-redo-*")):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its process lives
+            if os.fstat(fd).st_nlink == 0:
+                continue  # replayed and removed by another process meanwhile
+            with open(fd, closefd=False, encoding="utf-8") as lines:
+                yield path.name, list(_numbered(lines))
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def _numbered(lines) -> Iterator[tuple[int, Statement]]:
+    for line in lines:
+        try:
+            seq, sql, params = json.loads(line)
+        except ValueError:  # a line cut short as the host went down: its call was never sent
+            return
+        yield seq, (sql, tuple(params))
