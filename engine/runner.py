@@ -9,6 +9,7 @@ step's arguments, asks its kind to plan (read + decide) and, unless nothing need
 from __future__ import annotations
 
 import heapq
+import logging
 import secrets
 import threading
 import time
@@ -495,7 +496,8 @@ class Runner:
             if decision.unchanged:
                 return decision.outputs
             acted = decision
-            ctx.log.info("step.changing", action=decision.action, changes=[c.to_json() for c in decision.changes])
+            if ctx.log.is_enabled_for(logging.INFO):  # a hundred changes are not turned to JSON for nothing
+                ctx.log.info("step.changing", action=decision.action, changes=[c.to_json() for c in decision.changes])
             with self._lock:  # journaled before the change is sent
                 record.action, record.changes = decision.action, decision.changes
                 record.undo = decision.undo

@@ -76,13 +76,21 @@ class MemoryStore(NestedTransactions):
         many times between two changes. ``build`` must not change the document, and what it returns
         must be immutable (the ports' frozen views)."""
         doc = self._docs.get(kind, {}).get(name.lower())
-        if doc is None:
-            return None
-        cached = self._views.get((kind, name.lower(), key))
+        return None if doc is None else self._view(kind, name.lower(), doc, key, build)
+
+    def views(self, kind: str, key, build) -> list:
+        """``view`` of every document of ``kind``, in name order: a list of the vault rebuilds only
+        what changed since it was last read."""
+        with self.lock:
+            docs = sorted(self._docs.get(kind, {}).items())
+        return [self._view(kind, name, doc, key, build) for name, doc in docs]
+
+    def _view(self, kind: str, name: str, doc: dict, key, build):
+        cached = self._views.get((kind, name, key))
         if cached is not None and cached[0] is doc:  # a put stores a new document: identity tells
             return cached[1]
         made = build(doc)
-        self._views[(kind, name.lower(), key)] = (doc, made)
+        self._views[(kind, name, key)] = (doc, made)
         return made
 
     def all(self, kind: str) -> list[dict]:
@@ -133,7 +141,8 @@ class MemoryStore(NestedTransactions):
 
     def record(self, operation: str, resource: str, args: dict) -> None:
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        row = {"at": at, "operation": operation, "resource": resource, "args": json.dumps(args, default=str)}
+        # Kept as a copy and turned to JSON only if the ledger is read (a plan never reads it).
+        row = {"at": at, "operation": operation, "resource": resource, "args": _copy(args)}
         with self.lock:
             if self._undo is not None:
                 self._undo.append((self._truncate_ledger, len(self._ledger)))
@@ -144,7 +153,7 @@ class MemoryStore(NestedTransactions):
 
     def ledger(self) -> list[dict]:
         with self.lock:
-            return [{"seq": number, **row, "args": json.loads(row["args"])}
+            return [{"seq": number, **row, "args": json.loads(json.dumps(row["args"], default=str))}
                     for number, row in enumerate(self._ledger, start=1)]
 
     def meta(self, key: str) -> str | None:

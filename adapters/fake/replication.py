@@ -9,6 +9,7 @@ recorded, leaving the item as it was.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from adapters import ids
 from adapters.addressing import parsed_address, parsed_network, reserved_addresses
@@ -71,11 +72,14 @@ class FakeReplication:
     def _item_view(self, vault: VaultRef, name: str) -> ProtectedItem:
         """The item as the API shows it, without a copy of the document to change."""
         self._check_vault(vault)
-        view = self.store.view("item", name, (vault.subscription, vault.resource_group, vault.vault),
-                               lambda doc: (doc["vault"], self._view(vault, doc)))
+        view = self.store.view("item", name, *self._as_shown(vault))
         if view is None or view[0].lower() != vault.vault.lower():
             raise _item_not_found(vault, name)
         return view[1]
+
+    def _as_shown(self, vault: VaultRef) -> tuple[tuple, Callable[[dict], tuple[str, ProtectedItem]]]:
+        """How the store keeps an item's view for this vault: its key, and how to build it."""
+        return (vault.subscription, vault.resource_group, vault.vault), lambda doc: (doc["vault"], self._view(vault, doc))
 
     def _check_vault(self, vault: VaultRef) -> None:
         c = self.cloud
@@ -107,7 +111,8 @@ class FakeReplication:
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
         self.cloud.read("replication_protected_items.list")
         self._check_vault(vault)
-        return [self._view(vault, i) for i in self.store.all("item") if i["vault"].lower() == vault.vault.lower()]
+        wanted = vault.vault.lower()
+        return [view for owner, view in self.store.views("item", *self._as_shown(vault)) if owner.lower() == wanted]
 
     def _plan(self, vault: VaultRef, name: str) -> dict:
         plan = self.store.get("plan", name)

@@ -77,6 +77,10 @@ class Store(NestedTransactions):
         doc = self.get(kind, name)
         return None if doc is None else build(doc)
 
+    def views(self, kind: str, key, build) -> list:
+        """``build(document)`` for every document of ``kind``, in name order (see ``view``)."""
+        return [build(doc) for doc in self.all(kind)]
+
     def all(self, kind: str) -> list[dict]:
         with self.lock:  # one JSON array, parsed once: much cheaper than a parse per document
             (docs,) = self.db.execute("SELECT json_group_array(json(doc)) FROM (SELECT doc FROM resources "
