@@ -158,6 +158,7 @@ class Journal:
         self._redo = None if in_memory or fsync_intents else redo.RedoLog(self.path)
         self._unlogged: list[tuple[str, tuple]] = []  # the queued statements neither committed nor logged
         self._logged = 0  # statements up to this number are in the redo log (or committed)
+        self._redo_lock = threading.Lock()  # one append at a time, in order
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. With ``fsync_intents``
@@ -245,23 +246,37 @@ class Journal:
                 self._unlogged.extend(statements)
             if durable:
                 self._durable_upto = mark
-            if kept and self._redo is not None and not (wait or durable):
-                try:
-                    self._redo.append(mark - len(self._unlogged) + 1, self._unlogged)
-                except OSError as exc:  # a full disk: the run must stop rather than act unrecorded
-                    self._failure = exc
-                    self._signal.notify_all()
-                    raise JournalError(f"the journal cannot be written: {exc}") from exc
-                self._logged, self._unlogged = mark, []
-                wait = False
-            elif kept:
-                wait = True
-            if not (wait or durable):
+            logged = kept and self._redo is not None and not (wait or durable)
+            if not (logged or wait or durable or kept):
                 self._signal.notify_all()
                 return
-        while self._commit_queued() < mark:  # another committer took our rows: theirs is the next commit
+        if logged:
+            self._log_upto(mark)
+        else:
+            while self._commit_queued() < mark:  # another committer took our rows: theirs is the next commit
+                with self._signal:
+                    self._raise_failure()
+
+    def _log_upto(self, mark: int) -> None:
+        """Append to the redo log what is neither committed nor logged, up to ``mark`` at least. The
+        write happens outside ``_signal``, under a lock of its own: steps queueing rows meanwhile do
+        not wait for it (and the interpreter lock it must win back after the write)."""
+        with self._redo_lock:
             with self._signal:
-                self._raise_failure()
+                self._signal.notify_all()  # the writer commits behind
+                if self._logged >= mark or self._written >= mark:  # an intent after ours logged it
+                    return
+                first, statements = self._queued - len(self._unlogged) + 1, self._unlogged
+                upto, self._unlogged = self._queued, []
+            try:
+                self._redo.append(first, statements)
+            except OSError as exc:  # a full disk: the run must stop rather than act unrecorded
+                with self._signal:
+                    self._failure = exc
+                    self._signal.notify_all()
+                raise JournalError(f"the journal cannot be written: {exc}") from exc
+            with self._signal:
+                self._logged = upto
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -323,9 +338,13 @@ class Journal:
                 self._written = upto
                 if self._unlogged:  # the unlogged statements are the newest: drop those just committed
                     del self._unlogged[:max(0, upto - (self._queued - len(self._unlogged)))]
-                if self._redo is not None and upto >= self._logged:
-                    self._redo.caught_up()
                 self._signal.notify_all()
+            if self._redo is not None and self._redo_lock.acquire(blocking=False):  # no append under way
+                try:
+                    if self._written >= self._logged:
+                        self._redo.caught_up()
+                finally:
+                    self._redo_lock.release()
             self._rows_since_checkpoint += len(batch)
             if self._rows_since_checkpoint >= CHECKPOINT_EVERY:
                 self._rows_since_checkpoint = 0
@@ -381,7 +400,8 @@ class Journal:
         ])
 
     def step_changed(self, result: RunResult, record: StepRecord) -> None:
-        """Queued, not waited for: the caller holds the run's lock, so the row is a consistent snapshot."""
+        """Queued, not waited for. Called by the thread that changes the record (see ``Observer``), so
+        the row is a consistent snapshot."""
         positions = self._positions.get(result.run_id)
         if positions is None or len(positions) != len(result.steps):
             positions = self._positions[result.run_id] = {s.id: i for i, s in enumerate(result.steps)}

@@ -139,7 +139,10 @@ class RunResult:
 
 
 class Observer(Protocol):
-    """What watches a run: the journal, the live view. Each method is optional."""
+    """What watches a run: the journal, the live view. Each method is optional. A running step's
+    changes are reported by its own thread, which is the only one that changes its record, after the
+    run's lock is released: the record is a consistent snapshot, and a step writing its journal row
+    does not hold up the others."""
 
     def run_changed(self, result: RunResult) -> None: ...
 
@@ -472,7 +475,7 @@ class Runner:
             record.move(StepStatus.RUNNING)
             record.started_at = record.started_at if was_paused else clock.wall()
             record.error = None
-            self.observer.step_changed(self.result, record)
+        self.observer.step_changed(self.result, record)
         log.info("step.started")
         # A step that began acting in an earlier session of this run (then crashed or was interrupted)
         # keeps that record: if its change has since taken effect, it succeeded, it was not "unchanged".
@@ -498,10 +501,10 @@ class Runner:
             acted = decision
             if ctx.log.is_enabled_for(logging.INFO):  # a hundred changes are not turned to JSON for nothing
                 ctx.log.info("step.changing", action=decision.action, changes=[c.to_json() for c in decision.changes])
-            with self._lock:  # journaled before the change is sent
+            with self._lock:
                 record.action, record.changes = decision.action, decision.changes
                 record.undo = decision.undo
-                self.observer.step_changed(self.result, record)
+            self.observer.step_changed(self.result, record)  # journaled before the change is sent
             return kind.apply(ctx, args, decision)
 
         status, error, pause_reason = StepStatus.FAILED, None, None
@@ -541,7 +544,7 @@ class Runner:
                 record.outputs = outputs
                 self.outputs[step.id] = outputs
             record.move(status)
-            self.observer.step_changed(self.result, record)
+        self.observer.step_changed(self.result, record)
         event = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted",
                  StepStatus.PAUSED: "step.paused"}.get(status, "step.finished")
         (log.error if status == StepStatus.FAILED else log.info)(
@@ -565,7 +568,7 @@ class Runner:
     def _job_started(self, record: StepRecord, handle: JobHandle) -> None:
         with self._lock:
             record.jobs.append(handle.job_id)
-            self.observer.job_started(self.result, record, handle)
+        self.observer.job_started(self.result, record, handle)
 
 
 class ArgumentsInvalid(Exception):
