@@ -55,8 +55,9 @@ class JobTracker:
     def __init__(self, replication, clock, interval: float, log, *, inline: bool = False):
         self.replication, self.clock, self.interval, self.log = replication, clock, interval, log
         self.inline = inline  # one step at a time (a simulation): poll in the waiting thread, no poller
-        self.lock = threading.Condition()
+        self.lock = threading.Lock()
         self.pending: dict[str, JobHandle] = {}
+        self.waiters: list[tuple[set[str], threading.Event]] = []  # (job ids, set once all have finished)
         self.finished: dict[str, Job] = {}
         self.poller: threading.Thread | None = None
         self.polls = 0
@@ -73,26 +74,41 @@ class JobTracker:
                 self.clock.sleep(self.interval)
                 self._poll_once()
             return {h.job_id: self.finished[h.job_id] for h in handles}
+        # Each waiter has an event of its own, set when its last job finishes: a poll wakes only the
+        # steps whose jobs it saw finish, not every step waiting (fifty plans wait for an hour).
+        waiting = {h.job_id for h in handles}
+        done = threading.Event()
         with self.lock:
             for handle in handles:
                 if handle.job_id not in self.finished:
                     self.pending[handle.job_id] = handle
+            self.waiters.append((waiting, done))
+            self._wake_finished()
             self._start_poller()
-            try:
-                while any(h.job_id not in self.finished for h in handles):
-                    check()
-                    self.lock.wait(timeout=max(self.interval * self.clock.scale, 0.005))
-            except BaseException:  # the step gave up (timeout, interrupt): stop polling its jobs
+        try:
+            while not done.wait(timeout=max(self.interval * self.clock.scale, 0.005)):
+                check()  # the step's deadline, or an interrupt
+        except BaseException:  # the step gave up (timeout, interrupt): stop polling its jobs
+            with self.lock:
                 for handle in handles:
                     self.pending.pop(handle.job_id, None)
-                raise
+            raise
+        finally:
+            with self.lock:
+                self.waiters.remove((waiting, done))
+        with self.lock:
             return {h.job_id: self.finished[h.job_id] for h in handles}
+
+    def _wake_finished(self) -> None:
+        """Wake the waiters all of whose jobs have finished (call with ``lock`` held)."""
+        for waiting, done in self.waiters:
+            if not done.is_set() and waiting.issubset(self.finished.keys()):
+                done.set()
 
     def stop(self) -> None:
         with self.lock:
             self.stopped = True
             self.pending.clear()
-            self.lock.notify_all()
 
     def _start_poller(self) -> None:
         if self.poller is None or not self.poller.is_alive():
@@ -129,11 +145,12 @@ class JobTracker:
                     self.clock.sleep(retry_after)
                 continue
             with self.lock:
-                for job in jobs:
-                    if job.finished and job.id in self.pending:
-                        self.pending.pop(job.id)
-                        self.finished[job.id] = job
-                self.lock.notify_all()
+                finished = [job for job in jobs if job.finished and job.id in self.pending]
+                for job in finished:
+                    self.pending.pop(job.id)
+                    self.finished[job.id] = job
+                if finished:
+                    self._wake_finished()
 
 
 GATHER_S = 1.0  # simulated seconds a read waits for the other steps' reads of the same vault

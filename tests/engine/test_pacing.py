@@ -1,5 +1,6 @@
 """Reading many protected items with few requests: steps that start together share one list of the
-vault; a step alone reads with GETs; a read never gets an answer older than itself."""
+vault; a step alone reads with GETs; a read never gets an answer older than itself. Waiting for many
+ASR jobs: one list per poll, and a step wakes when its own jobs end."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import time
 
 import pytest
 
+from adapters.clock import Clock
 from adapters.errors import NotFoundError, TransientError
-from adapters.ports import VaultRef
+from adapters.ports import Job, JobHandle, VaultRef
 from engine.context import StepContext
 from engine.logs import get_logger
 from engine.model import Target
-from engine.pacing import ItemReader
+from engine.pacing import ItemReader, JobTracker
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
@@ -93,3 +95,45 @@ def test_a_failed_shared_list_fails_every_step_that_shared_it(fake):
     assert all(isinstance(a, TransientError) for a in answers)
     assert answers[0] is not answers[1]  # each step raises its own
     assert answers[0].status == answers[1].status
+
+
+class Jobs:
+    """ASR's jobs, as the tracker polls them: each finishes when the test says so."""
+
+    def __init__(self):
+        self.done: set[str] = set()
+        self.lists: list[set[str]] = []
+
+    def list_jobs(self, vault, job_ids):
+        self.lists.append(set(job_ids))
+        return [Job(id=j, state="Succeeded" if j in self.done else "InProgress") for j in job_ids]
+
+    def get_job(self, vault, job_id):
+        return self.list_jobs(vault, [job_id])[0]
+
+
+def test_a_poll_wakes_only_the_steps_whose_jobs_finished():
+    """Two steps wait on their own jobs, polled together with one list per poll; when one job ends,
+    its step goes on, and the other keeps waiting until its own job ends."""
+    jobs = Jobs()
+    tracker = JobTracker(jobs, Clock(0.001), 5.0, get_logger())  # a poll every 5 ms of real time
+    returned: dict[str, float] = {}
+
+    def wait(job_id: str) -> None:
+        tracker.wait([JobHandle(VAULT, job_id, "PlannedFailover", job_id)], lambda: None)
+        returned[job_id] = time.monotonic()
+
+    threads = {j: threading.Thread(target=wait, args=(j,)) for j in ("a", "b")}
+    for thread in threads.values():
+        thread.start()
+    time.sleep(0.05)
+    assert returned == {} and {"a", "b"} in jobs.lists  # one read for both
+    jobs.done.add("a")
+    threads["a"].join(timeout=5)
+    assert set(returned) == {"a"}
+    time.sleep(0.05)
+    assert set(returned) == {"a"}, "the other step went on before its job ended"
+    jobs.done.add("b")
+    threads["b"].join(timeout=5)
+    assert set(returned) == {"a", "b"}
+    tracker.stop()
