@@ -289,7 +289,8 @@ class Runner:
                         for ready in newly_ready:
                             heapq.heappush(queue, (self._priority[ready], ready))
                         continue
-                    finished, _ = wait([*running, self._wakeup], return_when=FIRST_COMPLETED)
+                    finished = {f for f in running if f.done()} or \
+                        wait([*running, self._wakeup], return_when=FIRST_COMPLETED)[0]
                     with self._lock:
                         if self._wakeup.done():  # a step began waiting on jobs: its slot is free
                             self._wakeup = Future()

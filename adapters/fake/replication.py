@@ -169,7 +169,7 @@ class FakeReplication:
                     self._check_target(doc, which, merged["network"], merged["subnet"], merged["ip"])
                     doc[which] = merged
             self.store.put("item", doc)
-            updated = self._view(vault, doc)
+            updated = self._item_view(vault, item)  # read back, as ARM does when the operation ends
             self.store.record("replication_protected_items.update", updated.id,
                               {"nic": nic_id, **{k: v for k, v in settings.__dict__.items() if v is not None}})
         return updated
