@@ -111,6 +111,12 @@ class MemoryStore(NestedTransactions):
     def put(self, kind: str, doc: dict) -> None:
         self._set(kind, doc["name"].lower(), _copy(doc))
 
+    def replace(self, kind: str, doc: dict) -> None:
+        """``put`` for a document the caller got from ``get``, changed, and hands over: kept as it is,
+        without a second copy (a plan's jobs move thousands of items). The caller must not change it
+        afterwards."""
+        self._set(kind, doc["name"].lower(), doc)
+
     def delete(self, kind: str, name: str) -> None:
         self._set(kind, name.lower(), None)
 

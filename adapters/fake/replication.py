@@ -168,7 +168,7 @@ class FakeReplication:
                     merged = {f: given[f] if given[f] is not None else doc[which][f] for f in given}
                     self._check_target(doc, which, merged["network"], merged["subnet"], merged["ip"])
                     doc[which] = merged
-            self.store.put("item", doc)
+            self.store.replace("item", doc)
             updated = self._item_view(vault, item)  # read back, as ARM does when the operation ends
             self.store.record("replication_protected_items.update", updated.id,
                               {"nic": nic_id, **{k: v for k, v in settings.__dict__.items() if v is not None}})
@@ -216,11 +216,11 @@ class FakeReplication:
             self.store.put_job(job)
             for doc in docs:
                 doc["current_job"] = job_id
-                self.store.put("item", doc)
+                self.store.replace("item", doc)
             if plan:
                 plan_doc = self._plan(vault, plan)
                 plan_doc["current_job"] = job_id
-                self.store.put("plan", plan_doc)
+                self.store.replace("plan", plan_doc)
             resource = (f"{self._vault_prefix(vault)}/replicationRecoveryPlans/{plan}" if plan
                         else self._view(vault, docs[0]).id)
             self.store.record(f"{'replication_recovery_plans' if plan else 'replication_protected_items'}."
@@ -339,12 +339,12 @@ def settle_jobs(cloud) -> None:
                     _apply(store, item, job)
             for item in items:
                 item["current_job"] = None
-                store.put("item", item)
+                store.replace("item", item)
             if job["plan"]:
                 plan = store.get("plan", job["plan"])
                 if plan:
                     plan["current_job"] = None
-                    store.put("plan", plan)
+                    store.replace("plan", plan)
             job.update(state="Failed" if errors else "Succeeded", errors=errors, ended=job["finish_at"])
             store.put_job(job)
 

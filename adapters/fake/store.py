@@ -100,6 +100,10 @@ class Store(NestedTransactions):
             self.db.execute("INSERT OR REPLACE INTO resources (kind, name, doc) VALUES (?,?,?)",
                             (kind, doc["name"].lower(), json.dumps(doc, sort_keys=True)))
 
+    def replace(self, kind: str, doc: dict) -> None:
+        """``put`` for a document the caller hands over (the memory store then keeps it uncopied)."""
+        self.put(kind, doc)
+
     def delete(self, kind: str, name: str) -> None:
         with self.lock:
             self.db.execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name.lower()))

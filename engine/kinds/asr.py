@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -23,7 +24,10 @@ from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, Ver
 from engine.pacing import ItemReader
 
 
+@lru_cache(maxsize=65536)
 def _ipv4(value: str | None) -> str | None:
+    """The address written the standard way (checked when the runbook is loaded, again when the step
+    runs: once per address is enough)."""
     if value is None:
         return None
     try:

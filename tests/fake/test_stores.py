@@ -35,6 +35,24 @@ def test_documents_go_in_and_come_out_as_copies(store):
     assert store.all("item") == [item("VM1", "10.0.0.4")]
 
 
+def test_a_document_handed_over_is_kept_and_still_read_as_a_copy(store):
+    """``replace`` takes a document got from ``get`` without copying it again; reads still copy, and a
+    failed transaction puts the old one back."""
+    store.put("item", item("vm1", "10.0.0.4"))
+    doc = store.get("item", "vm1")
+    doc["recovery"]["ip"] = "10.0.0.5"
+    store.replace("item", doc)
+    read = store.get("item", "vm1")
+    assert read == item("vm1", "10.0.0.5") and read is not doc
+    read["recovery"]["ip"] = "10.0.0.77"
+    assert store.get("item", "vm1") == item("vm1", "10.0.0.5")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.replace("item", {**store.get("item", "vm1"), "protection_state": "FailoverCompleted"})
+        raise RuntimeError("the change failed half-way")
+    assert store.all("item") == [item("vm1", "10.0.0.5")]
+    assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.5")] == ["vm1"]
+
+
 def test_all_is_ordered_by_name_and_delete_removes(store):
     for name in ("vm3", "vm1", "vm2"):
         store.put("item", item(name, None))
