@@ -263,7 +263,6 @@ class Journal:
         not wait for it (and the interpreter lock it must win back after the write)."""
         with self._redo_lock:
             with self._signal:
-                self._signal.notify_all()  # the writer commits behind
                 if self._logged >= mark or self._written >= mark:  # an intent after ours logged it
                     return
                 first, statements = self._queued - len(self._unlogged) + 1, self._unlogged
@@ -277,6 +276,7 @@ class Journal:
                 raise JournalError(f"the journal cannot be written: {exc}") from exc
             with self._signal:
                 self._logged = upto
+                self._signal.notify_all()  # the writer commits behind
 
     def _raise_failure(self) -> None:
         if self._failure is not None:

@@ -4,7 +4,11 @@ boundary whole."""
 
 from __future__ import annotations
 
+import json
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +56,12 @@ def test_the_estate_in_its_own_process_runs_the_subnet_failover(estate_file, tmp
     finally:
         journal.close()
         estate.close()
+
+
+def test_the_journal_contention_benchmark_prints_its_figures():
+    """A small run of ``benchmarks/journal_contention.py``: every step's intent is timed, in order."""
+    done = subprocess.run([sys.executable, "benchmarks/journal_contention.py", "--threads", "2", "--steps", "5"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True)
+    figures = json.loads(done.stdout)
+    assert figures["steps"] == 10
+    assert 0 < figures["intent_ms_p50"] <= figures["intent_ms_p90"] <= figures["intent_ms_p99"] <= figures["intent_ms_max"]
