@@ -207,7 +207,8 @@ class Journal:
             self._db.close()
 
     def _replay_orphans(self) -> None:
-        """Commit what processes that died had logged and not committed (see ``engine/redo.py``)."""
+        """Commit what processes that died had logged and not committed (see ``engine/redo.py``), and
+        forget the dead processes that logged nothing."""
         replayed = []
         with self._lock:
             for name, numbered in redo.orphans(self.path):
@@ -225,7 +226,8 @@ class Journal:
                     self._db.execute("ROLLBACK")
                     raise
                 replayed.append(name)  # its file goes once this one is committed
-            for name in replayed:
+            names = [row[0] for row in self._db.execute("SELECT log FROM redo")]
+            for name in replayed + [n for n in names if n not in replayed and redo.gone(n, self.path)]:
                 self._db.execute("DELETE FROM redo WHERE log=?", (name,))
 
     # --- group commit ----------------------------------------------------------------------------

@@ -37,10 +37,6 @@ class RedoLog:
         self._fd: int | None = None
         self._size = 0
 
-    @property
-    def opened(self) -> bool:
-        return self._fd is not None
-
     def append(self, first: int, statements: list[Statement]) -> None:
         """``statements``, numbered from ``first``, in one write (the kernel has them when this returns)."""
         if self._fd is None:
@@ -86,6 +82,21 @@ def orphans(journal: Path) -> Iterator[tuple[str, list[tuple[int, Statement]]]]:
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+def gone(name: str, journal: Path) -> bool:
+    """Whether the process that named its log ``name`` died without leaving the file: its row in the
+    ``redo`` table can go (a live process may not have made its file yet)."""
+    if (journal.parent / name).exists():
+        return False
+    try:
+        pid = int(name.removeprefix(f"{journal.name}-redo-").split("-")[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
 
 
 def _numbered(lines) -> Iterator[tuple[int, Statement]]:

@@ -130,3 +130,20 @@ def test_a_journal_row_holds_no_secret_even_where_json_escapes_it():
     assert "61c2" not in row
     assert _dump({"error": "nothing to hide", "n": 1}) == json.dumps({"error": "nothing to hide", "n": 1},
                                                                      sort_keys=True)
+
+
+def test_a_dead_process_that_logged_nothing_leaves_no_trace(tmp_path):
+    """A process killed before its first intent made no redo log, only a row saying how far it
+    committed: the next journal opened forgets it; a live process's row stays."""
+    journal = Journal(tmp_path / "j.db")
+    result, record = started(journal)
+    journal.step_changed(result, record)
+    journal.flush()  # committed, with a row saying so; no intent yet, so no redo log
+    with journal._lock:
+        journal._db.execute("INSERT INTO redo (log, applied) VALUES (?, 3)", ("j.db-redo-999999999-dead", ))
+    live = journal._redo.name
+    other = Journal(tmp_path / "j.db")
+    with other._lock:
+        assert [row[0] for row in other._db.execute("SELECT log FROM redo")] == [live]
+    other.close()
+    journal.close()
