@@ -1,8 +1,8 @@
 """A simulation's private copy of the fake estate: the same interface as the SQLite ``Store``, held in
 dicts. A plan or dry run of thousands of steps reads the estate tens of thousands of times and no other
 process shares the copy, so it needs neither SQLite nor JSON text. It still hands out copies and keeps
-copies, so a caller changing a document changes nothing until it puts it back, and a failed
-transaction leaves nothing behind."""
+copies (``replace`` keeps a document its caller hands over), so a caller changing a document changes
+nothing until it puts it back, and a failed transaction leaves nothing behind."""
 
 from __future__ import annotations
 
