@@ -164,7 +164,7 @@ def _check_steps(loaded: LoadedRunbook) -> list[Problem]:
             problems.append(_problem(loaded, "RB007", step, f"unknown step kind {step.uses!r}", hint, "uses"))
             continue
         kind = kinds.get(step.uses)
-        refs = list(expressions.references(step.with_))
+        refs = step.references
         # only an output reference needs the step's ancestors: most steps have none
         ancestors = loaded.ancestors(step.id) if any(r.kind == "output" for r in refs) else set()
         for ref in refs:
@@ -229,7 +229,7 @@ def check_arguments(loaded: LoadedRunbook, step: Step, params: dict[str, Any] | 
     ``params`` is None, on parameters) are checked when the step runs."""
     kind = kinds.get(step.uses)
     deferred = [
-        ref.path for ref in expressions.references(step.with_)
+        ref.path for ref in step.references
         if ref.kind == "output" or params is None or ref.name not in params
     ]
     value = _resolve_known(step.with_, params or {})
@@ -281,7 +281,7 @@ def _resolve_known(value: Any, params: dict[str, Any]) -> Any:
 def _unused_parameters(loaded: LoadedRunbook) -> list[Problem]:
     used = set()
     for step in loaded.runbook.steps:
-        used |= {r.name for r in expressions.references(step.with_) if r.kind == "param"}
+        used |= {r.name for r in step.references if r.kind == "param"}
         if isinstance(step.when, str):
             used |= {r.name for r in expressions.parse(step.when) if r.kind == "param"}
         elif step.when is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine import expressions
 from engine.durations import parse_duration
 
 Duration = Annotated[
@@ -129,6 +131,12 @@ class Step(Strict):
     @classmethod
     def _needs(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @cached_property
+    def references(self) -> tuple[expressions.Reference, ...]:
+        """Every expression in ``with``, parsed once: loading checks them, and every run and
+        simulation resolves them."""
+        return tuple(expressions.references(self.with_))
 
 
 class Runbook(Strict):

@@ -396,7 +396,7 @@ class Runner:
             status = self.result.step(need).status
             if status not in STEP_DONE and need not in self._skipped_by_condition:
                 return f"not started: {need} is {status}"
-        used = {r.step for r in expressions.references(step.with_) if r.kind == "output"}
+        used = {r.step for r in step.references if r.kind == "output"}
         if skipped := sorted(used & self._skipped_by_condition):
             return f"skipped: uses outputs of {', '.join(skipped)}, which did not run"
         if step.when is not None and not self._condition_holds(step.when):
@@ -555,7 +555,7 @@ class Runner:
 
     def _arguments(self, step: Step, kind):
         try:
-            values = expressions.resolve(step.with_, self.params, self.outputs)
+            values = expressions.resolve(step.with_, self.params, self.outputs) if step.references else step.with_
             return kind.Args.model_validate(values)
         except expressions.Unresolved as exc:
             raise ArgumentsInvalid(f"{step.uses}: {exc}") from None
