@@ -3,9 +3,10 @@ waiting for a SQLite commit.
 
 Committing the intent (and the rows queued before it) took a SQLite transaction: a handful of calls
 into SQLite, each giving up the interpreter lock and winning it back, so with ten steps busy an
-intent waited 1-3 ms, and 10-25 ms at the 99th percentile. Appending the same statements to a file is
-one ``write`` into the kernel's cache, which survives the process (kill -9, OOM) just as a WAL commit
-with ``synchronous=NORMAL`` does; the writer thread commits them to SQLite behind.
+intent waited 1-2 ms, and 8-24 ms at the 99th percentile (1,000-VM benchmark runs). Appending the
+same statements to a file is one ``write`` into the kernel's cache, which survives the process
+(kill -9, OOM) just as a WAL commit with ``synchronous=NORMAL`` does; the writer thread commits them
+to SQLite behind.
 
 Each process that logs has a file of its own beside the journal (``journal.db-redo-<pid>-<tag>``),
 locked with ``flock`` while the process lives. Each line is ``[seq, sql, params]``; seq numbers the
