@@ -27,6 +27,8 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +208,24 @@ class Journal:
                 self._db.execute("DELETE FROM redo WHERE log=?", (self._redo.name,))
             self._db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed, or rolled back on any error (call holding ``_lock``)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _fail(self, exc: BaseException) -> JournalError:
+        """Remember that the journal cannot be written: every waiter and every later write hears of it."""
+        with self._signal:
+            self._failure = exc
+            self._signal.notify_all()
+        return JournalError(f"the journal cannot be written: {exc}")
+
     def _replay_orphans(self) -> None:
         """Commit what processes that died had logged and not committed (see ``engine/redo.py``), and
         forget the dead processes that logged nothing."""
@@ -214,17 +234,12 @@ class Journal:
             for name, numbered in redo.orphans(self.path):
                 row = self._db.execute("SELECT applied FROM redo WHERE log=?", (name,)).fetchone()
                 applied = row[0] if row else 0
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction():
                     for seq, (sql, params) in numbered:
                         if seq > applied:
                             self._db.execute(sql, params)
                     last = max([applied] + [seq for seq, _ in numbered])
                     self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)", (name, last))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
                 replayed.append(name)  # its file goes once this one is committed
             names = [row[0] for row in self._db.execute("SELECT log FROM redo")]
             for name in replayed + [n for n in names if n not in replayed and redo.gone(n, self.path)]:
@@ -272,10 +287,7 @@ class Journal:
             try:
                 self._redo.append(first, statements)
             except OSError as exc:  # a full disk: the run must stop rather than act unrecorded
-                with self._signal:
-                    self._failure = exc
-                    self._signal.notify_all()
-                raise JournalError(f"the journal cannot be written: {exc}") from exc
+                raise self._fail(exc) from exc
             with self._signal:
                 self._logged = upto
                 self._signal.notify_all()  # the writer commits behind
@@ -315,27 +327,20 @@ class Journal:
             try:
                 if durable:
                     self._db.execute("PRAGMA synchronous=FULL")
-                self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    # Runs of the same statement go in one executemany: a batch costs a few calls
-                    # into SQLite, not one per row (each call gives up and retakes the GIL).
-                    for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
-                        self._db.executemany(sql, [params for _, params in rows])
-                    if self._redo is not None:  # how far the redo log is committed, with what it committed
-                        self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)",
-                                         (self._redo.name, upto))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+                    with self._transaction():
+                        # Runs of the same statement go in one executemany: a batch costs a few calls
+                        # into SQLite, not one per row (each call gives up and retakes the GIL).
+                        for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
+                            self._db.executemany(sql, [params for _, params in rows])
+                        if self._redo is not None:  # how far the redo log is committed, with what it committed
+                            self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)",
+                                             (self._redo.name, upto))
                 finally:
                     if durable:
                         self._db.execute("PRAGMA synchronous=NORMAL")
-            except BaseException as exc:  # disk full, a corrupt file: every waiter and later write hears of it
-                with self._signal:
-                    self._failure = exc
-                    self._signal.notify_all()
-                raise JournalError(f"the journal cannot be written: {exc}") from exc
+            except BaseException as exc:  # disk full, a corrupt file
+                raise self._fail(exc) from exc
             with self._signal:
                 self._written = upto
                 if self._unlogged:  # the unlogged statements are the newest: drop those just committed
@@ -374,22 +379,16 @@ class Journal:
                   kind: str = "run", options: dict | None = None) -> None:
         now = time.time()
         self.flush()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, parameters, adapter, scope,"
-                    " dry_run, status, started_at, operator, host, pid, kind, options, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (result.run_id, result.runbook, runbook_path, runbook_sha256, _dump(result.parameters),
-                     result.adapter, scope, int(result.dry_run), str(result.status), result.started_at or now,
-                     who(), socket.gethostname(), os.getpid(), kind, _dump(options or {}), now))
-                for position, record in enumerate(result.steps):
-                    self._db.execute(*self._upsert_step(result.run_id, position, record))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, parameters, adapter, scope,"
+                " dry_run, status, started_at, operator, host, pid, kind, options, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (result.run_id, result.runbook, runbook_path, runbook_sha256, _dump(result.parameters),
+                 result.adapter, scope, int(result.dry_run), str(result.status), result.started_at or now,
+                 who(), socket.gethostname(), os.getpid(), kind, _dump(options or {}), now))
+            for position, record in enumerate(result.steps):
+                self._db.execute(*self._upsert_step(result.run_id, position, record))
 
     def run_changed(self, result: RunResult) -> None:
         self._enqueue([
@@ -509,20 +508,14 @@ class Journal:
         left by a dead process is taken over; the old holder is returned so it can be reported."""
         now = time.time()
         self.flush()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # one writer at a time: two runs cannot both see it free
-            try:
-                row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
-                previous = LockHolder(**dict(row)) if row else None
-                if previous and previous.run_id != run_id and previous.alive():
-                    raise LockHeld(previous)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO locks (scope, run_id, pid, host, operator, acquired_at, heartbeat_at)"
-                    " VALUES (?,?,?,?,?,?,?)", (scope, run_id, os.getpid(), socket.gethostname(), who(), now, now))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():  # one writer at a time: two runs cannot both see it free
+            row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
+            previous = LockHolder(**dict(row)) if row else None
+            if previous and previous.run_id != run_id and previous.alive():
+                raise LockHeld(previous)
+            self._db.execute(
+                "INSERT OR REPLACE INTO locks (scope, run_id, pid, host, operator, acquired_at, heartbeat_at)"
+                " VALUES (?,?,?,?,?,?,?)", (scope, run_id, os.getpid(), socket.gethostname(), who(), now, now))
         return previous if previous and previous.run_id != run_id else None
 
     def heartbeat(self, scope: str, run_id: str) -> None:
