@@ -24,14 +24,20 @@ class TokenBucket:
         self.updated = clock.monotonic()
         self.lock = threading.Lock()
 
-    def reserve(self) -> float:
-        """Take a token now or in the future; return how long to wait for it (simulated seconds)."""
+    def reserve(self, count: int = 1) -> float:
+        """Take ``count`` tokens now or in the future; return how long to wait for them (simulated
+        seconds). Tokens taken together are all there at the end of the wait: a burst the bucket allows."""
         with self.lock:
             now = self.clock.monotonic()
             self.tokens = min(self.size, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
-            self.tokens -= 1
+            self.tokens -= count
             return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def refund(self, count: int) -> None:
+        """Give back tokens taken and not used."""
+        with self.lock:
+            self.tokens = min(self.size, self.tokens + count)
 
 
 class RateLimiter:
@@ -42,11 +48,14 @@ class RateLimiter:
         self.clock = clock
         self.waited_s = 0.0
 
-    def acquire(self, kind: str, sleep: Callable[[float], None]) -> None:
-        wait = self.buckets[kind].reserve()
+    def acquire(self, kind: str, sleep: Callable[[float], None], count: int = 1) -> None:
+        wait = self.buckets[kind].reserve(count)
         if wait > 0:
             self.waited_s += wait
             sleep(wait)
+
+    def refund(self, kind: str, count: int) -> None:
+        self.buckets[kind].refund(count)
 
 
 class JobTracker:
@@ -211,7 +220,7 @@ class ItemReader:
         """The items, in order, one GET each: the cost follows the step's size, not the vault's. (A list
         of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the
         GETs are paced by the run's read bucket, and jobs that end at different times spread them.)"""
-        return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
+        return ctx.adapter.replication.each("get_protected_item", [(vault, name) for name in names])
 
     def _lead(self, ctx, vault: VaultRef, gathering: _Gathering) -> None:
         try:

@@ -14,16 +14,20 @@ from adapters.errors import NotFoundError, TransientError
 from adapters.ports import Job, JobHandle, VaultRef
 from engine.context import StepContext
 from engine.logs import get_logger
-from engine.model import Target
+from engine.model import RetryPolicy, Target
 from engine.pacing import ItemReader, JobTracker
+from engine.retry import RetryingAdapter
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
 
 
 def context(adapter) -> StepContext:
-    return StepContext(adapter=adapter, target=Target(subscription=SUB, resource_group="woodgrove-dr"),
-                       step_id="s", log=get_logger(), deadline=adapter.clock.monotonic() + 3600)
+    """What a step sees: the adapter behind the run's retries."""
+    ctx = StepContext(adapter=adapter, target=Target(subscription=SUB, resource_group="woodgrove-dr"),
+                      step_id="s", log=get_logger(), deadline=adapter.clock.monotonic() + 3600)
+    ctx.adapter = RetryingAdapter(adapter, RetryPolicy(attempts=1), sleep=ctx.sleep, on_retry=lambda *a: None)
+    return ctx
 
 
 def read_together(reader, adapter, requests: list[list[str]], delays: list[float] | None = None):
