@@ -147,3 +147,31 @@ def test_a_dead_process_that_logged_nothing_leaves_no_trace(tmp_path):
         assert [row[0] for row in other._db.execute("SELECT log FROM redo")] == [live]
     other.close()
     journal.close()
+
+
+def test_a_redo_log_grows_past_its_mapping_and_is_emptied_once_caught_up(tmp_path):
+    """Lines go on past the first mapped megabyte, in order; the zeros after the last line end a
+    replay; a log SQLite has caught up with is emptied only once it is long."""
+    from engine import redo
+
+    log = redo.RedoLog(tmp_path / "j.db")
+    row = ("INSERT INTO operations (detail) VALUES (?)", ("x" * 1000,))
+
+    def numbers() -> list[int]:
+        with open(log.path, encoding="utf-8") as lines:
+            return [seq for seq, _ in redo._numbered(lines)]
+
+    for seq in range(1, 3001):
+        log.append(seq, [row])
+    assert log.path.stat().st_size > redo.MAPPED
+    assert numbers() == list(range(1, 3001))
+    log.caught_up()  # 3 MB: kept
+    assert numbers() == list(range(1, 3001))
+
+    log.append(3001, [row] * 6000)
+    log.caught_up()
+    assert numbers() == [] and log.path.stat().st_size == redo.MAPPED
+    log.append(9001, [row])
+    assert numbers() == [9001]
+    log.remove()
+    assert not log.path.exists()
