@@ -466,6 +466,22 @@ class Journal:
                                         (kind, limit)).fetchall()
             return self._db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
 
+    def step_durations(self, runbook: str, adapter: str, *, runs: int = 5) -> tuple[dict[str, float], str | None]:
+        """How long each step took the last time it acted, over the latest ``runs`` finished runs and
+        drills of ``runbook`` on ``adapter`` (dry runs and steps that found nothing to do do not count),
+        and the newest of those runs: what the scheduler can expect of this one."""
+        self.flush()
+        with self._lock:
+            recent = [row[0] for row in self._db.execute(
+                "SELECT run_id FROM runs WHERE runbook=? AND adapter=? AND dry_run=0 AND finished_at IS NOT NULL"
+                " ORDER BY started_at DESC LIMIT ?", (runbook, adapter, runs))]
+            rows = self._db.execute(
+                f"SELECT run_id, step_id, duration_s FROM steps WHERE run_id IN ({','.join('?' * len(recent))})"
+                " AND status IN ('succeeded', 'compensated') AND duration_s IS NOT NULL", recent).fetchall()
+        age = {run_id: i for i, run_id in enumerate(recent)}
+        newest_last = sorted(rows, key=lambda row: -age[row["run_id"]])
+        return {row["step_id"]: row["duration_s"] for row in newest_last}, recent[0] if recent else None
+
     def jobs(self, run_id: str) -> list[sqlite3.Row]:
         self.flush()
         with self._lock:

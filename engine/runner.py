@@ -172,6 +172,28 @@ class Observers:
 
 
 
+def priorities(runbook, expected: dict[str, float]) -> dict[str, tuple]:
+    """Which ready step gets the next free slot. First the one with the longest wait still ahead of
+    it: its own expected duration plus the longest chain of its dependents', each step as long as it
+    took when it last ran (``expected``: a drill, a rehearsal, an earlier failover). The recovery plan
+    whose failover took longest then gets its target IPs first, and its failover starts while the
+    others' IPs are still being set. Then the step furthest along its chain of needs (a failover whose
+    target IPs are set goes before other plans' IPs), then the runbook's order. Without history, only
+    the last two count."""
+    order = list(TopologicalSorter({s.id: set(s.needs) for s in runbook.steps}).static_order())
+    depth: dict[str, int] = {}
+    for step_id in order:
+        depth[step_id] = 1 + max((depth[n] for n in runbook.step(step_id).needs), default=-1)
+    dependents: dict[str, list[str]] = {s.id: [] for s in runbook.steps}
+    for step in runbook.steps:
+        for need in step.needs:
+            dependents[need].append(step.id)
+    ahead: dict[str, float] = {}
+    for step_id in reversed(order):
+        ahead[step_id] = expected.get(step_id, 0.0) + max((ahead[d] for d in dependents[step_id]), default=0.0)
+    return {s.id: (-ahead[s.id], -depth[s.id], i) for i, s in enumerate(runbook.steps)}
+
+
 class Runner:
     def __init__(
         self,
@@ -189,6 +211,7 @@ class Runner:
         approvals=None,
         auto_approve: bool = False,
         drill: bool = False,
+        expected: dict[str, float] | None = None,
     ):
         self.loaded = loaded
         self.runbook = loaded.runbook
@@ -210,12 +233,7 @@ class Runner:
         )
         self.resumed = prior is not None
         self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
-        # Which ready step gets the next free slot: the one furthest along its chain of needs (a failover
-        # whose target IPs are set goes before the IPs of other plans), then the runbook's order.
-        depth: dict[str, int] = {}
-        for step in TopologicalSorter({s.id: set(s.needs) for s in self.runbook.steps}).static_order():
-            depth[step] = 1 + max((depth[n] for n in self.runbook.step(step).needs), default=-1)
-        self._priority = {s.id: (-depth[s.id], i) for i, s in enumerate(self.runbook.steps)}
+        self._priority = priorities(self.runbook, expected or {})
         self._waiting = 0  # running steps now waiting on ASR jobs
         self._wakeup: Future = Future()  # set when a step starts waiting, so the scheduler fills its slot
         self._skipped_by_condition: set[str] = set()

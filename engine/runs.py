@@ -92,9 +92,13 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
 
         return {"approved_by": row["approved_by"], "approved_at": iso(row["at"])}
 
+    # The order among ready steps follows how long each took when this runbook last ran here.
+    expected, expected_from = journal.step_durations(loaded.runbook.name, adapter.name)
     runner = Runner(loaded, values, adapter, prior=prior, concurrency=concurrency,
                     observer=Observers(journal, observer), approvals=approvals, job_poll_interval=job_poll_interval,
-                    drill=kind == "drill")
+                    drill=kind == "drill", expected=expected)
+    if expected_from:
+        runner.log.info("run.ordered", by_durations_of=expected_from, steps_with_history=len(expected))
     scope = lock_scope(loaded, adapter)
     with locked(journal, scope, runner.result.run_id):
         if prior is None:
