@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
+from engine import logs as engine_logs
 from engine.journal import Journal
 from engine.params import resolve_parameters
 from engine.runner import RunResult, StepRecord, priorities
@@ -76,7 +79,16 @@ def test_the_journal_gives_each_steps_last_duration_on_the_same_adapter(tmp_path
     journal.close()
 
 
-def test_a_run_orders_its_steps_by_the_last_runs_durations(fake, tmp_path):
+@pytest.fixture
+def info_logged():
+    """Info events reach ``capture_logs`` whatever level an earlier test's command configured."""
+    before = structlog.get_config()
+    engine_logs.configure("json", "info")
+    yield
+    structlog.configure(**before)
+
+
+def test_a_run_orders_its_steps_by_the_last_runs_durations(fake, tmp_path, info_logged):
     (tmp_path / "chains.yaml").write_text(TARGET + textwrap.dedent(CHAINS))
     loaded = loaded_from(tmp_path / "chains.yaml")
     values, _ = resolve_parameters(loaded.runbook, {})
@@ -86,9 +98,9 @@ def test_a_run_orders_its_steps_by_the_last_runs_durations(fake, tmp_path):
     with journal._lock:  # as if web01's IP had taken long the last time
         journal._db.execute("UPDATE steps SET duration_s=1000 WHERE run_id=? AND step_id='ip-web01'",
                             (first.run_id,))
-    with capture_logs() as logs:
+    with capture_logs() as events:
         second = execute(loaded, values, fake(), journal, options={}, concurrency=1)
     assert str(second.status) == "succeeded" and first_of(second) == "ip-web01"
-    ordered = [e for e in logs if e["event"] == "run.ordered"]
+    ordered = [e for e in events if e["event"] == "run.ordered"]
     assert ordered and ordered[0]["by_durations_of"] == first.run_id and ordered[0]["steps_with_history"] == 3
     journal.close()
