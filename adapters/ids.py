@@ -6,6 +6,7 @@ A runbook may name a resource by its name (resolved in the runbook's ``target``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 NETWORK = "Microsoft.Network"
 
@@ -38,6 +39,7 @@ def is_resource_id(value: str) -> bool:
     return value.startswith("/subscriptions/")
 
 
+@lru_cache(maxsize=4096)  # a plan of thousands of steps names the same few networks thousands of times
 def parse(resource_id: str) -> ResourceId:
     """Parse ``/subscriptions/S/resourceGroups/R/providers/P/TYPE/NAME`` (child segments ignored)."""
     parts = resource_id.strip("/").split("/")
@@ -52,6 +54,7 @@ def parse(resource_id: str) -> ResourceId:
         ) from None
 
 
+@lru_cache(maxsize=4096)
 def resolve(value: str, kind: str, subscription: str, resource_group: str, provider: str = NETWORK) -> str:
     """A name becomes a full ID in the given scope; a full ID is returned as it is."""
     if is_resource_id(value):
