@@ -65,3 +65,20 @@ def test_the_journal_contention_benchmark_prints_its_figures():
     figures = json.loads(done.stdout)
     assert figures["steps"] == 10
     assert 0 < figures["intent_ms_p50"] <= figures["intent_ms_p90"] <= figures["intent_ms_p99"] <= figures["intent_ms_max"]
+
+
+def test_the_scale_benchmark_runs_twice_and_prints_every_figure():
+    """A small, fast run of ``benchmarks/scale.py`` (its timings mean nothing at this compression):
+    both runs succeed without a 429, and the schedules it derives keep their order."""
+    done = subprocess.run([sys.executable, "benchmarks/scale.py", "--items", "200", "--time-scale", "0.002",
+                           "--job-minutes", "1"], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, check=True, timeout=300)
+    figures = json.loads(done.stdout)
+    assert figures["items"] == 200 and figures["steps"] == 208 and figures["status"] == "succeeded"
+    assert figures["throttled_429"] == 0 and figures["first_run_throttled_429"] == 0
+    assert figures["engine_s"] > 0 and figures["first_run_s"] > 0
+    assert figures["reads"] >= figures["engine_reads"] > 0 and figures["writes"] >= figures["engine_writes"] > 0
+    # with unlimited parallelism nothing is slower: the critical path bounds the barrier and the script
+    assert figures["critical_path_s"] <= figures["group_barrier_s"] <= figures["sequential_s"]
+    assert 0 <= figures["engine_overhead_ms_p50"] <= figures["engine_overhead_ms_p99"]
+    assert figures["peak_rss_mb"] > 0 and figures["validate_s"] > 0 and figures["plan_s"] > 0
