@@ -93,3 +93,18 @@ def test_writes_are_never_sent_together():
     port, _, _ = port_with(Items())
     with pytest.raises(TypeError, match="journaled"):
         port.each("start_commit", [("v", "a")])
+
+
+def test_many_reads_take_their_tokens_a_batch_at_a_time():
+    """A long list does not take the whole bucket in one burst: ``TOGETHER`` tokens at a time."""
+    from engine import retry
+
+    waits: list[float] = []
+    items = Items()
+    limiter = RateLimiter((retry.TOGETHER, 1), (100, 1), FrozenClock(), margin=1.0)
+    port = RetryingPort(items, RetryPolicy(), sleep=waits.append, on_retry=lambda *a: None, limiter=limiter)
+    names = [("v", f"vm{i}") for i in range(retry.TOGETHER * 2 + 1)]
+    assert port.each("get_protected_item", names) == [f"v/vm{i}" for i in range(len(names))]
+    assert port.calls["read"] == len(names)
+    # the first batch empties the bucket; the second waits for its 50 tokens, the last for one more
+    assert waits == [retry.TOGETHER, retry.TOGETHER + 1]
