@@ -54,27 +54,29 @@ def test_with_history_the_longest_wait_ahead_goes_first():
     assert sorted(ranked, key=ranked.get)[0] == "ip-app01"
 
 
-def finished_run(journal: Journal, run_id: str, *, runbook: str = "test", adapter: str = "fake",
+def finished_run(journal: Journal, run_id: str, at: float, *, runbook: str = "test", adapter: str = "fake",
                  dry_run: bool = False, durations: dict[str, float], status=StepStatus.SUCCEEDED) -> None:
+    """A run of ``runbook`` that began at ``at`` and has finished, its steps as long as ``durations``."""
     steps = [StepRecord(id=step_id, uses="asr.set_target_ip", status=status, duration_s=duration)
              for step_id, duration in durations.items()]
     result = RunResult(run_id=run_id, runbook=runbook, adapter=adapter, dry_run=dry_run, parameters={},
-                       steps=steps, status=RunStatus.SUCCEEDED, started_at=float(len(run_id)), finished_at=1e9)
+                       steps=steps, status=RunStatus.SUCCEEDED, started_at=at, finished_at=at + 100)
     journal.begin_run(result, runbook_path="rb.yaml", runbook_sha256="0" * 64, scope="test")
     journal.run_changed(result)
 
 
 def test_the_journal_gives_each_steps_last_duration_on_the_same_adapter(tmp_path):
     journal = Journal(tmp_path / "j.db")
-    finished_run(journal, "run-old", durations={"a": 10.0, "b": 5.0})
-    finished_run(journal, "run-newer", durations={"a": 20.0})  # b not in it: the older run's figure stays
-    finished_run(journal, "run-newer-unchanged", durations={"b": 0.01}, status=StepStatus.UNCHANGED)
-    finished_run(journal, "run-newer-but-dry", dry_run=True, durations={"a": 99.0})
-    finished_run(journal, "run-newer-on-azure", adapter="azure", durations={"a": 77.0})
-    finished_run(journal, "run-newer-other-runbook", runbook="other", durations={"a": 55.0})
+    finished_run(journal, "run-old", 1000, durations={"a": 10.0, "b": 5.0})
+    finished_run(journal, "run-newer", 2000, durations={"a": 20.0})  # b not in it: the older figure stays
+    finished_run(journal, "run-newest", 3000, durations={"b": 0.01}, status=StepStatus.UNCHANGED)
+    # newer still, and not to be counted:
+    finished_run(journal, "run-dry", 4000, dry_run=True, durations={"a": 99.0})
+    finished_run(journal, "run-on-azure", 4000, adapter="azure", durations={"a": 77.0})
+    finished_run(journal, "run-of-another-runbook", 4000, runbook="other", durations={"a": 55.0})
     durations, newest = journal.step_durations("test", "fake")
     assert durations == {"a": 20.0, "b": 5.0}
-    assert newest == "run-newer-unchanged"  # the newest run counted, though its one step found nothing to do
+    assert newest == "run-newest"  # the newest run counted, though its one step found nothing to do
     assert journal.step_durations("nothing-ran", "fake") == ({}, None)
     journal.close()
 
