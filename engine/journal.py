@@ -3,8 +3,8 @@
 SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
 (group commit), so a step never waits for another step's row. A mutating call's intent, and a job's
 handle before the step waits on it, must survive the process before the step goes on: they are
-appended, with every row queued before them, to the process's redo log (``engine/redo.py``: one
-write, no commit to wait for), and the writer commits them behind; a journal opened after a crash
+appended, with every row queued before them, to the process's redo log (``engine/redo.py``: a
+copy into a mapped file, no commit to wait for), and the writer commits them behind; a journal opened after a crash
 replays what a dead process logged but never committed. With ``journal_fsync: true`` they are
 instead committed and fsync'd before the call, to survive a host crash as well. A row still queued
 when the process dies is lost, which is safe: every step reads the state before it acts, and a job
@@ -264,7 +264,7 @@ class Journal:
             if durable:
                 self._durable_upto = mark
             logged = kept and self._redo is not None and not (wait or durable)
-            if not (logged or wait or durable or kept):
+            if not (wait or durable or kept):
                 self._signal.notify_all()
                 return
         if logged:
@@ -276,8 +276,8 @@ class Journal:
 
     def _log_upto(self, mark: int) -> None:
         """Append to the redo log what is neither committed nor logged, up to ``mark`` at least. The
-        write happens outside ``_signal``, under a lock of its own: steps queueing rows meanwhile do
-        not wait for it (and the interpreter lock it must win back after the write)."""
+        append happens outside ``_signal``, under a lock of its own: steps queueing rows meanwhile do
+        not wait for it."""
         with self._redo_lock:
             with self._signal:
                 if self._logged >= mark or self._written >= mark:  # an intent after ours logged it

@@ -139,7 +139,7 @@ class RetryingPort:
         call that fails is retried as a lone call would be, and the others of its batch are made one
         by one."""
         if name not in self._each:
-            getattr(self, name)
+            getattr(self, name)  # builds the call and its form for many arguments (__getattr__)
         return self._each[name](arguments)
 
 
