@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterator
 from functools import lru_cache
@@ -32,6 +33,25 @@ def reserved_addresses(subnet: ipaddress.IPv4Network) -> frozenset[ipaddress.IPv
     """The five addresses Azure keeps in every subnet: network, .1 (gateway), .2 and .3 (DNS), broadcast."""
     base = int(subnet.network_address)
     return frozenset({ipaddress.ip_address(base + i) for i in range(4)} | {subnet.broadcast_address})
+
+
+def subnet_containing(prefixes: tuple[str, ...], address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The prefix among ``prefixes`` (a VNet's subnets) that holds ``address``, or None: found by
+    bisection, as a VNet may have hundreds of subnets. The last subnet starting at or below the address
+    holds it; if subnets overlap (Azure refuses that, an estate file may not), the earlier ones are
+    looked at too."""
+    starts, networks = _by_start(prefixes, address.version)
+    for i in range(bisect.bisect_right(starts, int(address)) - 1, -1, -1):
+        if address in networks[i]:
+            return networks[i]
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _by_start(prefixes: tuple[str, ...], version: int) -> tuple[list[int], list]:
+    networks = sorted((n for n in map(parsed_network, prefixes) if n.version == version),
+                      key=lambda n: n.network_address)
+    return [int(n.network_address) for n in networks], networks
 
 
 def overlapping_pairs(reaches: list[Reach]) -> Iterator[tuple[Reach, Reach]]:

@@ -25,6 +25,8 @@ class LoadedRunbook:
     runbook: Runbook
     source: Source
     problems: list[Problem] = field(default_factory=list)
+    # step id -> its arguments, validated here once, for the steps whose `with` holds no expression
+    arguments: dict[str, Any] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -234,7 +236,7 @@ def check_arguments(loaded: LoadedRunbook, step: Step, params: dict[str, Any] | 
     ]
     value = _resolve_known(step.with_, params or {})
     try:
-        kind.Args.model_validate(value)
+        arguments = kind.Args.model_validate(value)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -247,6 +249,8 @@ def check_arguments(loaded: LoadedRunbook, step: Step, params: dict[str, Any] | 
             fix = _argument_fix(kind, error, loc)
             problems.append(_problem(loaded, "RB008", step, text, fix, "with", *loc))
         return problems
+    if not step.references:  # what every run of the step would validate (the arguments are frozen)
+        loaded.arguments[step.id] = arguments
     return []
 
 

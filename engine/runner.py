@@ -47,19 +47,35 @@ def new_run_id() -> str:
 class InlineExecutor:
     """An executor that runs each task at once in the calling thread."""
 
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
+    def submit(self, fn, *args) -> Finished:
         try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # surfaced by future.result(), as a pool would
-            future.set_exception(exc)
-        return future
+            return Finished(fn(*args))
+        except BaseException as exc:  # surfaced by result(), as a pool's future would
+            return Finished(error=exc)
 
     def __enter__(self) -> InlineExecutor:
         return self
 
     def __exit__(self, *exc) -> None:
         return None
+
+
+class Finished:
+    """What ``InlineExecutor`` hands back: a task already done, read as a ``Future`` is (without the
+    future's lock and condition, made for thousands of steps that nothing waits on)."""
+
+    __slots__ = ("_value", "_error")
+
+    def __init__(self, value=None, error: BaseException | None = None):
+        self._value, self._error = value, error
+
+    def done(self) -> bool:
+        return True
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 @dataclass
@@ -159,15 +175,25 @@ class Observers:
 
     def __init__(self, *observers):
         self.observers = [o for o in observers if o is not None]
+        # Each method's implementations, looked up once: a step reports to them several times.
+        self._methods = {name: [method for o in self.observers if (method := getattr(o, name, None)) is not None]
+                         for name in ("run_changed", "step_changed", "job_started", "operation")}
 
-    def __getattr__(self, name: str):
-        def forward(*args) -> None:
-            for observer in self.observers:
-                method = getattr(observer, name, None)
-                if method is not None:
-                    method(*args)
+    def run_changed(self, *args) -> None:
+        for method in self._methods["run_changed"]:
+            method(*args)
 
-        return forward
+    def step_changed(self, *args) -> None:
+        for method in self._methods["step_changed"]:
+            method(*args)
+
+    def job_started(self, *args) -> None:
+        for method in self._methods["job_started"]:
+            method(*args)
+
+    def operation(self, *args) -> None:
+        for method in self._methods["operation"]:
+            method(*args)
 
 
 
@@ -572,6 +598,8 @@ class Runner:
         )
 
     def _arguments(self, step: Step, kind):
+        if not step.references and step.id in self.loaded.arguments:
+            return self.loaded.arguments[step.id]  # validated when the runbook was loaded
         try:
             values = expressions.resolve(step.with_, self.params, self.outputs) if step.references else step.with_
             return kind.Args.model_validate(values)

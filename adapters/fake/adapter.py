@@ -24,6 +24,7 @@ class Cloud:
         self.resource_group = estate.resource_group
         self.location = estate.location
         self.vaults = {name.lower() for name in estate.vaults}
+        self.scope = (self.subscription.lower(), self.resource_group.lower())  # compared on every ASR call
 
     def id(self, kind: str, name: str) -> str:
         return ids.resolve(name, kind, self.subscription, self.resource_group)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime
 
 from adapters.fake.nesting import NestedTransactions
@@ -25,7 +26,7 @@ class MemoryStore(NestedTransactions):
         self._in_progress: set[str] = set()
         self._ledger: list[dict] = []
         self._meta: dict[str, str] = {}
-        self._indexes: dict[tuple[str, str], _Index] = {}  # (kind, JSON path) -> which documents hold which value
+        self._indexes: dict[str, dict[str, _Index]] = {}  # kind -> JSON path -> which documents hold which value
         self._undo: list[tuple] | None = None  # what to put back if the open transaction fails
         self._views: dict[tuple, tuple[dict, object]] = {}  # (kind, name, key) -> (document, view built from it)
 
@@ -99,14 +100,16 @@ class MemoryStore(NestedTransactions):
         return [_copy(doc) for doc in docs]
 
     def with_ip(self, kind: str, path: str, ip: str) -> list[dict]:
+        """As the SQLite store's, but the documents are the store's own, not copies: they are for
+        reading (an address check), and must not be changed."""
         with self.lock:
-            index = self._indexes.get((kind, path))
+            docs = self._docs.get(kind, {})
+            index = self._indexes.setdefault(kind, {}).get(path)
             if index is None:  # built on first use, then kept up to date by every put and delete
-                index = self._indexes[(kind, path)] = _Index()
-                for name, doc in self._docs.get(kind, {}).items():
-                    index.set(name, _at(doc, path))
-            names = sorted(index.names.get(ip, ()))
-        return [self.get(kind, name) for name in names]
+                index = self._indexes[kind][path] = _Index(path)
+                for name, doc in docs.items():
+                    index.set(name, doc)
+            return [docs[name] for name in sorted(index.names.get(ip, ()))]
 
     def put(self, kind: str, doc: dict) -> None:
         self._set(kind, doc["name"].lower(), _copy(doc))
@@ -125,9 +128,8 @@ class MemoryStore(NestedTransactions):
             docs = self._docs.setdefault(kind, {})
             if self._undo is not None:
                 self._undo.append((self._set, kind, name, docs.get(name)))
-            for (indexed_kind, path), index in self._indexes.items():
-                if indexed_kind == kind:
-                    index.set(name, None if doc is None else _at(doc, path))
+            for index in self._indexes.get(kind, {}).values():
+                index.set(name, doc)
             if doc is None:
                 docs.pop(name, None)
             else:
@@ -146,9 +148,9 @@ class MemoryStore(NestedTransactions):
     # --- ledger and meta ------------------------------------------------------------------------
 
     def record(self, operation: str, resource: str, args: dict) -> None:
-        at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        # Kept as a copy and turned to JSON only if the ledger is read (a plan never reads it).
-        row = {"at": at, "operation": operation, "resource": resource, "args": _copy(args)}
+        # Kept as a copy, its time as a number: both are turned to text only if the ledger is read
+        # (a plan never reads it).
+        row = {"at": time.time(), "operation": operation, "resource": resource, "args": _copy(args)}
         with self.lock:
             if self._undo is not None:
                 self._undo.append((self._truncate_ledger, len(self._ledger)))
@@ -159,7 +161,8 @@ class MemoryStore(NestedTransactions):
 
     def ledger(self) -> list[dict]:
         with self.lock:
-            return [{"seq": number, **row, "args": json.loads(json.dumps(row["args"], default=str))}
+            return [{"seq": number, **row, "at": datetime.fromtimestamp(row["at"], UTC).isoformat(timespec="milliseconds"),
+                     "args": json.loads(json.dumps(row["args"], default=str))}
                     for number, row in enumerate(self._ledger, start=1)]
 
     def meta(self, key: str) -> str | None:
@@ -210,13 +213,18 @@ class MemoryStore(NestedTransactions):
 
 
 class _Index:
-    """Which documents hold which value at one JSON path."""
+    """Which documents hold which value at one JSON path (such as ``$.recovery.ip``)."""
 
-    def __init__(self):
+    def __init__(self, path: str):
+        self.keys = path.removeprefix("$.").split(".")
         self.names: dict[object, set[str]] = {}
         self.value_of: dict[str, object] = {}
 
-    def set(self, name: str, value) -> None:
+    def set(self, name: str, doc: dict | None) -> None:
+        """Document ``name`` is now ``doc`` (None: deleted)."""
+        value = doc
+        for key in self.keys:  # None where the path is missing
+            value = value.get(key) if isinstance(value, dict) else None
         old = self.value_of.pop(name, None)
         if old is not None:
             self.names[old].discard(name)
@@ -225,21 +233,19 @@ class _Index:
             self.names.setdefault(value, set()).add(name)
 
 
+_NESTED = (dict, list)
+
+
 def _copy(value):
     """A deep copy of a JSON document (dicts, lists and plain values), several times faster than
-    ``copy.deepcopy``."""
+    ``copy.deepcopy``. A dict is copied whole (in C), then only its nested values are replaced: most
+    values of a document are plain."""
     if type(value) is dict:
-        return {key: _copy(item) if type(item) in (dict, list) else item for key, item in value.items()}
+        copy = value.copy()
+        for key, item in value.items():
+            if type(item) in _NESTED:
+                copy[key] = _copy(item)
+        return copy
     if type(value) is list:
-        return [_copy(item) if type(item) in (dict, list) else item for item in value]
-    return value
-
-
-def _at(doc: dict, path: str):
-    """The value at a JSON path such as ``$.recovery.ip`` (None where it is missing)."""
-    value = doc
-    for part in path.removeprefix("$.").split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
+        return [_copy(item) if type(item) in _NESTED else item for item in value]
     return value

@@ -8,7 +8,13 @@ import os
 from types import MappingProxyType
 
 from adapters import ids
-from adapters.addressing import Reach, overlapping_pairs, parsed_address, parsed_network, reserved_addresses
+from adapters.addressing import (
+    Reach,
+    overlapping_pairs,
+    parsed_address,
+    reserved_addresses,
+    subnet_containing,
+)
 from adapters.errors import ConflictError, NotFoundError, PermanentError
 from adapters.ports import (
     NEXT_HOP_TYPES,
@@ -63,7 +69,7 @@ class FakeNetwork:
         self.cloud.read("virtual_networks.check_ip_address_availability")
         vnet = virtual_network(self.cloud, vnet_id)
         address = parsed_address(ip)
-        subnet = next((parsed_network(p) for p in vnet.subnets.values() if address in parsed_network(p)), None)
+        subnet = subnet_containing(tuple(vnet.subnets.values()), address)
         if subnet is None:
             raise PermanentError(f"IP address {ip} does not belong to any subnet of virtual network {vnet.name}",
                                  code="PrivateIPAddressNotInAnySubnet", status=400)

@@ -55,6 +55,7 @@ class FakeReplication:
     def __init__(self, cloud):
         self.cloud = cloud
         self.store = cloud.store
+        self._vault_checked: VaultRef | None = None
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -82,11 +83,13 @@ class FakeReplication:
         return (vault.subscription, vault.resource_group, vault.vault), lambda doc: (doc["vault"], self._view(vault, doc))
 
     def _check_vault(self, vault: VaultRef) -> None:
+        if vault is self._vault_checked:  # a step's calls share its VaultRef, and a VaultRef is frozen
+            return
         c = self.cloud
-        if vault.vault.lower() not in c.vaults or vault.subscription.lower() != c.subscription.lower() or \
-                vault.resource_group.lower() != c.resource_group.lower():
+        if vault.vault.lower() not in c.vaults or (vault.subscription.lower(), vault.resource_group.lower()) != c.scope:
             raise NotFoundError(f"Recovery Services vault {vault.vault} was not found in resource group "
                                 f"{vault.resource_group}", code="ResourceNotFound", status=404)
+        self._vault_checked = vault
 
     def _view(self, vault: VaultRef, item: dict) -> ProtectedItem:
         rec, test = item["recovery"], item["test"]

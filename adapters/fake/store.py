@@ -89,7 +89,8 @@ class Store(NestedTransactions):
 
     def with_ip(self, kind: str, path: str, ip: str) -> list[dict]:
         """Documents of ``kind`` whose JSON ``path`` (e.g. ``$.recovery.ip``) is ``ip``, through an index:
-        an address check must not read every VM of the estate."""
+        an address check must not read every VM of the estate. For reading only: the memory store
+        hands out its own documents."""
         with self.lock:
             rows = self.db.execute(f"SELECT doc FROM resources WHERE kind=? AND json_extract(doc, '{path}')=?",
                                    (kind, ip)).fetchall()

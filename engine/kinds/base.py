@@ -21,9 +21,10 @@ ACTIONS = ("none", "create", "update", "delete", "trigger")
 
 
 class Args(BaseModel):
-    """Base of every step kind's arguments: unknown keys are errors."""
+    """Base of every step kind's arguments: unknown keys are errors. Frozen: a step's arguments,
+    once validated, are shared by its attempts and runs."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, populate_by_name=True, frozen=True)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from pydantic import ValidationError
 
 from engine.loader import load_runbook, load_runbook_text
 from engine.problems import InvalidInput
@@ -152,3 +153,24 @@ def test_secret_only_in_secret_arguments():
           - {id: a, uses: dns.record, with: {zone: z, name: "${{ params.key }}", ip: 10.0.0.4}}
     """)
     assert codes(problems) == {"RB014"}
+
+
+def test_arguments_without_expressions_are_validated_once_and_frozen():
+    """A step whose `with` holds no expression gets its arguments when the runbook loads; every run
+    and attempt shares them, so none can change them."""
+    loaded = load_runbook_text(HEADER + textwrap.dedent("""\
+        parameters:
+          ip: {type: string, default: 10.0.0.5}
+        steps:
+          - id: fixed
+            uses: asr.set_target_ip
+            with: {item: vm1, network: vnet, subnet: apps, ip: 10.0.0.4}
+          - id: from-param
+            uses: asr.set_target_ip
+            with: {item: vm2, network: vnet, subnet: apps, ip: "${{ params.ip }}"}
+        """), "t.yaml")
+    assert set(loaded.arguments) == {"fixed"}
+    args = loaded.arguments["fixed"]
+    assert (args.item, args.ip) == ("vm1", "10.0.0.4")
+    with pytest.raises(ValidationError, match="frozen"):
+        args.ip = "10.0.0.9"

@@ -1,9 +1,12 @@
 """The fake's two stores keep one contract: the SQLite file every command shares, and the in-memory
-copy a plan or dry run simulates on. Documents go in and come out as copies, a failed transaction
+copy a plan or dry run simulates on. Documents go in and come out as copies (an address lookup's
+answers are for reading only, and the memory store's are its own), a failed transaction
 leaves nothing behind (documents, jobs, ledger, address index), and the address index follows every
 change."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
@@ -99,6 +102,9 @@ def test_a_transaction_that_succeeds_keeps_everything(store):
     assert store.get("item", "vm1") == item("vm1", "10.0.0.4")
     assert [(r["seq"], r["operation"], r["args"]) for r in store.ledger()] == \
         [(1, "replication_protected_items.update", {"ip": "10.0.0.4"})]
+    at = datetime.fromisoformat(store.ledger()[0]["at"])  # both stores: UTC, to the millisecond
+    assert at.tzinfo == UTC and abs((datetime.now(UTC) - at).total_seconds()) < 60
+    assert len(store.ledger()[0]["at"]) == len("2026-01-01T00:00:00.000+00:00")
 
 
 def test_due_jobs_are_the_running_ones_whose_time_has_come(store):
