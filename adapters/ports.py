@@ -7,12 +7,16 @@ Resources are addressed by full Azure resource IDs (see ``adapters.ids``); ASR o
 (``VaultRef``) and name. Every ``get_*`` raises ``NotFoundError`` when the resource does not exist,
 every ``find_*`` returns ``None`` instead. Methods that change the cloud are marked "writes"; they
 appear in the fake's ledger.
+
+What the ports answer is immutable. The answers a plan builds by the thousand (a protected item, its
+NICs, an address check) are ``NamedTuple``s: a frozen dataclass sets each field through
+``object.__setattr__``, and building those made a tenth of a 5,000-VM plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from adapters.clock import Clock
 from adapters.secret import Secret
@@ -28,8 +32,7 @@ class VaultRef:
     vault: str
 
 
-@dataclass(frozen=True)
-class NicSettings:
+class NicSettings(NamedTuple):
     """One NIC of a protected item: where it comes up after failover and after test failover.
 
     ASR keeps only the primary IP configuration of a NIC; ``source_ip`` is the address it has on-premises.
@@ -47,8 +50,7 @@ class NicSettings:
     test_ip: str | None = None
 
 
-@dataclass(frozen=True)
-class NetworkSettings:
+class NetworkSettings(NamedTuple):
     """The desired target network of one NIC; ``None`` leaves a field as it is, and ``test_network=""``
     clears the test-failover settings (they are optional in ASR; the recovery network cannot be cleared)."""
 
@@ -70,8 +72,7 @@ CANCEL = "Cancel"  # failoverCancel
 REVERSE_REPLICATE = "ReverseReplicate"
 
 
-@dataclass(frozen=True)
-class ProtectedItem:
+class ProtectedItem(NamedTuple):
     name: str  # ASR's name of the replicated item
     vm_name: str  # the friendly name operators use
     protection_state: str  # e.g. Protected, FailoverCompleted, FailoverCommitted, NotProtected
@@ -191,8 +192,7 @@ class VirtualNetwork:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class IpAvailability:
+class IpAvailability(NamedTuple):
     available: bool
     platform_reserved: bool = False
     available_alternatives: tuple[str, ...] = ()

@@ -174,7 +174,7 @@ class FakeReplication:
             self.store.replace("item", doc)
             updated = self._item_view(vault, item)  # read back, as ARM does when the operation ends
             self.store.record("replication_protected_items.update", updated.id,
-                              {"nic": nic_id, **{k: v for k, v in settings.__dict__.items() if v is not None}})
+                              {"nic": nic_id, **{k: v for k, v in settings._asdict().items() if v is not None}})
         return updated
 
     def _check_target(self, item: dict, which: str, network: str | None, subnet: str | None, ip: str | None) -> None:

@@ -10,7 +10,7 @@ happened is seen and not made twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,8 +27,10 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, populate_by_name=True, frozen=True)
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
+    """One field of one resource, before and after (a plan makes one per changed field: a NamedTuple is
+    immutable and cheap to build)."""
+
     resource: str
     field: str
     before: Any
