@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any, TypeVar
 
 import tenacity
@@ -99,10 +100,11 @@ class RetryingPort:
 
     def __init__(self, port: Any, policy: RetryPolicy, *, sleep: Callable[[float], None],
                  on_retry: Callable[[str, tenacity.RetryCallState], None],
-                 on_write: Callable[[str, str, str | None], None] | None = None, limiter=None):
+                 on_write: Callable[[str, str, str | None], None] | None = None, limiter=None,
+                 usage: Usage | None = None):
         self._port = port
         self._limiter = limiter  # client-side ARM token buckets, shared by the run
-        self.usage = Usage()
+        self.usage = usage or Usage()  # a step's ports share one
         self._policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
@@ -234,31 +236,44 @@ def _retried(name: str, method: Callable, usage: Usage, policy: RetryPolicy, lim
 
 
 class RetryingAdapter:
-    """The adapter as one step sees it: the same estate, every port call under the step's retry policy."""
+    """The adapter as one step sees it: the same estate, every port call under the step's retry policy.
+    A port is wrapped when the step first uses it (most steps use one), and the step's calls are
+    counted together."""
 
     def __init__(self, adapter: Any, policy: RetryPolicy, *, sleep, on_retry, on_write=None, limiter=None):
         self.inner = adapter
         self.name = adapter.name
         self.writes_real_cloud = adapter.writes_real_cloud
         self.clock = adapter.clock
-        ports = {"sleep": sleep, "on_retry": on_retry, "on_write": on_write, "limiter": limiter}
-        self.replication = RetryingPort(adapter.replication, policy, **ports)
-        self.network = RetryingPort(adapter.network, policy, **ports)
-        self.dns = RetryingPort(adapter.dns, policy, **ports)
         self.secrets = adapter.secrets
+        self.usage = Usage()
+        self._policy = policy
+        self._ports = {"sleep": sleep, "on_retry": on_retry, "on_write": on_write, "limiter": limiter,
+                       "usage": self.usage}
+
+    @cached_property
+    def replication(self) -> RetryingPort:
+        return RetryingPort(self.inner.replication, self._policy, **self._ports)
+
+    @cached_property
+    def network(self) -> RetryingPort:
+        return RetryingPort(self.inner.network, self._policy, **self._ports)
+
+    @cached_property
+    def dns(self) -> RetryingPort:
+        return RetryingPort(self.inner.dns, self._policy, **self._ports)
 
     @property
     def call_s(self) -> float:
-        return self.replication.call_s + self.network.call_s + self.dns.call_s
+        return self.usage.seconds
 
     @property
     def call_cpu_s(self) -> float:
-        return self.replication.call_cpu_s + self.network.call_cpu_s + self.dns.call_cpu_s
+        return self.usage.cpu_seconds
 
     @property
     def calls(self) -> dict[str, int]:
-        ports = (self.replication, self.network, self.dns)
-        return {kind: sum(p.calls[kind] for p in ports) for kind in ("read", "write")}
+        return dict(self.usage.calls)
 
 
 def _describe(args: tuple) -> str:

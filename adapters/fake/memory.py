@@ -104,9 +104,9 @@ class MemoryStore(NestedTransactions):
         reading (an address check), and must not be changed."""
         with self.lock:
             docs = self._docs.get(kind, {})
-            index = self._indexes.setdefault(kind, {}).get(path)
+            index = self._indexes.get(kind, {}).get(path)
             if index is None:  # built on first use, then kept up to date by every put and delete
-                index = self._indexes[kind][path] = _Index(path)
+                index = self._indexes.setdefault(kind, {})[path] = _Index(path)
                 for name, doc in docs.items():
                     index.set(name, doc)
             return [docs[name] for name in sorted(index.names.get(ip, ()))]
@@ -205,9 +205,11 @@ class MemoryStore(NestedTransactions):
             return _copy(sorted(self._jobs.values(), key=lambda j: j["finish_at"]))
 
     def due_jobs(self, at: float) -> list[dict]:
+        # Asked on every call, and usually no job runs: answered without the lock (a job another thread
+        # is starting just now is as if started after this call; the next call settles it).
+        if not self._in_progress:
+            return []
         with self.lock:
-            if not self._in_progress:  # the usual case, asked on every call: nothing to settle
-                return []
             due = [self._jobs[i] for i in self._in_progress if self._jobs[i]["finish_at"] <= at]
             return _copy(sorted(due, key=lambda j: j["finish_at"]))
 
@@ -225,8 +227,11 @@ class _Index:
         value = doc
         for key in self.keys:  # None where the path is missing
             value = value.get(key) if isinstance(value, dict) else None
-        old = self.value_of.pop(name, None)
+        old = self.value_of.get(name)
+        if old == value:  # most changes leave the address as it was
+            return
         if old is not None:
+            del self.value_of[name]
             self.names[old].discard(name)
         if value is not None:
             self.value_of[name] = value
