@@ -23,6 +23,12 @@ def parsed_network(prefix: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @lru_cache(maxsize=65536)
+def network_text(prefix: str) -> str:
+    """A prefix written the standard way (``10.0.0.0/255.255.255.0`` -> ``10.0.0.0/24``), once per prefix."""
+    return str(parsed_network(prefix))
+
+
+@lru_cache(maxsize=65536)
 def parsed_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An address parsed once: a plan checks each VM's address several times."""
     return ipaddress.ip_address(address)

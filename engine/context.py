@@ -6,12 +6,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from adapters import ids
 from adapters.errors import JobFailedError
 from adapters.ports import Adapter, Job, JobHandle, VaultRef
 from engine.model import Target
+
+
+@lru_cache(maxsize=256)
+def vault_ref(subscription: str, resource_group: str, vault: str) -> VaultRef:
+    """One VaultRef per vault, shared by the steps: an adapter recognises a vault it has checked."""
+    return VaultRef(subscription, resource_group, vault)
 
 
 class StepTimeout(Exception):
@@ -59,8 +66,8 @@ class StepContext:
             raise ValueError("no vault: set `target.vault` in the runbook or `vault:` in the step")
         if ids.is_resource_id(vault):
             rid = ids.parse(vault)
-            return VaultRef(rid.subscription, rid.resource_group, rid.name)
-        return VaultRef(self.target.subscription, self.target.resource_group, vault)
+            return vault_ref(rid.subscription, rid.resource_group, rid.name)
+        return vault_ref(self.target.subscription, self.target.resource_group, vault)
 
     def resource_id(self, value: str, kind: str) -> str:
         return ids.resolve(value, kind, self.target.subscription, self.target.resource_group)

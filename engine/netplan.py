@@ -15,10 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters import ids
-from adapters.addressing import Reach, overlapping_pairs, parsed_address, parsed_network, reserved_addresses
+from adapters.addressing import (
+    Reach,
+    network_text,
+    overlapping_pairs,
+    parsed_address,
+    parsed_network,
+    reserved_addresses,
+)
 from adapters.errors import NotFoundError
 from adapters.ports import Connection, ProtectedItem
 from engine import expressions
+from engine.context import vault_ref
 from engine.loader import LoadedRunbook
 from engine.model import Step
 from engine.problems import WARNING, Problem
@@ -110,18 +118,19 @@ class NetworkPlanInspector:
             return None
         prefix = parsed_network(vnet.subnets[subnet])
         address = parsed_address(ip)
-        where = f"{vnet.name}/{subnet} ({prefix})"
+        text = network_text(vnet.subnets[subnet])
+        where = f"{vnet.name}/{subnet} ({text})"
         if address not in prefix:
             self.report("NET001", step, f"{item.vm_name}: {which} IP {ip} is outside subnet {where}; ASR can only "
                         "assign an address of the subnet the VM comes up in",
-                        f"choose an IP in {prefix}, or the subnet that holds {ip}")
+                        f"choose an IP in {text}, or the subnet that holds {ip}")
             return None
         if address in reserved_addresses(prefix):
             self.report("NET002", step, f"{item.vm_name}: {which} IP {ip} is one of the five addresses Azure "
                         f"reserves in {where} ({RESERVED_OFFSETS})",
-                        f"choose another address in {prefix}; to keep an on-premises .1-.3 address, re-address "
+                        f"choose another address in {text}; to keep an on-premises .1-.3 address, re-address "
                         "the VM on-premises first")
-            return str(prefix)
+            return text
         availability = adapter.network.check_ip_availability(vnet_id, ip)
         current = getattr(item.primary_nic, f"{which}_ip")
         same_network = ids.same(getattr(item.primary_nic, f"{which}_network"), vnet_id)
@@ -138,7 +147,7 @@ class NetworkPlanInspector:
                             f"{vnet.name}", "give each VM its own address")
             else:
                 claims[key] = item.vm_name
-        return str(prefix)
+        return text
 
     def _ip_claims(self, adapter) -> dict:
         """Which VM each target IP is promised to: read once from the vault, then kept up to date by the
@@ -495,13 +504,11 @@ def _may_run(step: Step, params: dict) -> bool:
 
 
 def _vault(target, name):
-    from adapters.ports import VaultRef
-
     vault = name or target.vault
     if vault and ids.is_resource_id(vault):
         rid = ids.parse(vault)
-        return VaultRef(rid.subscription, rid.resource_group, rid.name)
-    return VaultRef(target.subscription, target.resource_group, vault or "")
+        return vault_ref(rid.subscription, rid.resource_group, rid.name)
+    return vault_ref(target.subscription, target.resource_group, vault or "")
 
 
 def _vnet_of(adapter, gateway_id: str) -> str | None:

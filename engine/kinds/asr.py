@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from adapters import ids
+from adapters.addressing import parsed_address
 from adapters.errors import JobFailedError
 from adapters.ports import (
     CANCEL,
@@ -31,9 +31,12 @@ def _ipv4(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        return str(ipaddress.IPv4Address(value))
+        address = parsed_address(value)  # the cache the network rules read too
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 address") from None
+        address = None
+    if address is None or address.version != 4:
+        raise ValueError(f"{value!r} is not an IPv4 address")
+    return str(address)
 
 
 # --------------------------------------------------------------------------------------------------
