@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from adapters.fake.nesting import NestedTransactions
 
 _MISSING = object()
+_EMPTY: dict = {}  # a kind with no documents (never changed)
 
 
 class MemoryStore(NestedTransactions):
@@ -76,8 +77,9 @@ class MemoryStore(NestedTransactions):
         """``build(document)``, kept until the document is replaced: a simulation reads the same item
         many times between two changes. ``build`` must not change the document, and what it returns
         must be immutable (the ports' frozen views)."""
-        doc = self._docs.get(kind, {}).get(name.lower())
-        return None if doc is None else self._view(kind, name.lower(), doc, key, build)
+        name = name.lower()
+        doc = self._docs.get(kind, _EMPTY).get(name)
+        return None if doc is None else self._view(kind, name, doc, key, build)
 
     def views(self, kind: str, key, build) -> list:
         """``view`` of every document of ``kind``, in name order: a list of the vault rebuilds only

@@ -43,6 +43,20 @@ def _vnet_view(cloud, doc: dict) -> VirtualNetwork:
                           address_prefixes=tuple(doc["prefixes"]), subnets=MappingProxyType(dict(doc["subnets"])))
 
 
+def ip_user(store, vnet: str, ip: str, which: str, *, exclude: str) -> str | None:
+    """Who already uses (or is promised) ``ip`` in ``vnet``: a NIC, or another item's target IP."""
+    for vm in store.with_ip("vm", "$.ip", ip):
+        if vm["vnet"].lower() == vnet.lower() and vm.get("owner") != exclude:
+            return f"the NIC of {vm['name']}"
+    for other in store.with_ip("item", f"$.{which}.ip", ip):
+        if other["name"] == exclude:
+            continue
+        target = other[which]
+        if target["ip"] == ip and target["network"] and ids.name_of(target["network"]).lower() == vnet.lower():
+            return f"protected item {other['name']} ({which} IP)"
+    return None
+
+
 class FakeNetwork:
     def __init__(self, cloud):
         self.cloud = cloud
@@ -64,8 +78,6 @@ class FakeNetwork:
             resource_group.lower() == self.cloud.resource_group.lower()
 
     def check_ip_availability(self, vnet_id: str, ip: str) -> IpAvailability:
-        from adapters.fake.replication import ip_user
-
         self.cloud.read("virtual_networks.check_ip_address_availability")
         vnet = virtual_network(self.cloud, vnet_id)
         address = parsed_address(ip)

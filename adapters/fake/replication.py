@@ -14,7 +14,7 @@ from collections.abc import Callable
 from adapters import ids
 from adapters.addressing import parsed_address, parsed_network, reserved_addresses
 from adapters.errors import ConflictError, NotFoundError, PermanentError
-from adapters.fake.network import virtual_network
+from adapters.fake.network import ip_user, virtual_network
 from adapters.ports import (
     CANCEL,
     COMMIT,
@@ -74,13 +74,15 @@ class FakeReplication:
         """The item as the API shows it, without a copy of the document to change."""
         self._check_vault(vault)
         view = self.store.view("item", name, *self._as_shown(vault))
-        if view is None or view[0].lower() != vault.vault.lower():
+        if view is None or view[0] != vault.vault.lower():
             raise _item_not_found(vault, name)
         return view[1]
 
     def _as_shown(self, vault: VaultRef) -> tuple[tuple, Callable[[dict], tuple[str, ProtectedItem]]]:
-        """How the store keeps an item's view for this vault: its key, and how to build it."""
-        return (vault.subscription, vault.resource_group, vault.vault), lambda doc: (doc["vault"], self._view(vault, doc))
+        """How the store keeps an item's view for this vault: its key, and how to build it (the vault
+        that holds the item, in lower case, and the item as shown)."""
+        return (vault.subscription, vault.resource_group, vault.vault), \
+            lambda doc: (doc["vault"].lower(), self._view(vault, doc))
 
     def _check_vault(self, vault: VaultRef) -> None:
         if vault is self._vault_checked:  # a step's calls share its VaultRef, and a VaultRef is frozen
@@ -115,7 +117,7 @@ class FakeReplication:
         self.cloud.read("replication_protected_items.list")
         self._check_vault(vault)
         wanted = vault.vault.lower()
-        return [view for owner, view in self.store.views("item", *self._as_shown(vault)) if owner.lower() == wanted]
+        return [view for owner, view in self.store.views("item", *self._as_shown(vault)) if owner == wanted]
 
     def _plan(self, vault: VaultRef, name: str) -> dict:
         plan = self.store.get("plan", name)
@@ -302,20 +304,6 @@ def _precondition(item: dict, operation: str, params: dict) -> None:
     if operation == TEST_FAILOVER and not (params.get("test_network") or item["test"]["network"]):
         raise PermanentError(f"A test failover of {item['name']} needs a test network",
                              code="TestNetworkNotConfigured", status=400)
-
-
-def ip_user(store, vnet: str, ip: str, which: str, *, exclude: str) -> str | None:
-    """Who already uses (or is promised) ``ip`` in ``vnet``: a NIC, or another item's target IP."""
-    for vm in store.with_ip("vm", "$.ip", ip):
-        if vm["vnet"].lower() == vnet.lower() and vm.get("owner") != exclude:
-            return f"the NIC of {vm['name']}"
-    for other in store.with_ip("item", f"$.{which}.ip", ip):
-        if other["name"] == exclude:
-            continue
-        target = other[which]
-        if target["ip"] == ip and target["network"] and ids.name_of(target["network"]).lower() == vnet.lower():
-            return f"protected item {other['name']} ({which} IP)"
-    return None
 
 
 def _job(job: dict) -> Job:
