@@ -29,6 +29,12 @@ def network_text(prefix: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+def address_text(address: str) -> str:
+    """An address written the standard way, once per address (an estate's and a runbook's are the same)."""
+    return str(parsed_address(address))
+
+
+@lru_cache(maxsize=65536)
 def parsed_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An address parsed once: a plan checks each VM's address several times."""
     return ipaddress.ip_address(address)

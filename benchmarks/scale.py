@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.fake import FakeAdapter  # noqa: E402
 from benchmarks.generate import write  # noqa: E402
 from benchmarks.remote import RemoteEstate  # noqa: E402
-from engine import logs  # noqa: E402
+from engine import collector, logs  # noqa: E402
 from engine.journal import Journal  # noqa: E402
 from engine.loader import load_runbook  # noqa: E402
 from engine.params import resolve_parameters  # noqa: E402
@@ -173,7 +173,8 @@ def main() -> None:
         started = time.perf_counter()
         loaded = load_runbook(runbook_path)
         values, _ = resolve_parameters(loaded.runbook, {})
-        adapter = FakeAdapter.open(estate_path, folder / "state.db")
+        with collector.paused():  # as the commands open an estate (engine.settings.open_adapter)
+            adapter = FakeAdapter.open(estate_path, folder / "state.db")
         problems = simulate(loaded, values, adapter, rules=True).problems
         validate_s = time.perf_counter() - started
         started = time.perf_counter()

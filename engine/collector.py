@@ -1,5 +1,5 @@
-"""CPython's cyclic garbage collector: paused while a runbook is loaded or simulated, and kept off what
-a run starts with.
+"""CPython's cyclic garbage collector: paused while a runbook is loaded or simulated and while a fake
+estate is opened, and kept off what a run starts with.
 
 The collector runs every few hundred allocations and, as the heap grows, walks all of it. Loading and
 simulating a runbook allocate hundreds of thousands of objects that live until the end (the model,

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from adapters.ports import Adapter
+from engine import collector
 from engine.problems import InvalidInput, Problem
 
 DEFAULT_CONFIG = Path("config/failover.yaml")
@@ -98,7 +99,8 @@ def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state:
 
     estate = estate or settings.estate
     try:
-        return FakeAdapter.open(estate, state or settings.state_for(estate))
+        with collector.paused():  # the estate's model and documents live as long as the command
+            return FakeAdapter.open(estate, state or settings.state_for(estate))
     except EstateInvalid as exc:
         raise InvalidInput([Problem("ES001", message, file=str(exc.file), line=line,
                                     fix="see docs/estates.md") for (_, line, message) in exc.problems]) from None

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adapters.addressing import address_text, network_text
 from adapters.ports import NEXT_HOP_TYPES
 from adapters.yamlsource import SourceError, load
 
@@ -27,11 +28,11 @@ class Model(BaseModel):
 
 
 def _prefix(value: str) -> str:
-    return str(ipaddress.ip_network(value, strict=True))
+    return network_text(value)
 
 
 def _address(value: str) -> str:
-    return str(ipaddress.ip_address(value))
+    return address_text(value)
 
 
 class Target(Model):

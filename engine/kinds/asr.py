@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters import ids
-from adapters.addressing import parsed_address
+from adapters.addressing import address_text, parsed_address
 from adapters.errors import JobFailedError
 from adapters.ports import (
     CANCEL,
@@ -36,7 +36,7 @@ def _ipv4(value: str | None) -> str | None:
         address = None
     if address is None or address.version != 4:
         raise ValueError(f"{value!r} is not an IPv4 address")
-    return str(address)
+    return address_text(value)
 
 
 # --------------------------------------------------------------------------------------------------
