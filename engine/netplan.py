@@ -9,7 +9,6 @@ lists them all.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -315,7 +314,7 @@ class NetworkPlanInspector:
                 try:
                     gateway = adapter.network.get_gateway(gateway_id)
                     vnet = adapter.network.get_virtual_network(gateway.vnet_id)
-                    vnet_cache[key] = [Reach(ipaddress.ip_network(p), f"virtual network {vnet.name}")
+                    vnet_cache[key] = [Reach(parsed_network(p), f"virtual network {vnet.name}")
                                        for p in vnet.address_prefixes]
                 except NotFoundError:
                     vnet_cache[key] = []
@@ -336,7 +335,7 @@ class NetworkPlanInspector:
                 except NotFoundError:
                     continue
                 prefixes = prefixes_override.get(lng_key, lng.address_prefixes)
-                reach[g1.lower()] += [Reach(ipaddress.ip_network(p), f"local network gateway {lng.name}")
+                reach[g1.lower()] += [Reach(parsed_network(p), f"local network gateway {lng.name}")
                                       for p in prefixes]
         for gateway_key, reaches in reach.items():
             for a, b in overlapping_pairs(reaches):
@@ -422,7 +421,7 @@ class NetworkPlanInspector:
 
     def _granularity(self, adapter) -> None:
         """NET005: subnet failover moves the whole subnet; every protected VM in it goes too."""
-        accepted = {str(ipaddress.ip_network(p)) for p in self.loaded.runbook.accept_partial_subnets}
+        accepted = {str(parsed_network(p)) for p in self.loaded.runbook.accept_partial_subnets}
         moved = {prefix for vm, (_, prefix) in self.kept_ip_items.items() if vm in self.failed_over}
         if not moved:
             return
@@ -453,12 +452,12 @@ class NetworkPlanInspector:
         sub, rg = self.target.subscription, self.target.resource_group
         connections = net.list_connections(sub, rg)
         for prefix in moved:
-            network = ipaddress.ip_network(prefix)
+            network = parsed_network(prefix)
             for lng_id in {c.local_gateway2_id.lower() for c in connections if c.local_gateway2_id}:
                 lng = net.get_local_gateway(lng_id)
                 if self._unrun("network.local_gateway_prefixes", "gateway", lng.name):
                     continue  # the step that would remove it is in the runbook; it did not run
-                if any(ipaddress.ip_network(p).overlaps(network) for p in lng.address_prefixes):
+                if any(parsed_network(p).overlaps(network) for p in lng.address_prefixes):
                     self.report("NET006", self._moving_step(prefix), "after the runbook, local network gateway "
                                 f"{lng.name} still "
                                 f"announces {prefix} as on-premises ({', '.join(lng.address_prefixes)}), so Azure "
@@ -521,9 +520,9 @@ def _vnet_of(adapter, gateway_id: str) -> str | None:
 def _routes_for(table, network):
     """The routes that decide where traffic for ``network`` goes: the longest covering prefix, and any
     more specific route inside it."""
-    covering = [r for r in table.routes.values() if network.subnet_of(ipaddress.ip_network(r.address_prefix))]
+    covering = [r for r in table.routes.values() if network.subnet_of(parsed_network(r.address_prefix))]
     inside = [r for r in table.routes.values()
-              if ipaddress.ip_network(r.address_prefix).subnet_of(network)
-              and ipaddress.ip_network(r.address_prefix) != network]
-    best = max(covering, key=lambda r: ipaddress.ip_network(r.address_prefix).prefixlen, default=None)
+              if parsed_network(r.address_prefix).subnet_of(network)
+              and parsed_network(r.address_prefix) != network]
+    best = max(covering, key=lambda r: parsed_network(r.address_prefix).prefixlen, default=None)
     return ([best] if best else []) + inside

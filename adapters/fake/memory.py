@@ -33,13 +33,14 @@ class MemoryStore(NestedTransactions):
 
     @classmethod
     def load(cls, resources, meta, jobs) -> MemoryStore:
-        """From rows of the SQLite store: (kind, name, doc text), meta pairs, job texts; an empty ledger."""
+        """From what the SQLite store holds: (kind, name, document) triples, meta pairs, jobs; an empty
+        ledger. The documents and jobs are kept as given."""
         store = cls()
-        for kind, name, text in resources:
-            store._docs.setdefault(kind, {})[name] = json.loads(text)
+        for kind, name, doc in resources:
+            store._docs.setdefault(kind, {})[name] = doc
         store._meta = dict(meta)
-        for text in jobs:
-            store.put_job(json.loads(text))
+        for job in jobs:
+            store._store_job(job)
         return store
 
     def close(self) -> None:

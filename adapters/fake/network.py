@@ -10,8 +10,10 @@ from types import MappingProxyType
 from adapters import ids
 from adapters.addressing import (
     Reach,
+    network_text,
     overlapping_pairs,
     parsed_address,
+    parsed_network,
     reserved_addresses,
     subnet_containing,
 )
@@ -122,7 +124,7 @@ class FakeNetwork:
     def set_local_gateway_prefixes(self, local_gateway_id: str, prefixes: list[str]) -> LocalNetworkGateway:
         self.cloud.write("local_network_gateways.create_or_update")
         try:
-            prefixes = [str(ipaddress.ip_network(p, strict=True)) for p in prefixes]
+            prefixes = [network_text(p) for p in prefixes]
         except ValueError as exc:
             raise PermanentError(f"Invalid address prefix: {exc}", code="InvalidAddressPrefix", status=400) from None
         with self.store.transaction():
@@ -230,7 +232,7 @@ class FakeNetwork:
 
         def own(gateway: str) -> list[Reach]:
             vnet = vnets[gateways[gateway.lower()]["vnet"].lower()]
-            return [Reach(ipaddress.ip_network(p), f"virtual network {vnet['name']}") for p in vnet["prefixes"]]
+            return [Reach(parsed_network(p), f"virtual network {vnet['name']}") for p in vnet["prefixes"]]
 
         reach: dict[str, list[Reach]] = {}
         for conn in connections.values():
@@ -243,7 +245,7 @@ class FakeNetwork:
                 reach[p] += own(g)
             else:
                 lng = lngs[conn["peer"].lower()]
-                reach[g] += [Reach(ipaddress.ip_network(x), f"local network gateway {lng['name']}")
+                reach[g] += [Reach(parsed_network(x), f"local network gateway {lng['name']}")
                              for x in lng["prefixes"]]
         for gateway, reaches in reach.items():
             for a, b in overlapping_pairs(reaches):
@@ -282,7 +284,7 @@ class FakeNetwork:
             raise PermanentError("A next hop IP address goes with next hop type VirtualAppliance, and only with it",
                                  code="InvalidNextHopIpAddress", status=400)
         try:
-            prefix = str(ipaddress.ip_network(route.address_prefix, strict=True))
+            prefix = network_text(route.address_prefix)
         except ValueError as exc:
             raise PermanentError(f"Invalid address prefix: {exc}", code="InvalidAddressPrefix", status=400) from None
         with self.store.transaction():

@@ -47,11 +47,12 @@ class Store(NestedTransactions):
 
     def copy_in_memory(self) -> MemoryStore:
         """The state as it is now, for a simulation: in memory, with an empty ledger."""
-        with self.lock:
-            resources = self.db.execute("SELECT kind, name, doc FROM resources").fetchall()
+        with self.lock:  # each table as one JSON array, parsed at once (a parse per document costs more)
+            (resources,) = self.db.execute("SELECT json_group_array(json_array(kind, name, json(doc))) "
+                                           "FROM resources").fetchone()
             meta = self.db.execute("SELECT key, value FROM meta").fetchall()
-            jobs = [text for (text,) in self.db.execute("SELECT doc FROM jobs")]
-        return MemoryStore.load(resources, meta, jobs)
+            (jobs,) = self.db.execute("SELECT json_group_array(json(doc)) FROM jobs").fetchone()
+        return MemoryStore.load(json.loads(resources), meta, json.loads(jobs))
 
     # --- transactions (see NestedTransactions) ----------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from adapters import ids
+from adapters.addressing import network_text, parsed_network
 from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
 from adapters.secret import Secret
 from engine.context import StepContext
@@ -17,7 +18,7 @@ from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, Ver
 
 def _cidr(value: str) -> str:
     try:
-        return str(ipaddress.ip_network(value, strict=True))
+        return network_text(value)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a network prefix: {exc}") from None
 
@@ -258,7 +259,7 @@ class LocalGatewayPrefixesArgs(Args):
             raise ValueError("give `add`, `remove` or both")
         for added in self.add:
             for removed in self.remove:
-                if ipaddress.ip_network(added).overlaps(ipaddress.ip_network(removed)):
+                if parsed_network(added).overlaps(parsed_network(removed)):
                     raise ValueError(f"{added} is added and {removed} removed: they overlap")
         return self
 
@@ -270,9 +271,9 @@ def apply_prefix_changes(current: list[str], add: list[str], remove: list[str]) 
     leaves 192.168.0.0/24, 192.168.2.0/23, ... 192.168.128.0/17); removing a prefix drops every prefix
     inside it. Adding a prefix already covered changes nothing; adding a larger one absorbs smaller ones.
     """
-    nets = [ipaddress.ip_network(p) for p in current]
+    nets = [parsed_network(p) for p in current]
     for text in remove:
-        gone = ipaddress.ip_network(text)
+        gone = parsed_network(text)
         kept = []
         for net in nets:
             if net.version != gone.version or not net.overlaps(gone):
@@ -281,7 +282,7 @@ def apply_prefix_changes(current: list[str], add: list[str], remove: list[str]) 
                 kept.extend(sorted(net.address_exclude(gone)))
         nets = kept
     for text in add:
-        new = ipaddress.ip_network(text)
+        new = parsed_network(text)
         if any(new.version == n.version and new.subnet_of(n) for n in nets):
             continue
         nets = [n for n in nets if not (n.version == new.version and n.subnet_of(new))] + [new]
