@@ -70,9 +70,12 @@ class MemoryStore(NestedTransactions):
 
     # --- documents ------------------------------------------------------------------------------
 
-    def get(self, kind: str, name: str) -> dict | None:
-        doc = self._docs.get(kind, {}).get(name.lower())
-        return None if doc is None else _copy(doc)
+    def get(self, kind: str, name: str, *, shallow: bool = False) -> dict | None:
+        """A copy of the document. ``shallow``: only its top level is copied, and its nested values
+        are the store's, for a change that sets top-level keys (a nested value is replaced whole,
+        never edited): an item's state moves that way five times in a plan."""
+        doc = self._docs.get(kind, _EMPTY).get(name.lower())
+        return None if doc is None else doc.copy() if shallow else _copy(doc)
 
     def view(self, kind: str, name: str, key, build):
         """``build(document)``, kept until the document is replaced: a simulation reads the same item

@@ -33,6 +33,8 @@ from adapters.ports import (
 )
 
 OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
+# An item's target networks, and where NetworkSettings keeps each of their fields.
+_SETTINGS = tuple((which, tuple((f, f"{which}_{f}") for f in ("network", "subnet", "ip"))) for which in ("recovery", "test"))
 
 
 def allowed_operations(item: dict) -> tuple[str, ...]:
@@ -64,8 +66,9 @@ class FakeReplication:
                 f"Microsoft.RecoveryServices/vaults/{vault.vault}")
 
     def _item(self, vault: VaultRef, name: str) -> dict:
+        """The item's document, to change: set its top-level keys (see the store's ``get``)."""
         self._check_vault(vault)
-        item = self.store.get("item", name)
+        item = self.store.get("item", name, shallow=True)
         if item is None or item["vault"].lower() != vault.vault.lower():
             raise _item_not_found(vault, name)
         return item
@@ -161,8 +164,8 @@ class FakeReplication:
                                     f"{doc['protection_state']} at {doc['active_location']}"
                                     + (" with a job running" if doc["current_job"] else ""),
                                     code="ProtectionEntityInvalidState", status=409)
-            for which in ("recovery", "test"):
-                given = {f: getattr(settings, f"{which}_{f}") for f in ("network", "subnet", "ip")}
+            for which, fields in _SETTINGS:
+                given = {f: getattr(settings, name) for f, name in fields}
                 if given["network"] == "":
                     if which == "recovery":
                         raise PermanentError(f"The recovery network of {item} cannot be cleared",
@@ -320,7 +323,7 @@ def settle_jobs(cloud) -> None:
     with store.transaction():
         for job in store.due_jobs(now):
             errors = []
-            items = [store.get("item", n) for n in job["items"]]
+            items = [store.get("item", n, shallow=True) for n in job["items"]]  # _apply sets top-level keys
             for item in items:
                 error = _completion_error(store, item, job)
                 if error:

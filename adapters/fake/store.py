@@ -67,7 +67,9 @@ class Store(NestedTransactions):
 
     # --- documents ------------------------------------------------------------------------------
 
-    def get(self, kind: str, name: str) -> dict | None:
+    def get(self, kind: str, name: str, *, shallow: bool = False) -> dict | None:
+        """A copy of the document (parsed from the file: ``shallow`` makes no difference here; see the
+        memory store's)."""
         with self.lock:
             row = self.db.execute("SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name.lower())).fetchone()
         return None if row is None else json.loads(row[0])

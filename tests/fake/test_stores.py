@@ -56,6 +56,19 @@ def test_a_document_handed_over_is_kept_and_still_read_as_a_copy(store):
     assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.5")] == ["vm1"]
 
 
+def test_a_shallow_copy_to_change_top_level_keys(store):
+    """``get(shallow=True)`` is for a change that sets top-level keys and replaces nested values whole:
+    setting one changes nothing stored until the document is handed back."""
+    store.put("item", item("vm1", "10.0.0.4"))
+    doc = store.get("item", "vm1", shallow=True)
+    doc["protection_state"] = "FailoverCompleted"
+    doc["recovery"] = {"network": "recovery-vnet", "ip": "10.0.0.5"}
+    assert store.get("item", "vm1") == item("vm1", "10.0.0.4")
+    store.replace("item", doc)
+    assert store.get("item", "vm1") == {**item("vm1", "10.0.0.5"), "protection_state": "FailoverCompleted"}
+    assert [d["name"] for d in store.with_ip("item", "$.recovery.ip", "10.0.0.5")] == ["vm1"]
+
+
 def test_all_is_ordered_by_name_and_delete_removes(store):
     for name in ("vm3", "vm1", "vm2"):
         store.put("item", item(name, None))
