@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any, TypeVar
 
 import tenacity
@@ -235,6 +234,9 @@ def _retried(name: str, method: Callable, usage: Usage, policy: RetryPolicy, lim
     return call, each
 
 
+PORTS = ("replication", "network", "dns")
+
+
 class RetryingAdapter:
     """The adapter as one step sees it: the same estate, every port call under the step's retry policy.
     A port is wrapped when the step first uses it (most steps use one), and the step's calls are
@@ -251,17 +253,11 @@ class RetryingAdapter:
         self._ports = {"sleep": sleep, "on_retry": on_retry, "on_write": on_write, "limiter": limiter,
                        "usage": self.usage}
 
-    @cached_property
-    def replication(self) -> RetryingPort:
-        return RetryingPort(self.inner.replication, self._policy, **self._ports)
-
-    @cached_property
-    def network(self) -> RetryingPort:
-        return RetryingPort(self.inner.network, self._policy, **self._ports)
-
-    @cached_property
-    def dns(self) -> RetryingPort:
-        return RetryingPort(self.inner.dns, self._policy, **self._ports)
+    def __getattr__(self, name: str) -> RetryingPort:  # replication, network, dns: on first use
+        if name not in PORTS:
+            raise AttributeError(name)
+        port = self.__dict__[name] = RetryingPort(getattr(self.inner, name), self._policy, **self._ports)
+        return port
 
     @property
     def call_s(self) -> float:

@@ -109,13 +109,14 @@ class MemoryStore(NestedTransactions):
         """As the SQLite store's, but the documents are the store's own, not copies: they are for
         reading (an address check), and must not be changed."""
         with self.lock:
-            docs = self._docs.get(kind, {})
-            index = self._indexes.get(kind, {}).get(path)
+            docs = self._docs.get(kind, _EMPTY)
+            index = self._indexes.get(kind, _EMPTY).get(path)
             if index is None:  # built on first use, then kept up to date by every put and delete
                 index = self._indexes.setdefault(kind, {})[path] = _Index(path)
                 for name, doc in docs.items():
                     index.set(name, doc)
-            return [docs[name] for name in sorted(index.names.get(ip, ()))]
+            names = index.names.get(ip)
+            return [docs[name] for name in sorted(names)] if names else []
 
     def put(self, kind: str, doc: dict) -> None:
         self._set(kind, doc["name"].lower(), _copy(doc))
