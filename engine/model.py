@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from graphlib import TopologicalSorter
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -163,6 +164,12 @@ class Runbook(Strict):
 
     def step(self, step_id: str) -> Step:
         return self.steps[self._positions()[step_id]]
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """The step ids, each after its needs: worked out once (loading checks it, every run and
+        simulation ranks its steps by it). Raises ``graphlib.CycleError`` if the needs form a cycle."""
+        return tuple(TopologicalSorter({s.id: set(s.needs) for s in self.steps}).static_order())
 
     def has_step(self, step_id: str) -> bool:
         return step_id in self._positions()

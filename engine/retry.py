@@ -107,7 +107,7 @@ class RetryingPort:
         self._policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
-        self._on_write = on_write or (lambda operation, phase, detail: None)
+        self._on_write = on_write  # None: nobody keeps a record of the writes (a plan)
         self._each: dict[str, Callable[[list[tuple]], list]] = {}  # name -> the call made for many arguments
 
     @property
@@ -166,7 +166,7 @@ def _retried(name: str, method: Callable, usage: Usage, policy: RetryPolicy, lim
             usage.cpu_seconds += time.thread_time() - cpu_started
 
     def send(*args, **kwargs):
-        if not writes:
+        if not writes or on_write is None:
             return timed(*args, **kwargs)
         on_write(name, "intent", _describe(args))  # on disk before the request leaves
         try:

@@ -179,6 +179,9 @@ class Observers:
         self._methods = {name: [method for o in self.observers if (method := getattr(o, name, None)) is not None]
                          for name in ("run_changed", "step_changed", "job_started", "operation")}
 
+    def observes(self, name: str) -> bool:
+        return bool(self._methods[name])
+
     def run_changed(self, *args) -> None:
         for method in self._methods["run_changed"]:
             method(*args)
@@ -206,7 +209,7 @@ def priorities(runbook, expected: dict[str, float]) -> dict[str, tuple]:
     others' IPs are still being set. Then the step furthest along its chain of needs (a failover whose
     target IPs are set goes before other plans' IPs), then the runbook's order. Without history, only
     the last two count."""
-    order = list(TopologicalSorter({s.id: set(s.needs) for s in runbook.steps}).static_order())
+    order = runbook.order
     depth: dict[str, int] = {}
     for step_id in order:
         depth[step_id] = 1 + max((depth[n] for n in runbook.step(step_id).needs), default=-1)
@@ -262,6 +265,7 @@ class Runner:
         self._priority = priorities(self.runbook, expected or {})
         self._waiting = 0  # running steps now waiting on ASR jobs
         self._wakeup: Future = Future()  # set when a step starts waiting, so the scheduler fills its slot
+        self._woken = False  # whether it is set (read without the future's lock)
         self._skipped_by_condition: set[str] = set()
         # A simulation one step at a time (plan, validate) runs in the calling thread: no hand-offs.
         self._inline = dry_run and self.concurrency == 1
@@ -335,9 +339,9 @@ class Runner:
                         continue
                     finished = {f for f in running if f.done()} or \
                         wait([*running, self._wakeup], return_when=FIRST_COMPLETED)[0]
-                    with self._lock:
-                        if self._wakeup.done():  # a step began waiting on jobs: its slot is free
-                            self._wakeup = Future()
+                    if self._woken:  # a step began waiting on jobs: its slot is free
+                        with self._lock:
+                            self._wakeup, self._woken = Future(), False
                     for future in finished:
                         if future not in running:
                             continue
@@ -471,8 +475,9 @@ class Runner:
     def _step_waiting(self, waiting: bool) -> None:
         with self._lock:
             self._waiting += 1 if waiting else -1
-            if waiting and not self._wakeup.done():
+            if waiting and not self._woken:
                 self._wakeup.set_result(None)
+                self._woken = True
 
     def _context(self, step: Step, record: StepRecord, log) -> StepContext:
         """What the step kind sees: the adapter under the step's retry policy, its deadline, its journal."""
@@ -498,7 +503,8 @@ class Runner:
             self.observer.operation(self.result, record, operation, phase, detail)
 
         ctx.adapter = RetryingAdapter(self.adapter, policy, sleep=ctx.sleep, on_retry=retrying_call,
-                                      on_write=journal_write, limiter=self.limiter)
+                                      on_write=journal_write if self.observer.observes("operation") else None,
+                                      limiter=self.limiter)
         ctx.jobs = self.jobs
         ctx.items = self.items
         ctx.approval = lambda: self.approvals(step.id) or ({"approved_by": "simulation"} if self.auto_approve else None)
