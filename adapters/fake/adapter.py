@@ -25,16 +25,20 @@ class Cloud:
         self.location = estate.location
         self.vaults = {name.lower() for name in estate.vaults}
         self.scope = (self.subscription.lower(), self.resource_group.lower())  # compared on every ASR call
+        self._names: dict[tuple[str, str], str] = {}  # (resource ID, kind) -> name, for IDs found ours
 
     def id(self, kind: str, name: str) -> str:
         return ids.resolve(name, kind, self.subscription, self.resource_group)
 
     def name(self, resource_id: str, kind: str, label: str) -> str:
         """The name behind an ID of this estate's subscription and resource group (else NotFound)."""
+        name = self._names.get((resource_id, kind))
+        if name is not None:  # a plan names the same few networks for every VM
+            return name
         rid = ids.parse(resource_id)
-        if rid.subscription.lower() != self.subscription.lower() or \
-                rid.resource_group.lower() != self.resource_group.lower() or rid.type.lower() != kind.lower():
+        if (rid.subscription.lower(), rid.resource_group.lower()) != self.scope or rid.type.lower() != kind.lower():
             raise NotFoundError(f"{label} {resource_id} was not found", code="ResourceNotFound", status=404)
+        self._names[(resource_id, kind)] = rid.name
         return rid.name
 
     def doc(self, kind: str, name: str, label: str) -> dict:
