@@ -182,21 +182,21 @@ class Observers:
     def observes(self, name: str) -> bool:
         return bool(self._methods[name])
 
-    def run_changed(self, *args) -> None:
-        for method in self._methods["run_changed"]:
+    def _tell(self, name: str, args: tuple) -> None:
+        for method in self._methods[name]:
             method(*args)
+
+    def run_changed(self, *args) -> None:
+        self._tell("run_changed", args)
 
     def step_changed(self, *args) -> None:
-        for method in self._methods["step_changed"]:
-            method(*args)
+        self._tell("step_changed", args)
 
     def job_started(self, *args) -> None:
-        for method in self._methods["job_started"]:
-            method(*args)
+        self._tell("job_started", args)
 
     def operation(self, *args) -> None:
-        for method in self._methods["operation"]:
-            method(*args)
+        self._tell("operation", args)
 
 
 
