@@ -30,6 +30,8 @@ class Reference:
 
 
 def parse(text: str, path: tuple = ()) -> Iterator[Reference]:
+    if "${{" not in text:  # most strings hold no expression
+        return
     whole = bool(EXPRESSION.fullmatch(text.strip()))
     for match in EXPRESSION.finditer(text):
         inner = match.group(1).strip()

@@ -234,7 +234,7 @@ def check_arguments(loaded: LoadedRunbook, step: Step, params: dict[str, Any] | 
         ref.path for ref in step.references
         if ref.kind == "output" or params is None or ref.name not in params
     ]
-    value = _resolve_known(step.with_, params or {})
+    value = _resolve_known(step.with_, params or {}) if step.references else step.with_
     try:
         arguments = kind.Args.model_validate(value)
     except ValidationError as exc:
