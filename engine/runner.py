@@ -35,6 +35,9 @@ from engine.params import public_values
 from engine.retry import RetryingAdapter, RetryingPort, retried_step
 from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
 
+# The log event a step ends with, by its status (any other: step.finished).
+STEP_EVENTS = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted", StepStatus.PAUSED: "step.paused"}
+
 
 def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
@@ -418,7 +421,7 @@ class Runner:
         for record in changed:
             step = self.runbook.step(record.id)
             log = self.log.bind(step=step.id, uses=step.uses, compensating=True)
-            ctx = self._context(step, record, log)
+            ctx = self._context(step, record, log, self.runbook.retry_of(step))
             ctx.cancel = threading.Event()
             try:
                 done = kinds.get(step.uses).compensate(ctx, record.undo)
@@ -479,13 +482,13 @@ class Runner:
                 self._wakeup.set_result(None)
                 self._woken = True
 
-    def _context(self, step: Step, record: StepRecord, log) -> StepContext:
+    def _context(self, step: Step, record: StepRecord, log, policy) -> StepContext:
         """What the step kind sees: the adapter under the step's retry policy, its deadline, its journal."""
-        policy = self.runbook.retry_of(step)
+        timeout = self.runbook.timeout_of(step)
         ctx = StepContext(
             adapter=self.adapter, target=self.runbook.target, step_id=step.id, log=log,
-            deadline=self.adapter.clock.monotonic() + self.runbook.timeout_of(step),
-            timeout=self.runbook.timeout_of(step), job_poll_interval=self.job_poll_interval,
+            deadline=self.adapter.clock.monotonic() + timeout,
+            timeout=timeout, job_poll_interval=self.job_poll_interval,
             cancel=self.cancel, on_job_started=lambda handle: self._job_started(record, handle),
             on_waiting=self._step_waiting,
         )
@@ -520,7 +523,7 @@ class Runner:
         wall_started = time.monotonic()
         cpu_started = time.thread_time()
         policy = self.runbook.retry_of(step)
-        ctx = self._context(step, record, log)
+        ctx = self._context(step, record, log, policy)
         with self._lock:
             was_paused = record.status == StepStatus.PAUSED
             record.move(StepStatus.RUNNING)
@@ -596,8 +599,7 @@ class Runner:
                 self.outputs[step.id] = outputs
             record.move(status)
         self.observer.step_changed(self.result, record)
-        event = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted",
-                 StepStatus.PAUSED: "step.paused"}.get(status, "step.finished")
+        event = STEP_EVENTS.get(status, "step.finished")
         (log.error if status == StepStatus.FAILED else log.info)(
             event, status=str(status), attempts=record.attempts, error=record.error,
             duration_s=round(record.duration_s, 3),

@@ -133,7 +133,8 @@ class FakeReplication:
         self.cloud.read("replication_recovery_plans.get")
         doc = self._plan(vault, plan)
         items = [self._item_view(vault, name) for group in doc["groups"] for name in group]
-        allowed = set.intersection(*(set(i.allowed_operations) for i in items)) if items else set()
+        allowed = set(items[0].allowed_operations).intersection(*(i.allowed_operations for i in items[1:])) \
+            if items else set()
         return RecoveryPlan(name=doc["name"], groups=tuple(tuple(g) for g in doc["groups"]),
                             allowed_operations=tuple(sorted(allowed)), current_job_id=doc["current_job"],
                             id=f"{self._vault_prefix(vault)}/replicationRecoveryPlans/{doc['name']}")
