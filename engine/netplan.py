@@ -421,7 +421,7 @@ class NetworkPlanInspector:
 
     def _granularity(self, adapter) -> None:
         """NET005: subnet failover moves the whole subnet; every protected VM in it goes too."""
-        accepted = {str(parsed_network(p)) for p in self.loaded.runbook.accept_partial_subnets}
+        accepted = {network_text(p) for p in self.loaded.runbook.accept_partial_subnets}
         moved = {prefix for vm, (_, prefix) in self.kept_ip_items.items() if vm in self.failed_over}
         if not moved:
             return

@@ -135,7 +135,7 @@ class MemoryStore(NestedTransactions):
             docs = self._docs.setdefault(kind, {})
             if self._undo is not None:
                 self._undo.append((self._set, kind, name, docs.get(name)))
-            for index in self._indexes.get(kind, {}).values():
+            for index in self._indexes.get(kind, _EMPTY).values():
                 index.set(name, doc)
             if doc is None:
                 docs.pop(name, None)
