@@ -265,7 +265,11 @@ class Runner:
         )
         self.resumed = prior is not None
         self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
-        self._priority = priorities(self.runbook, expected or {})
+        # Each step's place in the order ready steps start in (see priorities), as a plain number: the
+        # queue of ready steps holds thousands at the start of a large runbook.
+        priority = priorities(self.runbook, expected or {})
+        self._by_rank = sorted(priority, key=priority.__getitem__)
+        self._rank = {step_id: rank for rank, step_id in enumerate(self._by_rank)}
         self._waiting = 0  # running steps now waiting on ASR jobs
         self._wakeup: Future = Future()  # set when a step starts waiting, so the scheduler fills its slot
         self._woken = False  # whether it is set (read without the future's lock)
@@ -317,12 +321,12 @@ class Runner:
         with InlineExecutor() if self._inline else ThreadPoolExecutor(max_workers=self.concurrency + waiters,
                                                                 thread_name_prefix="step") as pool:
             try:
-                queue: list[tuple] = []  # ready to start, waiting for a free slot (a heap, by priority)
+                queue: list[int] = []  # ready to start, waiting for a free slot (a heap of ranks)
                 while sorter.is_active() or queue:
                     for ready in sorter.get_ready():
-                        heapq.heappush(queue, (self._priority[ready], ready))
+                        heapq.heappush(queue, self._rank[ready])
                     while queue and len(running) - self._waiting < self.concurrency:
-                        step_id = heapq.heappop(queue)[1]
+                        step_id = self._by_rank[heapq.heappop(queue)]
                         step = self.runbook.step(step_id)
                         record = result.step(step_id)
                         if record.status in STEP_DONE or step_id in self._skipped_by_condition \
@@ -338,7 +342,7 @@ class Runner:
                         if not newly_ready:
                             break  # only paused steps (and what needs them) are left
                         for ready in newly_ready:
-                            heapq.heappush(queue, (self._priority[ready], ready))
+                            heapq.heappush(queue, self._rank[ready])
                         continue
                     finished = {f for f in running if f.done()} or \
                         wait([*running, self._wakeup], return_when=FIRST_COMPLETED)[0]
@@ -447,9 +451,10 @@ class Runner:
             status = self.result.step(need).status
             if status not in STEP_DONE and need not in self._skipped_by_condition:
                 return f"not started: {need} is {status}"
-        used = {r.step for r in step.references if r.kind == "output"}
-        if skipped := sorted(used & self._skipped_by_condition):
-            return f"skipped: uses outputs of {', '.join(skipped)}, which did not run"
+        if self._skipped_by_condition and step.references:
+            used = {r.step for r in step.references if r.kind == "output"}
+            if skipped := sorted(used & self._skipped_by_condition):
+                return f"skipped: uses outputs of {', '.join(skipped)}, which did not run"
         if step.when is not None and not self._condition_holds(step.when):
             self._skipped_by_condition.add(step.id)
             return "skipped: its `when` condition does not hold"

@@ -56,11 +56,13 @@ class Cloud:
         return found
 
     def read(self, operation: str) -> None:
-        self.weather.call("read", operation)
+        if not self.weather.calm:  # a simulation's copy has no weather
+            self.weather.call("read", operation)
         settle_jobs(self)
 
     def write(self, operation: str) -> None:
-        self.weather.call("write", operation)
+        if not self.weather.calm:
+            self.weather.call("write", operation)
         settle_jobs(self)
 
 
