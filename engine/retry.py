@@ -114,14 +114,6 @@ class RetryingPort:
     def calls(self) -> dict[str, int]:
         return self.usage.calls
 
-    @property
-    def call_s(self) -> float:
-        return self.usage.seconds
-
-    @property
-    def call_cpu_s(self) -> float:
-        return self.usage.cpu_seconds
-
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._port, name)
         if not callable(method):

@@ -202,8 +202,6 @@ class Observers:
         self._tell("operation", args)
 
 
-
-
 def priorities(runbook, expected: dict[str, float]) -> dict[str, tuple]:
     """Which ready step gets the next free slot. First the one with the longest wait still ahead of
     it: its own expected duration plus the longest chain of its dependents', each step as long as it
