@@ -36,7 +36,8 @@ class ResourceId:
 
 
 def is_resource_id(value: str) -> bool:
-    return value.startswith("/subscriptions/")
+    """ARM writes ``/subscriptions/``, and Site Recovery ``/Subscriptions/``: both are IDs."""
+    return value[:15].lower() == "/subscriptions/"
 
 
 @lru_cache(maxsize=4096)  # a plan of thousands of steps names the same few networks thousands of times

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from adapters.clock import Clock
+from adapters.itemstate import JOB_FINISHED, ItemState
 from adapters.secret import Secret
 
 # ---------------------------------------------------------------------------------------------------
@@ -35,11 +36,13 @@ class VaultRef:
 class NicSettings(NamedTuple):
     """One NIC of a protected item: where it comes up after failover and after test failover.
 
-    ASR keeps only the primary IP configuration of a NIC; ``source_ip`` is the address it has on-premises.
-    Networks are VNet resource IDs; subnets are subnet names inside them.
+    ASR keeps only the primary IP configuration of a NIC (``ip_config`` names it, as the item does);
+    ``source_ip`` is the address it has on-premises. Networks are VNet resource IDs; subnets are subnet
+    names inside them.
     """
 
     nic_id: str
+    ip_config: str = ""
     source_ip: str | None = None
     is_primary: bool = True
     recovery_network: str | None = None
@@ -62,26 +65,11 @@ class NetworkSettings(NamedTuple):
     test_ip: str | None = None
 
 
-# The operations ASR lists in a protected item's ``allowed_operations``.
-PLANNED_FAILOVER = "PlannedFailover"
-UNPLANNED_FAILOVER = "UnplannedFailover"
-TEST_FAILOVER = "TestFailover"
-TEST_FAILOVER_CLEANUP = "TestFailoverCleanup"
-COMMIT = "Commit"
-CANCEL = "Cancel"  # failoverCancel
-REVERSE_REPLICATE = "ReverseReplicate"
-
-
 class ProtectedItem(NamedTuple):
     name: str  # ASR's name of the replicated item
     vm_name: str  # the friendly name operators use
-    protection_state: str  # e.g. Protected, FailoverCompleted, FailoverCommitted, NotProtected
-    active_location: str  # Primary | Recovery
-    allowed_operations: tuple[str, ...]
+    state: ItemState  # what it does and may do next (decide from this)
     nics: tuple[NicSettings, ...]
-    test_failover_state: str | None = None  # None | Completed (a test failover awaits cleanup)
-    replication_health: str = "Normal"
-    current_job_id: str | None = None  # the ASR job now running on this item, if any
     recovery_vm_ip: str | None = None  # the failed-over VM's primary IP once it exists
     test_vm_ip: str | None = None  # the test-failover VM's primary IP while it exists
     id: str = ""
@@ -109,8 +97,6 @@ class RecoveryPlan:
         return tuple(item for group in self.groups for item in group)
 
 
-JOB_RUNNING_STATES = ("NotStarted", "InProgress")
-JOB_TERMINAL_STATES = ("Succeeded", "Failed", "Cancelled", "Suspended", "Other")
 
 
 @dataclass(frozen=True)
@@ -135,7 +121,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.state in JOB_TERMINAL_STATES
+        return self.state in JOB_FINISHED
 
 
 FAILOVER_KINDS = ("test", "planned", "unplanned")

@@ -562,12 +562,13 @@ def snapshot(runbook: Annotated[Path | None, typer.Argument(
 # --- the fake estate ------------------------------------------------------------------------------
 
 
-def _fake(config: Path | None, estate: Path | None, state: Path | None):
+def _fake(config: Path | None, estate: Path | None, state: Path | None, *, fresh: bool = False):
     from adapters.fake import FakeAdapter
 
     logs.configure("auto", "warning")
     settings = load_settings(config)
-    adapter = open_adapter(settings, estate=estate or settings.estate, azure=False, state=state, read_only=False)
+    adapter = open_adapter(settings, estate=estate or settings.estate, azure=False, state=state, read_only=False,
+                           fresh=fresh)
     assert isinstance(adapter, FakeAdapter)
     return adapter
 
@@ -575,9 +576,8 @@ def _fake(config: Path | None, estate: Path | None, state: Path | None):
 @fake_app.command("reset")
 def fake_reset(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
     """Start the fake estate over from its estate file."""
-    adapter = _fake(config, estate, state)
+    adapter = _fake(config, estate, state, fresh=True)
     try:
-        adapter.reset()
         stdout.print(f"fake estate {adapter.estate_name} reset from its estate file")
     finally:
         adapter.close()

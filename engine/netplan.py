@@ -23,6 +23,7 @@ from adapters.addressing import (
     reserved_addresses,
 )
 from adapters.errors import NotFoundError
+from adapters.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
 from adapters.ports import Connection, ProtectedItem
 from engine import expressions
 from engine.context import vault_ref
@@ -30,7 +31,6 @@ from engine.loader import LoadedRunbook
 from engine.model import Step
 from engine.problems import WARNING, Problem
 
-FAILOVER_OPERATION = {"planned": "PlannedFailover", "unplanned": "UnplannedFailover", "test": "TestFailover"}
 RESERVED_OFFSETS = "the network address, .1 (default gateway), .2 and .3 (Azure DNS) and the broadcast address"
 
 
@@ -86,10 +86,11 @@ class NetworkPlanInspector:
             recovery = ids.resolve(args.network, ids.VIRTUAL_NETWORK, self.target.subscription,
                                    self.target.resource_group)
             self.recovery_networks.add(recovery.lower())
-            prefix = self._check_ip(step, adapter, item, recovery, args.subnet, args.ip, "recovery")
+            nic = _nic(item, args.nic)
+            prefix = self._check_ip(step, adapter, item, nic, recovery, args.subnet, args.ip, "recovery")
             if prefix is not None:
                 self.steps_of[("set_target_ip", item.vm_name)] = step
-                if item.primary_nic.source_ip == args.ip:
+                if nic is not None and nic.source_ip == args.ip:
                     self.kept_ip_items[item.vm_name] = (args.ip, prefix)
                 else:
                     self.changed_ip_items[item.vm_name] = args.ip
@@ -98,11 +99,11 @@ class NetworkPlanInspector:
                                self.target.resource_group)
             self.test_networks.add(test.lower())
             if args.test_ip or args.ip:
-                self._check_ip(step, adapter, item, test, args.test_subnet or args.subnet, args.test_ip or args.ip,
-                               "test")
+                self._check_ip(step, adapter, item, _nic(item, args.nic), test, args.test_subnet or args.subnet,
+                               args.test_ip or args.ip, "test")
             self._check_isolated(step, adapter, test)
 
-    def _check_ip(self, step, adapter, item: ProtectedItem, vnet_id: str, subnet: str, ip: str, which: str):
+    def _check_ip(self, step, adapter, item: ProtectedItem, nic, vnet_id: str, subnet: str, ip: str, which: str):
         """NET001-NET003: the IP lies in the subnet, is not reserved, is not used. Returns the subnet prefix."""
         try:
             vnet = adapter.network.get_virtual_network(vnet_id)
@@ -131,8 +132,8 @@ class NetworkPlanInspector:
                         "the VM on-premises first")
             return text
         availability = adapter.network.check_ip_availability(vnet_id, ip)
-        current = getattr(item.primary_nic, f"{which}_ip")
-        same_network = ids.same(getattr(item.primary_nic, f"{which}_network"), vnet_id)
+        current = getattr(nic, f"{which}_ip", None)
+        same_network = ids.same(getattr(nic, f"{which}_network", None), vnet_id)
         if not availability.available and not (same_network and current == ip):
             self.report("NET003", step, f"{item.vm_name}: {which} IP {ip} is already used in {vnet.name}",
                         "choose a free address" + (f" (free: {', '.join(availability.available_alternatives[:3])})"
@@ -154,11 +155,11 @@ class NetworkPlanInspector:
         if self._claims is None:
             self._claims = {}
             for other in adapter.replication.list_protected_items(_vault(self.target, None)):
-                nic = other.primary_nic
-                for which in ("recovery", "test"):
-                    network, ip = getattr(nic, f"{which}_network"), getattr(nic, f"{which}_ip")
-                    if network and ip:
-                        self._claims[(which, network.lower(), ip)] = other.vm_name
+                for nic in other.nics:
+                    for which in ("recovery", "test"):
+                        network, ip = getattr(nic, f"{which}_network"), getattr(nic, f"{which}_ip")
+                        if network and ip:
+                            self._claims[(which, network.lower(), ip)] = other.vm_name
         return self._claims
 
     def _check_isolated(self, step, adapter, test_network: str) -> None:
@@ -189,21 +190,21 @@ class NetworkPlanInspector:
                 self.steps_of.setdefault(("failover", item.vm_name), step)
         needed = FAILOVER_OPERATION[args.type]
         for item in items:
-            done = item.test_failover_state == "Completed" if args.type == "test" else item.active_location == "Recovery"
-            if not done and not item.current_job_id and needed not in item.allowed_operations:
+            done = item.state.test_failed_over if args.type == "test" else item.state.failed_over
+            if not done and not item.state.busy and not item.state.allows(needed):
                 self._not_allowed(step, item, needed)
 
     def _asr_commit(self, step: Step, args, adapter) -> None:
         for item in self._items(step, args, adapter):
-            committed = item.active_location == "Recovery" and "Commit" not in item.allowed_operations
-            if not committed and "Commit" not in item.allowed_operations and not item.current_job_id:
-                self._not_allowed(step, item, "Commit", "a commit needs a failover first: put the failover step "
+            if not item.state.committed and not item.state.busy and not item.state.allows(COMMIT):
+                self._not_allowed(step, item, COMMIT, "a commit needs a failover first: put the failover step "
                                   "in this step's needs")
 
     def _asr_cleanup_test_failover(self, step: Step, args, adapter) -> None:
         for item in self._items(step, args, adapter):
-            if item.test_failover_state and "TestFailoverCleanup" not in item.allowed_operations:
-                self._not_allowed(step, item, "TestFailoverCleanup")
+            state = item.state
+            if state.test_failover_left and not state.busy and not state.allows(TEST_FAILOVER_CLEANUP):
+                self._not_allowed(step, item, TEST_FAILOVER_CLEANUP)
 
     def _items(self, step: Step, args, adapter) -> list[ProtectedItem]:
         vault = _vault(self.target, args.vault)
@@ -229,9 +230,9 @@ class NetworkPlanInspector:
                     "check the VM's name in the vault, or enable its replication first")
 
     def _not_allowed(self, step: Step, item: ProtectedItem, operation: str, fix: str | None = None) -> None:
-        allowed = ", ".join(item.allowed_operations) or "none"
+        allowed = ", ".join(sorted(item.state.allowed)) or "none"
         self.report("NET009", step, f"{item.vm_name} does not allow {operation} when this step runs: it is "
-                    f"{item.protection_state} at {item.active_location} (allowed: {allowed})",
+                    f"{item.state.describe()} (allowed: {allowed})",
                     fix or "check the item's state in the vault and the order of the steps")
 
     def _network_connection(self, step: Step, args, adapter) -> None:
@@ -526,3 +527,10 @@ def _routes_for(table, network):
               and parsed_network(r.address_prefix) != network]
     best = max(covering, key=lambda r: parsed_network(r.address_prefix).prefixlen, default=None)
     return ([best] if best else []) + inside
+
+
+def _nic(item: ProtectedItem, nic_id: str | None):
+    """The NIC a step names (default: the primary); None when the item has no such NIC (the step says so)."""
+    if nic_id is None:
+        return item.primary_nic if item.nics else None
+    return next((n for n in item.nics if ids.same(n.nic_id, nic_id) or ids.name_of(n.nic_id) == nic_id), None)

@@ -86,7 +86,8 @@ def _from_dict(data: dict, path: Path) -> Settings:
 
 
 def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state: Path | None,
-                 read_only: bool) -> Adapter:
+                 read_only: bool, fresh: bool = False) -> Adapter:
+    """The adapter a command asks for; ``fresh``: a fake estate started over from its estate file."""
     if azure or (estate is None and settings.adapter == "azure"):
         from adapters.azure import AzureAdapter
 
@@ -96,14 +97,18 @@ def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state:
             raise InvalidInput([Problem("CF004", str(exc), file=str(settings.file) if settings.file else None,
                                         fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
     from adapters.fake import EstateInvalid, FakeAdapter
+    from adapters.fake.adapter import StateOutdated
 
     estate = estate or settings.estate
     try:
         with collector.paused():  # the estate's model and documents live as long as the command
-            return FakeAdapter.open(estate, state or settings.state_for(estate))
+            return FakeAdapter.open(estate, state or settings.state_for(estate), fresh=fresh)
     except EstateInvalid as exc:
         raise InvalidInput([Problem("ES001", message, file=str(exc.file), line=line,
                                     fix="see docs/estates.md") for (_, line, message) in exc.problems]) from None
+    except StateOutdated as exc:
+        raise InvalidInput([Problem("ES003", str(exc), file=str(state or settings.state_for(estate)),
+                                    fix="failover fake reset")]) from None
     except FileNotFoundError as exc:
         raise InvalidInput([Problem("ES002", f"no estate file {exc.filename}", file=str(estate),
                                     fix="give --estate a file under config/estates/")]) from None

@@ -52,7 +52,7 @@ def test_the_estate_in_its_own_process_runs_the_subnet_failover(estate_file, tmp
         assert facts["writes"] >= len([s for s in result.steps if s.calls.get("write")])
         assert {j["state"] for j in facts["jobs"]} == {"Succeeded"}
         item = estate.replication.get_protected_item(VAULT, result.step("fail-over-app-subnet").outputs["items"][0])
-        assert item.protection_state == "FailoverCommitted"
+        assert item.state.committed
     finally:
         journal.close()
         estate.close()

@@ -32,7 +32,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(kill_after, reference, 
     assert trial["exit"] == 0
     assert trial["state"] == state
     assert trial["ledger"] == ledger
-    failovers = [op for op, _ in trial["ledger"].elements() if op.endswith("plannedFailover")]
+    failovers = [op for op, _ in trial["ledger"].elements() if op.endswith(".planned_failover")]
     assert len(failovers) == 3
     document = json_out(run_cli("status", trial["run_id"], "-o", "json", "--journal", str(tmp_path / "journal.db")))
     assert document["status"] == "succeeded"
@@ -127,7 +127,7 @@ def test_ctrl_c_stops_at_a_safe_point_and_resume_finishes(tmp_path):
     resumed = durable.failover(tmp_path, "resume", run_id)
     resumed.communicate(timeout=120)
     assert resumed.returncode == 0
-    failovers = [e for e in durable.fake(tmp_path, "ledger") if e["operation"].endswith("plannedFailover")]
+    failovers = [e for e in durable.fake(tmp_path, "ledger") if e["operation"].endswith(".planned_failover")]
     assert len(failovers) == 3
 
 

@@ -10,18 +10,24 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from azure.core.serialization import NULL
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
 from adapters.azure.errors import translated
 from adapters.errors import NotFoundError, PermanentError
-from adapters.ports import (
-    CANCEL,
+from adapters.itemstate import (
+    CANCEL_FAILOVER,
     COMMIT,
     PLANNED_FAILOVER,
     TEST_FAILOVER,
     TEST_FAILOVER_CLEANUP,
     UNPLANNED_FAILOVER,
+    ItemState,
+    job_reference,
+    job_state,
+)
+from adapters.ports import (
     Job,
     JobHandle,
     NetworkSettings,
@@ -31,14 +37,6 @@ from adapters.ports import (
     VaultRef,
 )
 
-OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
-# ASR's spelling of allowed operations varies between API versions; these are the ones the ports use.
-ALLOWED = {
-    "plannedfailover": PLANNED_FAILOVER, "unplannedfailover": UNPLANNED_FAILOVER, "testfailover": TEST_FAILOVER,
-    "testfailovercleanup": TEST_FAILOVER_CLEANUP, "commit": COMMIT, "cancel": CANCEL,
-    "failovercommit": COMMIT, "failovercancel": CANCEL, "reversereplicate": "ReverseReplicate",
-    "reprotect": "ReverseReplicate",
-}
 HYPERV = "HyperVReplicaAzure"
 
 
@@ -66,39 +64,35 @@ def _job_name(response_headers: dict) -> str | None:
     return None
 
 
+def _nic_view(nic: dict, vm_network: str | None, vm_test_network: str | None, first: bool) -> NicSettings:
+    """One NIC of the item; ASR keeps the primary IP configuration of each NIC (named by the item)."""
+    configs = nic.get("ipConfigs") or []
+    config = next((c for c in configs if c.get("isPrimary")), configs[0] if configs else {})
+    primary = nic.get("isPrimaryNic")
+    return NicSettings(
+        nic_id=nic.get("nicId", ""), ip_config=config.get("name") or "", source_ip=config.get("staticIPAddress"),
+        is_primary=first if primary is None else bool(primary),
+        recovery_network=nic.get("recoveryVMNetworkId") or vm_network,
+        recovery_subnet=config.get("recoverySubnetName") or None, recovery_ip=config.get("recoveryStaticIPAddress") or None,
+        test_network=nic.get("tfoVMNetworkId") or vm_test_network,
+        test_subnet=config.get("tfoSubnetName") or None, test_ip=config.get("tfoStaticIPAddress") or None,
+    )
+
+
 def _item_view(doc: dict) -> ProtectedItem:
     props = doc.get("properties") or {}
     details = props.get("providerSpecificDetails") or {}
-    recovered = props.get("activeLocation") == "Recovery" and props.get("protectionState") in (
-        "FailoverCompleted", "FailoverCommitted", "UnplannedFailoverCompleted", "PlannedFailoverCompleted")
-    nics = []
-    for nic in details.get("vmNics") or []:
-        configs = nic.get("ipConfigs") or []
-        primary = next((c for c in configs if c.get("isPrimary")), configs[0] if configs else {})
-        nics.append(NicSettings(
-            nic_id=nic.get("nicId", ""), source_ip=primary.get("staticIPAddress"),
-            is_primary=len(nics) == 0 if nic.get("isPrimaryNic") is None else bool(nic.get("isPrimaryNic")),
-            recovery_network=nic.get("recoveryVMNetworkId") or details.get("selectedRecoveryAzureNetworkId"),
-            recovery_subnet=primary.get("recoverySubnetName"), recovery_ip=primary.get("recoveryStaticIPAddress"),
-            test_network=nic.get("tfoVMNetworkId") or details.get("selectedTfoAzureNetworkId"),
-            test_subnet=primary.get("tfoSubnetName"), test_ip=primary.get("tfoStaticIPAddress"),
-        ))
-    allowed = tuple(dict.fromkeys(ALLOWED[a.lower()] for a in props.get("allowedOperations") or []
-                                  if a.lower() in ALLOWED))
-    scenario = props.get("currentScenario") or {}
-    job = scenario.get("jobId")
-    primary_nic = next((n for n in nics if n.is_primary), nics[0] if nics else None)
-    test_state = props.get("testFailoverState")
+    name = props.get("friendlyName") or doc.get("name", "")
+    state = ItemState.read(name, props)
+    vm_network = details.get("selectedRecoveryAzureNetworkId") or None
+    vm_test_network = details.get("selectedTfoAzureNetworkId") or None
+    nics = tuple(_nic_view(nic, vm_network, vm_test_network, i == 0) for i, nic in enumerate(details.get("vmNics") or []))
+    primary = next((n for n in nics if n.is_primary), nics[0] if nics else None)
     return ProtectedItem(
-        name=doc.get("name", ""), vm_name=props.get("friendlyName") or doc.get("name", ""),
-        protection_state=props.get("protectionState", ""), active_location=props.get("activeLocation", "Primary"),
-        allowed_operations=allowed, nics=tuple(nics),
-        test_failover_state=None if test_state in (None, "", "None") else test_state,
-        replication_health=props.get("replicationHealth") or "Normal",
-        current_job_id=job.rstrip("/").rsplit("/", 1)[-1] if job else None,
+        name=doc.get("name", ""), vm_name=name, state=state, nics=nics,
         # ASR reports no IP of the recovered VM; the one it was given is what it comes up with.
-        recovery_vm_ip=primary_nic.recovery_ip if recovered and primary_nic else None,
-        test_vm_ip=primary_nic.test_ip if primary_nic and test_state not in (None, "", "None") else None,
+        recovery_vm_ip=primary.recovery_ip if primary and state.failed_over else None,
+        test_vm_ip=(primary.test_ip or primary.recovery_ip) if primary and state.test_failed_over else None,
         id=doc.get("id", ""),
     )
 
@@ -113,7 +107,8 @@ def _job_view(doc: dict) -> Job:
         if text:
             code = service.get("code") or provider.get("errorId") or ""
             errors.append(f"{code}: {text}" if code else text)
-    return Job(id=doc.get("name", ""), state=props.get("state", "Other"),
+    name = doc.get("name", "")
+    return Job(id=name, state=job_state(props.get("state"), name),
                operation=props.get("scenarioName", ""), target=props.get("targetObjectName", ""),
                errors=tuple(errors))
 
@@ -178,12 +173,10 @@ class AzureReplication:
             tuple(names.get(i.get("id", "").lower(), _item_path(i.get("id", ""))[2])
                   for i in g.get("replicationProtectedItems") or [])
             for g in props.get("groups") or [] if g.get("replicationProtectedItems"))
-        allowed = tuple(dict.fromkeys(ALLOWED[a.lower()] for a in props.get("allowedOperations") or []
-                                      if a.lower() in ALLOWED))
         scenario = props.get("currentScenario") or {}
-        job = scenario.get("jobId")
-        return RecoveryPlan(name=doc.get("name", plan), groups=groups, allowed_operations=allowed,
-                            current_job_id=job.rstrip("/").rsplit("/", 1)[-1] if job else None, id=doc.get("id", ""))
+        return RecoveryPlan(name=doc.get("name", plan), groups=groups,
+                            allowed_operations=tuple(props.get("allowedOperations") or ()),
+                            current_job_id=job_reference(scenario.get("jobId")), id=doc.get("id", ""))
 
     @translated("replication_jobs.get")
     def get_job(self, vault: VaultRef, job_id: str) -> Job:
@@ -210,26 +203,34 @@ class AzureReplication:
     @translated("replication_protected_items.update", writes=True)
     def update_network_settings(self, vault: VaultRef, item: str, nic_id: str,
                                 settings: NetworkSettings) -> ProtectedItem:
+        """A PATCH of the item's NIC, by the names the item gives its NIC and IP configuration. A long-running
+        operation (an ASR job): the SDK's poller follows it at the pace of its ``Retry-After``, then reads the
+        item back. Clearing the test-failover settings sends them as JSON null (a merge patch removes them)."""
         current = self.get_protected_item(vault, item)
-        nic = next((n for n in current.nics if n.nic_id == nic_id or n.nic_id.rsplit("/", 1)[-1] == nic_id), None)
+        nic = next((n for n in current.nics if n.nic_id.lower() == nic_id.lower()
+                    or n.nic_id.rsplit("/", 1)[-1].lower() == nic_id.lower()), None)
         if nic is None:
-            raise PermanentError(f"{item} has no NIC {nic_id}", code="InvalidNicId", status=400)
+            raise PermanentError(f"{item} has no NIC {nic_id}; it has {', '.join(n.nic_id for n in current.nics)}",
+                                 code="InvalidNicId", status=400)
         clear_test = settings.test_network == ""
 
         def pick(new, old):
             return old if new is None else new
 
+        def test(new, old):
+            return NULL if clear_test else pick(new, old)
+
         ip_config = m.IPConfigInputDetails(
-            ip_config_name="ipconfig1", is_primary=True, is_seleted_for_failover=True,
+            ip_config_name=nic.ip_config, is_primary=True, is_seleted_for_failover=True,
             recovery_subnet_name=pick(settings.recovery_subnet, nic.recovery_subnet),
             recovery_static_ip_address=pick(settings.recovery_ip, nic.recovery_ip),
-            tfo_subnet_name=None if clear_test else pick(settings.test_subnet, nic.test_subnet),
-            tfo_static_ip_address=None if clear_test else pick(settings.test_ip, nic.test_ip),
+            tfo_subnet_name=test(settings.test_subnet, nic.test_subnet),
+            tfo_static_ip_address=test(settings.test_ip, nic.test_ip),
         )
         properties = m.UpdateReplicationProtectedItemInputProperties(
             recovery_azure_vm_name=current.vm_name,
             selected_recovery_azure_network_id=pick(settings.recovery_network, nic.recovery_network),
-            selected_tfo_azure_network_id=None if clear_test else pick(settings.test_network, nic.test_network),
+            selected_tfo_azure_network_id=test(settings.test_network, nic.test_network),
             vm_nics=[m.VMNicInputDetails(nic_id=nic.nic_id, selection_type="SelectedByUser", ip_configs=[ip_config])],
             provider_specific_details=m.HyperVReplicaAzureUpdateReplicationProtectedItemInput(),
         )
@@ -305,7 +306,7 @@ class AzureReplication:
     @translated("replication_protected_items.failover_cancel", writes=True)
     def start_cancel(self, vault, item) -> JobHandle:
         ops = self._client(vault).replication_protected_items
-        return self._start(vault, CANCEL, item, ops.begin_failover_cancel, *self._path(vault, item))
+        return self._start(vault, CANCEL_FAILOVER, item, ops.begin_failover_cancel, *self._path(vault, item))
 
     @translated("replication_protected_items.test_failover_cleanup", writes=True)
     def start_test_failover_cleanup(self, vault, item, comments) -> JobHandle:

@@ -16,17 +16,16 @@ from adapters.azure.network import AzureInventory
 from adapters.ports import VaultRef
 
 
-def _state(protection_state: str) -> str:
-    state = protection_state.lower()
-    if "committed" in state:
-        return "FailoverCommitted"
-    if "failovercompleted" in state:
-        return "FailoverCompleted"
-    if state == "protected":
-        return "Protected"
-    if "progress" in state or "enabling" in state:
-        return "ProtectionInProgress"
-    return "NotProtected"
+def _nic(nic, target) -> dict:
+    """A NIC as the estate file writes it: its names, its address on-premises, its targets."""
+    entry = {"id": ids.name_of(nic.nic_id) if ids.is_resource_id(nic.nic_id) else nic.nic_id,
+             "ip_config": nic.ip_config, "source_ip": nic.source_ip or nic.recovery_ip or "0.0.0.0",
+             "primary": nic.is_primary}
+    if recovery := target(nic.recovery_network, nic.recovery_subnet, nic.recovery_ip):
+        entry["recovery"] = recovery
+    if test := target(nic.test_network, nic.test_subnet, nic.test_ip):
+        entry["test"] = test
+    return entry
 
 
 def snapshot(adapter, scope: VaultRef) -> dict:
@@ -45,17 +44,17 @@ def snapshot(adapter, scope: VaultRef) -> dict:
 
     items, fabric, container = {}, None, None
     for item in adapter.replication.list_protected_items(scope):
-        nic = item.primary_nic
         if fabric is None and item.id:
             parts = item.id.split("/")
             lower = [p.lower() for p in parts]
             fabric = parts[lower.index("replicationfabrics") + 1]
             container = parts[lower.index("replicationprotectioncontainers") + 1]
-        entry = {"source_ip": nic.source_ip or nic.recovery_ip or "0.0.0.0", "state": _state(item.protection_state)}
-        if recovery := target(nic.recovery_network, nic.recovery_subnet, nic.recovery_ip):
-            entry["recovery"] = recovery
-        if test := target(nic.test_network, nic.test_subnet, nic.test_ip):
-            entry["test"] = test
+        state = item.state
+        # An item the service shows no NIC of (protection still being enabled) keeps a placeholder address.
+        nics = {"nics": [_nic(n, target) for n in item.nics]} if item.nics else {"source_ip": "0.0.0.0"}
+        entry = {**nics, "state": state.protection_state,
+                 "active_location": state.active_location, "test_failover_state": state.test_failover_state,
+                 "replication_health": state.replication_health}
         items[item.vm_name] = entry
     plans = {}
     for name in inventory.recovery_plans(scope):

@@ -14,6 +14,12 @@ from adapters.fake.schema import Estate, Latency, Simulation, load_estate
 from adapters.fake.simulation import Weather
 from adapters.fake.store import Store
 
+STATE_FORMAT = "2"  # items in the service's words, NICs as documents of their own
+
+
+class StateOutdated(Exception):
+    """The state file holds documents of another version's format."""
+
 
 class Cloud:
     """What every fake port shares: the live state, the weather, the clock, and naming."""
@@ -96,14 +102,19 @@ class FakeAdapter:
         self.rate_limits = None if calm or throttle is None else (tuple(throttle.reads), tuple(throttle.writes))
 
     @classmethod
-    def open(cls, estate_path: Path | str, state_path: Path | str | None) -> FakeAdapter:
-        """The estate file seeds the state on first use; later opens see what earlier commands changed."""
+    def open(cls, estate_path: Path | str, state_path: Path | str | None, *, fresh: bool = False) -> FakeAdapter:
+        """The estate file seeds the state on first use (or, ``fresh``, now); later opens see what earlier
+        commands changed."""
         estate_path = Path(estate_path)
         estate = load_estate(estate_path)
         store = Store(state_path)
         adapter = cls(store, estate, estate_path)
-        if store.meta("estate") is None:
+        if fresh or store.meta("estate") is None:
             adapter.reset()
+        elif store.meta("format") != STATE_FORMAT:
+            store.close()
+            raise StateOutdated(f"the fake estate's state file {state_path} was written by another version of "
+                                "failover; start it over from its estate file with `failover fake reset`")
         return adapter
 
     @classmethod
@@ -119,6 +130,7 @@ class FakeAdapter:
             self.store.clear()
             seed(self.store, self.estate, self.cloud)
             self.store.set_meta("estate", json.dumps({"name": self.estate.name, "file": str(self.estate_path)}))
+            self.store.set_meta("format", STATE_FORMAT)
 
     def simulation(self, scope=None) -> FakeAdapter:
         """An in-memory copy: takes writes without touching the state file; no latency, faults or

@@ -46,16 +46,17 @@ def _vnet_view(cloud, doc: dict) -> VirtualNetwork:
 
 
 def ip_user(store, vnet: str, ip: str, which: str, *, exclude: str) -> str | None:
-    """Who already uses (or is promised) ``ip`` in ``vnet``: a NIC, or another item's target IP."""
+    """Who already uses (or is promised) ``ip`` in ``vnet``: a NIC, or another protected NIC's target IP.
+    ``exclude`` is the protected NIC asking (its own VM and target do not count)."""
     for vm in store.with_ip("vm", "$.ip", ip):
         if vm["vnet"].lower() == vnet.lower() and vm.get("owner") != exclude:
             return f"the NIC of {vm['name']}"
-    for other in store.with_ip("item", f"$.{which}.ip", ip):
-        if other["name"] == exclude:
+    for other in store.with_ip("nic", f"$.{which}.ip", ip):
+        if other["id"] == exclude:
             continue
         target = other[which]
         if target["ip"] == ip and target["network"] and ids.name_of(target["network"]).lower() == vnet.lower():
-            return f"protected item {other['name']} ({which} IP)"
+            return f"protected item {other['item']} ({which} IP of {other['id']})"
     return None
 
 

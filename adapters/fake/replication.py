@@ -1,13 +1,21 @@
 """Site Recovery in the fake: protected items, recovery plans, and ASR jobs that take time.
 
-A job runs ``job_ms`` of simulated time from its start, measured on the wall clock, so it keeps going
-while nobody watches (a killed orchestrator finds it finished when it comes back). Whenever the state
-is read or written, jobs whose time has come are settled: their effect applied, or their failure
-recorded, leaving the item as it was.
+An item is kept in the service's own words (``protectionState``, ``activeLocation``, ``testFailoverState``,
+``currentScenario``) and read through the same model as the Azure adapter's answers
+(``adapters.itemstate``); what it may do next (``allowedOperations``) follows from them as the service's
+does. Its NICs are documents of their own (``nic``), each with the name of its IP configuration and its
+recovery and test-failover targets.
+
+A job sits ``NotStarted`` for ``job_queue_ms``, then runs ``job_ms`` of simulated time, measured on the
+wall clock, so it keeps going while nobody watches (a killed orchestrator finds it finished when it comes
+back). Whenever the state is read or written, jobs whose time has come are settled: their effect applied,
+or their failure recorded, leaving the item as it was. Updating an item's target network is, as in Azure,
+a long-running operation that runs an ASR job; the call polls it every ``Retry-After`` seconds.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 
@@ -15,42 +23,72 @@ from adapters import ids
 from adapters.addressing import parsed_address, parsed_network, reserved_addresses
 from adapters.errors import ConflictError, NotFoundError, PermanentError
 from adapters.fake.network import ip_user, virtual_network
-from adapters.ports import (
-    CANCEL,
+from adapters.itemstate import (
+    CANCEL_FAILOVER,
+    CHANGE_PIT,
     COMMIT,
+    DISABLE_PROTECTION,
+    FAILOVER_OPERATION,
+    NO_JOB,
     PLANNED_FAILOVER,
+    PRIMARY,
+    PROTECTION_STATES,
+    RECOVERY,
     REVERSE_REPLICATE,
     TEST_FAILOVER,
     TEST_FAILOVER_CLEANUP,
     UNPLANNED_FAILOVER,
-    Job,
-    JobHandle,
-    NetworkSettings,
-    NicSettings,
-    ProtectedItem,
-    RecoveryPlan,
-    VaultRef,
+    ItemState,
+    Stage,
+    TestFailover,
 )
+from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
 
-OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
-# An item's target networks, and where NetworkSettings keeps each of their fields.
-_SETTINGS = tuple((which, tuple((f, f"{which}_{f}") for f in ("network", "subnet", "ip"))) for which in ("recovery", "test"))
+UPDATE = "UpdateProtectedItem"  # the scenario of the job that changes an item's target network
+UPDATE_RETRY_AFTER_S = 10.0  # what ASR answers a PATCH with; the call polls at that pace
+PAGE = 100  # items or jobs a list answers per page (each page is a read)
+
+# What the item says after each operation succeeds, in the service's words.
+AFTER = {
+    PLANNED_FAILOVER: {"protectionState": "PlannedFailoverCommitRequired", "activeLocation": RECOVERY},
+    UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverCommitPendingStatesBegin", "activeLocation": RECOVERY},
+    COMMIT: {"protectionState": "FailoverCommitted"},
+    CANCEL_FAILOVER: {"protectionState": "Protected", "activeLocation": PRIMARY},
+    TEST_FAILOVER: {"testFailoverState": "WaitingForCompletion"},
+    TEST_FAILOVER_CLEANUP: {"testFailoverState": "None"},
+}
+# What it says while the operation's job runs (besides its currentScenario).
+DURING = {
+    PLANNED_FAILOVER: {"protectionState": "PlannedFailoverTransitionStatesBegin"},
+    UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverTransitionStatesBegin"},
+    CANCEL_FAILOVER: {"protectionState": "CancelFailoverStatesBegin"},
+    TEST_FAILOVER: {"testFailoverState": "InProgress"},
+}
+# The scenario a job of each operation runs as (the job's scenarioName).
+SCENARIO = {COMMIT: "Commit", CANCEL_FAILOVER: "CancelFailover"}
 
 
-def allowed_operations(item: dict) -> tuple[str, ...]:
-    """What ASR offers an item in its state (decide from this, not from the free-text state)."""
-    if item["current_job"]:
+def allowed_operations(state: dict) -> tuple[str, ...]:
+    """What ASR offers an item in its state, from the state alone (as the service decides it)."""
+    if state["currentScenario"]["scenarioName"] != NO_JOB:
         return ()
-    state = item["protection_state"]
-    if state == "FailoverCommitted":
-        return (REVERSE_REPLICATE,)
-    if state == "FailoverCompleted":
-        return (COMMIT, CANCEL)
-    if state != "Protected":
+    stage = PROTECTION_STATES[state["protectionState"]]
+    test_left = state["testFailoverState"] not in ("None",)
+    if stage == Stage.FAILED_OVER:
+        return (COMMIT, CHANGE_PIT, CANCEL_FAILOVER)
+    if stage == Stage.COMMITTED:
+        return (REVERSE_REPLICATE, DISABLE_PROTECTION)
+    if stage != Stage.PROTECTED or state["activeLocation"] != PRIMARY:
         return ()
-    if item["test_failover_state"]:
-        return (TEST_FAILOVER_CLEANUP, PLANNED_FAILOVER, UNPLANNED_FAILOVER)
-    return (PLANNED_FAILOVER, UNPLANNED_FAILOVER, TEST_FAILOVER)
+    if test_left:
+        return (TEST_FAILOVER_CLEANUP, PLANNED_FAILOVER, UNPLANNED_FAILOVER, DISABLE_PROTECTION)
+    return (PLANNED_FAILOVER, UNPLANNED_FAILOVER, TEST_FAILOVER, DISABLE_PROTECTION)
+
+
+def item_state(doc: dict) -> ItemState:
+    """The item's state as the service shows it, read through the one model."""
+    state = doc["state"]
+    return ItemState.read(doc["name"], {**state, "allowedOperations": list(allowed_operations(state))})
 
 
 class FakeReplication:
@@ -97,17 +135,13 @@ class FakeReplication:
         self._vault_checked = vault
 
     def _view(self, vault: VaultRef, item: dict) -> ProtectedItem:
-        rec, test = item["recovery"], item["test"]
-        nic = NicSettings(
-            nic_id=item["nic_id"], source_ip=item["source_ip"], is_primary=True,
-            recovery_network=rec["network"], recovery_subnet=rec["subnet"], recovery_ip=rec["ip"],
-            test_network=test["network"], test_subnet=test["subnet"], test_ip=test["ip"],
-        )
+        nics = tuple(_nic_view(self.store.get("nic", nic)) for nic in item["nics"])
+        primary = next((n for n in nics if n.is_primary), nics[0] if nics else None)
+        state = item_state(item)
         return ProtectedItem(
-            name=item["name"], vm_name=item["name"], protection_state=item["protection_state"],
-            active_location=item["active_location"], allowed_operations=allowed_operations(item), nics=(nic,),
-            test_failover_state=item["test_failover_state"], current_job_id=item["current_job"],
-            recovery_vm_ip=item["recovery_vm_ip"], test_vm_ip=item["test_vm_ip"],
+            name=item["name"], vm_name=item["name"], state=state, nics=nics,
+            recovery_vm_ip=primary.recovery_ip if primary and state.failed_over else None,
+            test_vm_ip=(primary.test_ip or primary.recovery_ip) if primary and state.test_failed_over else None,
             id=f"{self._vault_prefix(vault)}/replicationFabrics/{item['fabric']}/replicationProtectionContainers/"
                f"{item['container']}/replicationProtectedItems/{item['name']}",
         )
@@ -117,10 +151,16 @@ class FakeReplication:
         return self._item_view(vault, item)
 
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
-        self.cloud.read("replication_protected_items.list")
         self._check_vault(vault)
         wanted = vault.vault.lower()
-        return [view for owner, view in self.store.views("item", *self._as_shown(vault)) if owner == wanted]
+        items = [view for owner, view in self.store.views("item", *self._as_shown(vault)) if owner == wanted]
+        self._pages("replication_protected_items.list", len(items))
+        return items
+
+    def _pages(self, operation: str, count: int) -> None:
+        """A list is paged (``nextLink``): each page is a read of its own."""
+        for _ in range(max(1, math.ceil(count / PAGE))):
+            self.cloud.read(operation)
 
     def _plan(self, vault: VaultRef, name: str) -> dict:
         plan = self.store.get("plan", name)
@@ -133,8 +173,7 @@ class FakeReplication:
         self.cloud.read("replication_recovery_plans.get")
         doc = self._plan(vault, plan)
         items = [self._item_view(vault, name) for group in doc["groups"] for name in group]
-        allowed = set(items[0].allowed_operations).intersection(*(i.allowed_operations for i in items[1:])) \
-            if items else set()
+        allowed = frozenset.intersection(*(i.state.allowed for i in items)) if items else frozenset()
         return RecoveryPlan(name=doc["name"], groups=tuple(tuple(g) for g in doc["groups"]),
                             allowed_operations=tuple(sorted(allowed)), current_job_id=doc["current_job"],
                             id=f"{self._vault_prefix(vault)}/replicationRecoveryPlans/{doc['name']}")
@@ -144,12 +183,21 @@ class FakeReplication:
         job = self.store.job(job_id)
         if job is None:
             raise NotFoundError(f"Job '{job_id}' was not found in vault {vault.vault}", code="JobNotFound", status=404)
-        return _job(job)
+        return self._job(job)
 
     def list_jobs(self, vault: VaultRef, job_ids: list[str]) -> list[Job]:
-        self.cloud.read("replication_jobs.list")
+        jobs = self.store.jobs()
+        self._pages("replication_jobs.list", len(jobs))
         wanted = set(job_ids)
-        return [_job(j) for j in self.store.jobs() if j["id"] in wanted]
+        return [self._job(j) for j in jobs if j["id"] in wanted]
+
+    def _job(self, job: dict) -> Job:
+        """A job as the service shows it: ``NotStarted`` while it waits in the queue."""
+        state = job["state"]
+        if state == "InProgress" and self.cloud.clock.wall() < job["start"]:
+            state = "NotStarted"
+        return Job(id=job["id"], state=state, operation=job["operation"], target=job["target"],
+                   errors=tuple(job["errors"]), started_at=job["start"], ended_at=job["ended"])
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -158,32 +206,56 @@ class FakeReplication:
         self.cloud.write("replication_protected_items.update")
         with self.store.transaction():
             doc = self._item(vault, item)
-            if doc["nic_id"] != nic_id and ids.name_of(nic_id) != doc["nic_id"]:
-                raise PermanentError(f"{item} has no NIC {nic_id}", code="InvalidNicId", status=400)
-            if doc["current_job"] or doc["active_location"] != "Primary":
-                raise ConflictError(f"The network settings of {item} cannot change while it is "
-                                    f"{doc['protection_state']} at {doc['active_location']}"
-                                    + (" with a job running" if doc["current_job"] else ""),
+            nic = self._nic(doc, nic_id)
+            state = item_state(doc)
+            if state.busy or state.failed_over:
+                raise ConflictError(f"The network settings of {item} cannot change while it is {state.describe()}",
                                     code="ProtectionEntityInvalidState", status=409)
-            for which, fields in _SETTINGS:
-                given = {f: getattr(settings, name) for f, name in fields}
+            for which in ("recovery", "test"):
+                given = {f: getattr(settings, f"{which}_{f}") for f in ("network", "subnet", "ip")}
                 if given["network"] == "":
                     if which == "recovery":
                         raise PermanentError(f"The recovery network of {item} cannot be cleared",
                                              code="InvalidRecoveryNetwork", status=400)
-                    doc["test"] = {"network": None, "subnet": None, "ip": None}
+                    nic["test"] = {"network": None, "subnet": None, "ip": None}
                     continue
                 if any(v is not None for v in given.values()):
-                    merged = {f: given[f] if given[f] is not None else doc[which][f] for f in given}
-                    self._check_target(doc, which, merged["network"], merged["subnet"], merged["ip"])
-                    doc[which] = merged
-            self.store.replace("item", doc)
-            updated = self._item_view(vault, item)  # read back, as ARM does when the operation ends
-            self.store.record("replication_protected_items.update", updated.id,
-                              {"nic": nic_id, **{k: v for k, v in settings._asdict().items() if v is not None}})
-        return updated
+                    merged = {f: given[f] if given[f] is not None else nic[which][f] for f in given}
+                    self._check_target(doc, nic, which, merged["network"], merged["subnet"], merged["ip"])
+                    nic[which] = merged
+            self.store.put("nic", nic)
+            handle = self._start_job(vault, UPDATE, [doc], item, params={"nic": nic["id"]})
+            self.store.record("replication_protected_items.update", self._view(vault, doc).id,
+                              {"nic": nic["id"], "ip_config": nic["ip_config"], "job": handle.job_id,
+                               **{k: v for k, v in settings._asdict().items() if v is not None}})
+        self._await(vault, handle)
+        return self._item_view(vault, item)
 
-    def _check_target(self, item: dict, which: str, network: str | None, subnet: str | None, ip: str | None) -> None:
+    def _await(self, vault: VaultRef, handle: JobHandle) -> None:
+        """Poll the operation as the SDK does: every ``Retry-After`` seconds until its job has finished."""
+        while True:
+            job = self.get_job(vault, handle.job_id)
+            if job.finished:
+                break
+            self.cloud.clock.sleep(min(UPDATE_RETRY_AFTER_S, max(self._left(handle.job_id), 0.0)))
+        if job.state != "Succeeded":
+            raise PermanentError(f"The update of {handle.target} failed: {'; '.join(job.errors) or job.state}",
+                                 code="UpdateFailed", status=400)
+
+    def _left(self, job_id: str) -> float:
+        """Simulated seconds until the job finishes (a poll never sleeps past the end of the job)."""
+        job = self.store.job(job_id)
+        return (job["finish_at"] - self.cloud.clock.wall()) / self.cloud.clock.scale if job else 0.0
+
+    def _nic(self, item: dict, nic_id: str) -> dict:
+        for name in item["nics"]:
+            if name.lower() in (nic_id.lower(), ids.name_of(nic_id).lower()):
+                return self.store.get("nic", name)
+        raise PermanentError(f"{item['name']} has no NIC {nic_id}; it has {', '.join(item['nics'])}",
+                             code="InvalidNicId", status=400)
+
+    def _check_target(self, item: dict, nic: dict, which: str, network: str | None, subnet: str | None,
+                      ip: str | None) -> None:
         if not network or not subnet:
             raise PermanentError(f"{item['name']}: a {which} network needs both a virtual network and a subnet",
                                  code="InvalidRecoveryNetwork", status=400)
@@ -203,48 +275,62 @@ class FakeReplication:
             raise PermanentError(f"The static IP address {ip} of {item['name']} is reserved by Azure in subnet "
                                  f"{subnet} ({prefix}): the first four addresses and the last cannot be assigned",
                                  code="IpAddressReservedByPlatform", status=400)
-        user = ip_user(self.store, vnet.name, ip, which, exclude=item["name"])
+        user = ip_user(self.store, vnet.name, ip, which, exclude=nic["id"])
         if user:
             raise PermanentError(f"The static IP address {ip} is already in use in {vnet.name} by {user}; "
                                  f"choose a free address for {item['name']}", code="PrivateIPAddressInUse", status=400)
+
+    def _start_job(self, vault: VaultRef, operation: str, docs: list[dict], target: str, *, plan: str | None = None,
+                   params: dict | None = None) -> JobHandle:
+        """A job of ``operation`` on the items (call in a transaction): it queues, then runs; each item is
+        busy with it until it is settled."""
+        job_id = secrets.token_hex(8) + "-" + secrets.token_hex(4)
+        now = self.cloud.clock.wall()
+        start = now + self.cloud.weather.queue_seconds()
+        finish_at = start + self.cloud.weather.job_seconds(f"{operation} {target}",
+                                                           update=operation == UPDATE)
+        names = [doc["name"] for doc in docs]
+        job = {"id": job_id, "operation": SCENARIO.get(operation, operation), "action": operation, "target": target,
+               "items": names, "plan": plan, "state": "InProgress", "queued": now, "start": start,
+               "finish_at": finish_at, "errors": [], "params": params or {}, "ended": None,
+               "before": {doc["name"]: doc["state"] for doc in docs}}
+        self.store.put_job(job)
+        for doc in docs:
+            doc["state"] = {**doc["state"], **DURING.get(operation, {}),
+                            "currentScenario": {"scenarioName": job["operation"], "jobId": job_id}}
+            self.store.replace("item", doc)
+        if plan:
+            plan_doc = self._plan(vault, plan)
+            plan_doc["current_job"] = job_id
+            self.store.replace("plan", plan_doc)
+        return JobHandle(vault, job_id, operation, target)
 
     def _start(self, vault: VaultRef, operation: str, names: list[str], target: str, *, plan: str | None = None,
                params: dict | None = None) -> JobHandle:
         with self.store.transaction():
             docs = [self._item(vault, n) for n in names]
             for doc in docs:
-                if operation not in allowed_operations(doc):
-                    raise PermanentError(_refusal(doc, operation), code="OperationNotAllowed", status=400)
-                _precondition(doc, operation, params or {})
-            job_id = secrets.token_hex(8) + "-" + secrets.token_hex(4)
-            now = self.cloud.clock.wall()
-            finish_at = now + self.cloud.weather.job_seconds(f"{operation} {target}")
-            job = {"id": job_id, "operation": operation, "target": target, "items": names, "plan": plan,
-                   "state": "InProgress", "start": now, "finish_at": finish_at,
-                   "errors": [], "params": params or {}, "ended": None}
-            self.store.put_job(job)
-            for doc in docs:
-                doc["current_job"] = job_id
-                self.store.replace("item", doc)
-            if plan:
-                plan_doc = self._plan(vault, plan)
-                plan_doc["current_job"] = job_id
-                self.store.replace("plan", plan_doc)
+                state = item_state(doc)
+                if not state.allows(operation):
+                    raise PermanentError(_refusal(doc["name"], state, operation), code="OperationNotAllowed",
+                                         status=400)
+                _precondition(self.store, doc, operation, params or {})
+            handle = self._start_job(vault, operation, docs, target, plan=plan, params=params)
             resource = (f"{self._vault_prefix(vault)}/replicationRecoveryPlans/{plan}" if plan
                         else self._view(vault, docs[0]).id)
             self.store.record(f"{'replication_recovery_plans' if plan else 'replication_protected_items'}."
-                              f"{operation[0].lower() + operation[1:]}", resource, {"job": job_id, **(params or {})})
-        return JobHandle(vault, job_id, operation, target)
+                              f"{_method(operation)}", resource, {"job": handle.job_id, **(params or {})})
+        return handle
 
     def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
         self.cloud.write("replication_protected_items.failover")
-        return self._start(vault, OPERATION[kind], [item], item, params=_failover_params(kind, test_network,
-                                                                                           shut_down_source))
+        return self._start(vault, FAILOVER_OPERATION[kind], [item], item,
+                           params=_failover_params(kind, test_network, shut_down_source))
 
     def start_plan_failover(self, vault, plan, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
         self.cloud.write("replication_recovery_plans.failover")
         names = [n for group in self._plan(vault, plan)["groups"] for n in group]
-        return self._start(vault, OPERATION[kind], names, plan, plan=plan,
+        return self._start(vault, FAILOVER_OPERATION[kind], names, plan, plan=plan,
                            params=_failover_params(kind, test_network, shut_down_source))
 
     def start_commit(self, vault, item) -> JobHandle:
@@ -258,7 +344,7 @@ class FakeReplication:
 
     def start_cancel(self, vault, item) -> JobHandle:
         self.cloud.write("replication_protected_items.failover_cancel")
-        return self._start(vault, CANCEL, [item], item)
+        return self._start(vault, CANCEL_FAILOVER, [item], item)
 
     def start_test_failover_cleanup(self, vault, item, comments) -> JobHandle:
         self.cloud.write("replication_protected_items.test_failover_cleanup")
@@ -268,6 +354,21 @@ class FakeReplication:
         self.cloud.write("replication_recovery_plans.test_failover_cleanup")
         names = [n for group in self._plan(vault, plan)["groups"] for n in group]
         return self._start(vault, TEST_FAILOVER_CLEANUP, names, plan, plan=plan, params={"comments": comments})
+
+
+def _method(operation: str) -> str:
+    """The SDK method's name for an operation, as the ledger records it."""
+    return {COMMIT: "failover_commit", CANCEL_FAILOVER: "failover_cancel", PLANNED_FAILOVER: "planned_failover",
+            UNPLANNED_FAILOVER: "unplanned_failover", TEST_FAILOVER: "test_failover",
+            TEST_FAILOVER_CLEANUP: "test_failover_cleanup"}[operation]
+
+
+def _nic_view(nic: dict) -> NicSettings:
+    rec, test = nic["recovery"], nic["test"]
+    return NicSettings(nic_id=nic["id"], ip_config=nic["ip_config"], source_ip=nic["source_ip"],
+                       is_primary=nic["primary"], recovery_network=rec["network"], recovery_subnet=rec["subnet"],
+                       recovery_ip=rec["ip"], test_network=test["network"], test_subnet=test["subnet"],
+                       test_ip=test["ip"])
 
 
 def _item_not_found(vault: VaultRef, name: str) -> NotFoundError:
@@ -284,35 +385,34 @@ def _failover_params(kind: str, test_network: str | None, shut_down_source: bool
     return params
 
 
-def _refusal(item: dict, operation: str) -> str:
-    name, state, where = item["name"], item["protection_state"], item["active_location"]
-    if state in ("NotProtected", "ProtectionInProgress"):
-        return f"Protected item {name} is not protected (state {state}); enable replication and wait for it first"
-    if item["current_job"]:
-        return f"{operation} of {name} is not allowed while job {item['current_job']} is running on it"
-    if operation == COMMIT and where == "Primary":
-        return f"{name} cannot be committed: it has not failed over (state {state}); fail it over first"
-    if operation == TEST_FAILOVER_CLEANUP and not item["test_failover_state"]:
+def _refusal(name: str, state: ItemState, operation: str) -> str:
+    where = f"({state.describe()})"
+    if state.stage in (Stage.NOT_PROTECTED, Stage.ENABLING):
+        return f"Protected item {name} is not protected {where}; enable replication and wait for it first"
+    if state.busy:
+        return f"{operation} of {name} is not allowed while job {state.job} is running on it"
+    if operation == COMMIT and not state.failed_over:
+        return f"{name} cannot be committed: it has not failed over {where}; fail it over first"
+    if operation == TEST_FAILOVER_CLEANUP and state.test_failover == TestFailover.NONE:
         return f"{name} has no test failover to clean up"
-    if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER, TEST_FAILOVER) and where == "Recovery":
-        return f"{name} has already failed over (state {state}, active location {where})"
-    return (f"{operation} is not allowed for {name} in state {state} at {where}; allowed: "
-            f"{', '.join(allowed_operations(item)) or 'none'}")
+    if operation in FAILOVER_OPERATION.values() and state.failed_over:
+        return f"{name} has already failed over {where}"
+    return f"{operation} is not allowed for {name} {where}; allowed: {', '.join(sorted(state.allowed)) or 'none'}"
 
 
-def _precondition(item: dict, operation: str, params: dict) -> None:
-    if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER) and not (item["recovery"]["network"]
-                                                                    and item["recovery"]["subnet"]):
+def _nics(store, item: dict) -> list[dict]:
+    return [store.get("nic", name) for name in item["nics"]]
+
+
+def _precondition(store, item: dict, operation: str, params: dict) -> None:
+    nics = _nics(store, item)
+    if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER) and not all(n["recovery"]["network"] and
+                                                                       n["recovery"]["subnet"] for n in nics):
         raise PermanentError(f"{item['name']} has no recovery network and subnet; set them (asr.set_target_ip) "
-                                 "before failing over", code="RecoveryNetworkNotConfigured", status=400)
-    if operation == TEST_FAILOVER and not (params.get("test_network") or item["test"]["network"]):
+                             "before failing over", code="RecoveryNetworkNotConfigured", status=400)
+    if operation == TEST_FAILOVER and not (params.get("test_network") or all(n["test"]["network"] for n in nics)):
         raise PermanentError(f"A test failover of {item['name']} needs a test network",
                              code="TestNetworkNotConfigured", status=400)
-
-
-def _job(job: dict) -> Job:
-    return Job(id=job["id"], state=job["state"], operation=job["operation"], target=job["target"],
-               errors=tuple(job["errors"]), started_at=job["start"], ended_at=job["ended"])
 
 
 def settle_jobs(cloud) -> None:
@@ -329,11 +429,9 @@ def settle_jobs(cloud) -> None:
                 error = _completion_error(store, item, job)
                 if error:
                     errors.append(error)
-            if not errors:
-                for item in items:
-                    _apply(store, item, job)
             for item in items:
-                item["current_job"] = None
+                (_fail if errors else _apply)(store, item, job)
+                item["state"] = {**item["state"], "currentScenario": {"scenarioName": NO_JOB, "jobId": NO_JOB}}
                 store.replace("item", item)
             if job["plan"]:
                 plan = store.get("plan", job["plan"])
@@ -345,44 +443,58 @@ def settle_jobs(cloud) -> None:
 
 
 def _completion_error(store, item: dict, job: dict) -> str | None:
-    operation = job["operation"]
+    operation = job["action"]
     if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER):
         if item.get("inject_failover_error"):
             return item["inject_failover_error"]
-        rec = item["recovery"]
-        if rec["ip"]:
-            user = ip_user(store, ids.name_of(rec["network"]), rec["ip"], "recovery", exclude=item["name"])
-            if user and user.startswith("the NIC"):
-                return f"Failed to create the recovery VM {item['name']}: IP address {rec['ip']} is already used by {user}"
+        for nic in _nics(store, item):
+            rec = nic["recovery"]
+            if rec["ip"]:
+                user = ip_user(store, ids.name_of(rec["network"]), rec["ip"], "recovery", exclude=nic["id"])
+                if user and user.startswith("the NIC"):
+                    return (f"Failed to create the recovery VM {item['name']}: IP address {rec['ip']} is already "
+                            f"used by {user}")
     if operation == TEST_FAILOVER:
-        network = job["params"].get("test_network") or item["test"]["network"]
-        ip = item["test"]["ip"] or item["recovery"]["ip"]
-        if ip:
-            user = ip_user(store, ids.name_of(network), ip, "test", exclude=item["name"])
-            if user and user.startswith("the NIC"):
-                return f"Failed to create the test VM {item['name']}-test: IP address {ip} is already used by {user}"
+        for nic in _nics(store, item):
+            network, _, ip = _test_target(nic, job)
+            if ip:
+                user = ip_user(store, ids.name_of(network), ip, "test", exclude=nic["id"])
+                if user and user.startswith("the NIC"):
+                    return f"Failed to create the test VM {item['name']}-test: IP address {ip} is already used by {user}"
     return None
 
 
+def _test_target(nic: dict, job: dict) -> tuple[str, str, str | None]:
+    """Where a NIC comes up in a test failover: its test settings, else its recovery subnet and IP in the
+    test network the failover names."""
+    network = job["params"].get("test_network") or nic["test"]["network"]
+    return network, nic["test"]["subnet"] or nic["recovery"]["subnet"], nic["test"]["ip"] or nic["recovery"]["ip"]
+
+
+def _fail(store, item: dict, job: dict) -> None:
+    """A failed job leaves the item as it was, except a failed test failover, which waits for cleanup."""
+    item["state"] = job["before"][item["name"]]
+    if job["action"] == TEST_FAILOVER:
+        item["state"] = {**item["state"], "testFailoverState": "Failed"}
+
+
 def _apply(store, item: dict, job: dict) -> None:
-    operation, name = job["operation"], item["name"]
+    operation, name = job["action"], item["name"]
+    item["state"] = {**item["state"], **AFTER.get(operation, {})}
+    nics = _nics(store, item)
     if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER):
-        rec = item["recovery"]
-        item.update(protection_state="FailoverCompleted", active_location="Recovery", recovery_vm_ip=rec["ip"])
-        store.put("vm", {"name": name, "vnet": ids.name_of(rec["network"]), "subnet": rec["subnet"],
-                         "ip": rec["ip"], "owner": name})
+        for nic in nics:
+            rec = nic["recovery"]
+            store.put("vm", {"name": nic["id"], "vnet": ids.name_of(rec["network"]), "subnet": rec["subnet"],
+                             "ip": rec["ip"], "owner": nic["id"], "item": name})
     elif operation == TEST_FAILOVER:
-        network = job["params"].get("test_network") or item["test"]["network"]
-        subnet = item["test"]["subnet"] or item["recovery"]["subnet"]
-        ip = item["test"]["ip"] or item["recovery"]["ip"]
-        item.update(test_failover_state="Completed", test_vm_ip=ip)
-        store.put("vm", {"name": f"{name}-test", "vnet": ids.name_of(network), "subnet": subnet, "ip": ip,
-                         "owner": name, "test": True})
+        for nic in nics:
+            network, subnet, ip = _test_target(nic, job)
+            store.put("vm", {"name": f"{nic['id']}-test", "vnet": ids.name_of(network), "subnet": subnet, "ip": ip,
+                             "owner": nic["id"], "item": name, "test": True})
     elif operation == TEST_FAILOVER_CLEANUP:
-        item.update(test_failover_state=None, test_vm_ip=None)
-        store.delete("vm", f"{name}-test")
-    elif operation == COMMIT:
-        item.update(protection_state="FailoverCommitted")
-    elif operation == CANCEL:
-        item.update(protection_state="Protected", active_location="Primary", recovery_vm_ip=None)
-        store.delete("vm", name)
+        for nic in nics:
+            store.delete("vm", f"{nic['id']}-test")
+    elif operation == CANCEL_FAILOVER:
+        for nic in nics:
+            store.delete("vm", nic["id"])

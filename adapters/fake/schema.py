@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adapters.addressing import address_text, network_text
+from adapters.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES
 from adapters.ports import NEXT_HOP_TYPES
 from adapters.yamlsource import SourceError, load
 
@@ -47,15 +48,65 @@ class Inject(Model):
     failover_error: str | None = Field(None, description="the next failover job of this item fails with this error")
 
 
+class Nic(Model):
+    id: str | None = Field(None, description="the NIC's name (default: ITEM-nicN)")
+    ip_config: str | None = Field(None, description="the name of its primary IP configuration (default: NIC-ipconfig)")
+    source_ip: str = Field(description="the NIC's IP on-premises")
+    primary: bool | None = Field(None, description="the VM's primary NIC (default: the first)")
+    recovery: Target | None = None
+    test: Target | None = None
+
+    _ip = field_validator("source_ip")(classmethod(lambda cls, v: _address(v)))
+
+
+def _known_value(table, field: str):
+    """A validator: the value is one the service uses for ``field`` (its exact spelling)."""
+
+    def check(cls, value):
+        if value not in table:
+            raise ValueError(f"unknown {field} {value!r}; use one of: {', '.join(table)}")
+        return value
+
+    return classmethod(check)
+
+
 class ProtectedItem(Model):
-    source_ip: str = Field(description="the VM's IP on-premises")
-    state: Literal["Protected", "NotProtected", "ProtectionInProgress", "FailoverCompleted",
-                   "FailoverCommitted"] = "Protected"
+    source_ip: str | None = Field(None, description="the VM's IP on-premises (a VM with one NIC)")
+    nics: list[Nic] | None = Field(None, description="the VM's NICs, when it has several or names them")
+    state: str = Field("Protected", description="protectionState, in the service's words")
+    active_location: Literal["Primary", "Recovery"] | None = Field(
+        None, description="where it runs (default: Recovery once failed over, else Primary)")
+    test_failover_state: str = Field("None", description="testFailoverState, in the service's words")
+    replication_health: Literal["None", "Normal", "Warning", "Critical"] = "Normal"
     recovery: Target | None = None
     test: Target | None = None
     inject: Inject = Field(default_factory=Inject)
 
-    _ip = field_validator("source_ip")(classmethod(lambda cls, v: _address(v)))
+    _ip = field_validator("source_ip")(classmethod(lambda cls, v: None if v is None else _address(v)))
+    _state = field_validator("state")(_known_value(PROTECTION_STATES, "protection state"))
+    _test_state = field_validator("test_failover_state")(_known_value(TEST_FAILOVER_STATES, "test failover state"))
+
+    @model_validator(mode="after")
+    def _one_way_to_give_nics(self):
+        if (self.source_ip is None) == (self.nics is None):
+            raise ValueError("give `source_ip` (one NIC) or `nics` (a list), not both")
+        if self.nics is not None and (self.recovery or self.test):
+            raise ValueError("with `nics`, give `recovery` and `test` per NIC")
+        if self.nics is not None and not self.nics:
+            raise ValueError("`nics` is empty: a protected VM has at least one NIC")
+        return self
+
+    def nic_list(self, name: str) -> list[Nic]:
+        """Its NICs, with every default filled in."""
+        given = self.nics if self.nics is not None else [Nic(source_ip=self.source_ip, recovery=self.recovery,
+                                                              test=self.test)]
+        has_primary = any(n.primary for n in given)
+        nics = []
+        for i, nic in enumerate(given):
+            nic_id = nic.id or f"{name}-nic{i}"
+            nics.append(nic.model_copy(update={"id": nic_id, "ip_config": nic.ip_config or f"{nic_id}-ipconfig",
+                                               "primary": bool(nic.primary) if has_primary else i == 0}))
+        return nics
 
 
 class RecoveryPlan(Model):
@@ -76,6 +127,12 @@ class Vault(Model):
                 raise ValueError(f"recovery plan {plan} names unknown items {unknown}")
             if sum(len(g) for g in spec.groups) > 100:
                 raise ValueError(f"recovery plan {plan} has more than the 100 items ASR allows")
+        seen: dict[str, str] = {}
+        for name, item in self.protected_items.items():
+            for nic in item.nic_list(name):
+                if nic.id.lower() in seen:
+                    raise ValueError(f"NIC {nic.id} of {name} is also a NIC of {seen[nic.id.lower()]}")
+                seen[nic.id.lower()] = name
         return self
 
 
@@ -160,6 +217,8 @@ class Latency(Model):
     write_ms: float = Field(20, ge=0)
     job_ms: float = Field(500, ge=0)
     job_jitter: float = Field(0.0, ge=0, lt=1, description="each job takes job_ms times 1 ± up to this")
+    job_queue_ms: float = Field(0, ge=0, description="a job waits this long NotStarted before it runs")
+    update_ms: float = Field(0, ge=0, description="the job that updates an item's target network runs this long")
 
 
 class Faults(Model):

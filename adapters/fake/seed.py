@@ -5,10 +5,11 @@ from __future__ import annotations
 from adapters import ids
 from adapters.fake.schema import Estate
 from adapters.fake.store import Store
+from adapters.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES, Stage, TestFailover
 
 # store kind -> the key it has in `failover fake show`
 KINDS = {
-    "item": "protected_items", "plan": "recovery_plans", "vnet": "virtual_networks",
+    "item": "protected_items", "nic": "protected_nics", "plan": "recovery_plans", "vnet": "virtual_networks",
     "gateway": "virtual_network_gateways", "lng": "local_network_gateways", "connection": "connections",
     "route_table": "route_tables", "vm": "virtual_machines", "zone": "dns_zones", "key_vault": "key_vaults",
 }
@@ -18,15 +19,30 @@ def seed(store: Store, estate: Estate, cloud) -> None:
     location = estate.location
     for vault_name, vault in estate.vaults.items():
         for name, item in vault.protected_items.items():
-            failed_over = item.state in ("FailoverCompleted", "FailoverCommitted")
+            nics = item.nic_list(name)
+            stage = PROTECTION_STATES[item.state]
+            failed_over = item.active_location == "Recovery" if item.active_location else \
+                stage in (Stage.FAILED_OVER, Stage.COMMITTED)
             store.put("item", {
                 "name": name, "vault": vault_name, "fabric": vault.fabric, "container": vault.container,
-                "source_ip": item.source_ip, "nic_id": f"{name}-nic0", "protection_state": item.state,
-                "active_location": "Recovery" if failed_over else "Primary", "test_failover_state": None,
-                "current_job": None, "inject_failover_error": item.inject.failover_error,
-                "recovery": _target(cloud, item.recovery), "test": _target(cloud, item.test),
-                "recovery_vm_ip": item.recovery.ip if failed_over and item.recovery else None, "test_vm_ip": None,
+                "nics": [nic.id for nic in nics], "inject_failover_error": item.inject.failover_error,
+                "state": {"protectionState": item.state, "activeLocation": "Recovery" if failed_over else "Primary",
+                          "testFailoverState": item.test_failover_state, "replicationHealth": item.replication_health,
+                          "currentScenario": {"scenarioName": "None", "jobId": "None"}},
             })
+            test_up = TEST_FAILOVER_STATES[item.test_failover_state] == TestFailover.UP
+            for nic in nics:
+                store.put("nic", {"name": nic.id, "id": nic.id, "item": name, "ip_config": nic.ip_config,
+                                  "source_ip": nic.source_ip, "primary": nic.primary,
+                                  "recovery": _target(cloud, nic.recovery), "test": _target(cloud, nic.test)})
+                if failed_over and nic.recovery and nic.recovery.ip:
+                    store.put("vm", {"name": nic.id, "vnet": ids.name_of(nic.recovery.network),
+                                     "subnet": nic.recovery.subnet, "ip": nic.recovery.ip, "owner": nic.id, "item": name})
+                target = nic.test or nic.recovery
+                if test_up and target and target.ip:
+                    store.put("vm", {"name": f"{nic.id}-test", "vnet": ids.name_of(target.network),
+                                     "subnet": target.subnet, "ip": target.ip, "owner": nic.id, "item": name,
+                                     "test": True})
         for name, plan in vault.recovery_plans.items():
             store.put("plan", {"name": name, "vault": vault_name, "groups": plan.groups, "current_job": None})
     for name, vnet in estate.virtual_networks.items():
@@ -48,11 +64,6 @@ def seed(store: Store, estate: Estate, cloud) -> None:
                        for r, route in table.routes.items()}})
     for name, vm in estate.virtual_machines.items():
         store.put("vm", {"name": name, "vnet": vm.vnet, "subnet": vm.subnet, "ip": vm.ip, "owner": None})
-    for vault in estate.vaults.values():
-        for name, item in vault.protected_items.items():
-            if item.state in ("FailoverCompleted", "FailoverCommitted") and item.recovery and item.recovery.ip:
-                store.put("vm", {"name": name, "vnet": ids.name_of(item.recovery.network), "subnet": item.recovery.subnet,
-                                 "ip": item.recovery.ip, "owner": name})
     for name, zone in estate.dns_zones.items():
         store.put("zone", {"name": name, "records": {r: {"ips": rec.ips, "ttl": rec.ttl}
                                                      for r, rec in zone.records.items()}})

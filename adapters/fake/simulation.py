@@ -80,13 +80,18 @@ class Weather:
         latency = self.settings.latency.read_ms if kind == "read" else self.settings.latency.write_ms
         self.clock.sleep(latency / 1000)
 
-    def job_seconds(self, work: str = "") -> float:
-        """Real seconds an ASR job takes: ``job_ms``, spread by ``job_jitter`` (real jobs differ by VM
-        size, disk churn, boot time). ``work`` names the operation and its target: the same work takes
-        the same time in every run of an estate, so runs can be compared."""
+    def job_seconds(self, work: str = "", *, update: bool = False) -> float:
+        """Real seconds an ASR job runs: ``job_ms`` (``update_ms`` for the job that updates an item's
+        target network), spread by ``job_jitter`` (real jobs differ by VM size, disk churn, boot time).
+        ``work`` names the operation and its target: the same work takes the same time in every run of
+        an estate, so runs can be compared."""
         if self.calm:
             return 0.0
         latency = self.settings.latency
         draw = random.Random(f"{self.settings.faults.seed}:{work}").random()
         spread = 1.0 + latency.job_jitter * (2 * draw - 1) if latency.job_jitter else 1.0
-        return latency.job_ms * spread / 1000 * self.clock.scale
+        return (latency.update_ms if update else latency.job_ms) * spread / 1000 * self.clock.scale
+
+    def queue_seconds(self) -> float:
+        """Real seconds a new job waits ``NotStarted`` before it runs."""
+        return 0.0 if self.calm else self.settings.latency.job_queue_ms / 1000 * self.clock.scale

@@ -20,8 +20,8 @@ CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEX
                                    resource TEXT NOT NULL, args TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS vm_ip ON resources (json_extract(doc, '$.ip')) WHERE kind = 'vm';
-CREATE INDEX IF NOT EXISTS recovery_ip ON resources (json_extract(doc, '$.recovery.ip')) WHERE kind = 'item';
-CREATE INDEX IF NOT EXISTS test_ip ON resources (json_extract(doc, '$.test.ip')) WHERE kind = 'item';
+CREATE INDEX IF NOT EXISTS nic_recovery_ip ON resources (json_extract(doc, '$.recovery.ip')) WHERE kind = 'nic';
+CREATE INDEX IF NOT EXISTS nic_test_ip ON resources (json_extract(doc, '$.test.ip')) WHERE kind = 'nic';
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, finish_at REAL NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, finish_at);
 """

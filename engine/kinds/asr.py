@@ -10,14 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from adapters import ids
 from adapters.addressing import address_text, parsed_address
 from adapters.errors import JobFailedError
-from adapters.ports import (
-    CANCEL,
-    COMMIT,
-    JobHandle,
-    NetworkSettings,
-    ProtectedItem,
-    VaultRef,
-)
+from adapters.itemstate import CANCEL_FAILOVER, TestFailover
+from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, VaultRef
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
@@ -104,10 +98,10 @@ class SetTargetIp(StepKind):
         outputs = self._outputs(args, want)
         if not changes:
             return Decision("none", outputs=outputs)
-        if item.active_location != "Primary":
+        if item.state.failed_over:
             raise VerificationFailed(
-                f"{item.vm_name} has already failed over (active location {item.active_location}); its target "
-                "network can no longer change. Fail back first, or remove this step."
+                f"{item.vm_name} has already failed over ({item.state.describe()}); its target network can no "
+                "longer change. Fail back first, or remove this step."
             )
         previous = {name: getattr(nic, name) for name in FIELDS}
         return Decision("update", changes, outputs=outputs, state=(vault, item, nic, want),
@@ -218,7 +212,7 @@ class JobOperation(StepKind):
             raise NotUndoable(f"{self.name} cannot be undone")
         vault = VaultRef(**undo["vault"])
         items = ItemReader.each(ctx, vault, undo["items"])
-        running = [JobHandle(vault, i.current_job_id, "running job", i.vm_name) for i in items if i.current_job_id]
+        running = [JobHandle(vault, i.state.job, "running job", i.vm_name) for i in items if i.state.busy]
         if running:  # e.g. interrupted while the failover ran: let it finish, then undo it
             try:
                 ctx.wait_for_jobs(running)
@@ -238,7 +232,7 @@ class JobOperation(StepKind):
         vault, names, todo = decision.state
         # A job already running on an item (started before a crash, or by someone else) is waited
         # for, never repeated; then the state is read again and only what is still missing is started.
-        running = [JobHandle(vault, i.current_job_id, "running job", i.vm_name) for i in todo if i.current_job_id]
+        running = [JobHandle(vault, i.state.job, "running job", i.vm_name) for i in todo if i.state.busy]
         if running:
             for handle in running:
                 ctx.log.info("job.attached", job=handle.job_id, on=handle.target)
@@ -265,7 +259,7 @@ class JobOperation(StepKind):
         return handle
 
     def describe(self, item: ProtectedItem) -> str:
-        return f"{item.vm_name} is {item.protection_state} at {item.active_location}"
+        return f"{item.vm_name} is {item.state.describe()}"
 
     def outputs_for(self, items: list[ProtectedItem], job_ids: list[str]) -> dict:
         return {"items": [item.vm_name for item in items], "job_ids": job_ids}
@@ -295,14 +289,13 @@ class Failover(JobOperation):
 
     def done(self, item: ProtectedItem, args: FailoverArgs) -> bool:
         if args.type == "test":
-            return item.test_failover_state == "Completed"
-        return item.active_location == "Recovery"
+            return item.state.test_failed_over and not item.state.busy
+        return item.state.failed_over and not item.state.busy
 
     def change(self, item: ProtectedItem, args: FailoverArgs) -> Change:
         if args.type == "test":
-            return Change(f"protected item {item.vm_name}", "test_failover_state",
-                          item.test_failover_state, "Completed")
-        return Change(f"protected item {item.vm_name}", "active_location", item.active_location, "Recovery")
+            return Change(f"protected item {item.vm_name}", "test_failover", str(item.state.test_failover), "up")
+        return Change(f"protected item {item.vm_name}", "active_location", item.state.active_location, "Recovery")
 
     def start(self, ctx, vault, item, args: FailoverArgs) -> JobHandle:
         return ctx.adapter.replication.start_failover(
@@ -320,13 +313,13 @@ class Failover(JobOperation):
 
     def undo_one(self, ctx: StepContext, vault: VaultRef, item: ProtectedItem, undo: dict):
         if undo["undo"] == "test failover cleanup":
-            if not item.test_failover_state:
+            if not item.state.test_failover_left:
                 return None
             return ctx.adapter.replication.start_test_failover_cleanup(vault, item.vm_name, "Rolled back by failover")
-        if item.active_location != "Recovery":
+        if not item.state.failed_over:
             return None
-        if CANCEL not in item.allowed_operations:
-            raise NotUndoable(f"{item.vm_name} can no longer be cancelled ({item.protection_state}); fail it back "
+        if not item.state.allows(CANCEL_FAILOVER):
+            raise NotUndoable(f"{item.vm_name} can no longer be cancelled ({item.state.describe()}); fail it back "
                               "with a reverse replication and a failover from Azure")
         return ctx.adapter.replication.start_cancel(vault, item.vm_name)
 
@@ -334,8 +327,6 @@ class Failover(JobOperation):
     def _network(ctx: StepContext, args: FailoverArgs) -> str | None:
         return ctx.vnet_id(args.network) if args.network else None
 
-    def describe(self, item: ProtectedItem) -> str:
-        return f"{item.vm_name} is {item.protection_state} at {item.active_location} (test: {item.test_failover_state})"
 
     def outputs_for(self, items, job_ids) -> dict:
         ips = {item.vm_name: (item.recovery_vm_ip or item.test_vm_ip or "") for item in items}
@@ -351,11 +342,10 @@ class Commit(JobOperation):
     def done(self, item: ProtectedItem, args) -> bool:
         # Decided from allowed operations, not the free-text protection state: once failed over,
         # an item that no longer offers Commit (and runs no job) has been committed.
-        return item.active_location == "Recovery" and COMMIT not in item.allowed_operations and not item.current_job_id
+        return item.state.committed
 
     def change(self, item: ProtectedItem, args) -> Change:
-        return Change(f"protected item {item.vm_name}", "protection_state", item.protection_state,
-                      "FailoverCommitted")
+        return Change(f"protected item {item.vm_name}", "committed", False, True)
 
     def start(self, ctx, vault, item, args) -> JobHandle:
         return ctx.adapter.replication.start_commit(vault, item)
@@ -378,10 +368,10 @@ class CleanupTestFailover(JobOperation):
     Args = CleanupArgs
 
     def done(self, item: ProtectedItem, args) -> bool:
-        return not item.test_failover_state
+        return item.state.test_failover == TestFailover.NONE
 
     def change(self, item: ProtectedItem, args) -> Change:
-        return Change(f"protected item {item.vm_name}", "test_failover_state", item.test_failover_state, None)
+        return Change(f"protected item {item.vm_name}", "test_failover", str(item.state.test_failover), "none")
 
     def start(self, ctx, vault, item, args: CleanupArgs) -> JobHandle:
         return ctx.adapter.replication.start_test_failover_cleanup(vault, item, args.comments)

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from adapters import ids
 from adapters.errors import NotFoundError
+from adapters.itemstate import Stage
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind, VerificationFailed
@@ -59,14 +60,15 @@ class ItemStateArgs(ProbeArgs):
 
 
 def _item_state(item) -> list[str]:
+    state = item.state
     states = []
-    if item.active_location == "Recovery":
+    if state.failed_over:
         states.append("failed_over")
-        if "Commit" not in item.allowed_operations and not item.current_job_id:
+        if state.committed:
             states.append("committed")
-    elif item.protection_state == "Protected":
+    elif state.stage == Stage.PROTECTED:
         states.append("protected")
-    if item.test_failover_state == "Completed":
+    if state.test_failed_over:
         states.append("test_failed_over")
     return states
 
@@ -82,7 +84,7 @@ class AssertItemState(Probe):
         found = {}
         for name in args.items:
             item = ctx.adapter.replication.get_protected_item(vault, name)
-            found[name] = _item_state(item) or [f"{item.protection_state} at {item.active_location}"]
+            found[name] = _item_state(item) or [item.state.describe()]
         wrong = {n: s for n, s in found.items() if args.state not in s}
         text = "; ".join(f"{n}: expected {args.state}, found {', '.join(s)}" for n, s in wrong.items())
         return not wrong, text, found

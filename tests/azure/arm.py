@@ -185,31 +185,30 @@ class ArmEstate:
                 f"Microsoft.RecoveryServices/vaults/{vault.vault}")
 
     def _item(self, vault, item) -> dict:
-        nic = item.primary_nic
         item_id = item.id.rsplit("/", 1)[0] + "/" + item_name(item.vm_name)
-        job = f"{self._vault_path(vault)}/replicationJobs/{item.current_job_id}" if item.current_job_id else None
+        props = item.state.properties()
+        if item.state.job:
+            props["currentScenario"]["jobId"] = f"{self._vault_path(vault)}/replicationJobs/{item.state.job}"
+        else:
+            props["currentScenario"]["jobId"] = f"{self._vault_path(vault)}/replicationJobs/None"
         return {
             "id": item_id, "name": item_name(item.vm_name),
             "type": f"{ASR_TYPE}/replicationFabrics/replicationProtectionContainers/replicationProtectedItems",
             "properties": {
-                "friendlyName": item.vm_name, "protectedItemType": "HyperVVirtualMachine",
-                "protectionState": item.protection_state, "protectionStateDescription": item.protection_state,
-                "activeLocation": item.active_location, "testFailoverState": item.test_failover_state or "None",
-                "allowedOperations": list(item.allowed_operations), "replicationHealth": item.replication_health,
-                "currentScenario": {"scenarioName": "None" if job is None else "Failover", "jobId": job},
+                "friendlyName": item.vm_name, "protectedItemType": "HyperVVirtualMachine", **props,
                 "providerSpecificDetails": {
                     "instanceType": "HyperVReplicaAzure",
-                    "selectedRecoveryAzureNetworkId": nic.recovery_network,
+                    "selectedRecoveryAzureNetworkId": item.primary_nic.recovery_network,
                     "vmNics": [{
                         "nicId": nic.nic_id, "selectionType": "SelectedByUser",
                         "recoveryVMNetworkId": nic.recovery_network, "tfoVMNetworkId": nic.test_network,
                         "ipConfigs": [{
-                            "name": "ipconfig1", "isPrimary": True, "staticIPAddress": nic.source_ip,
+                            "name": nic.ip_config, "isPrimary": True, "staticIPAddress": nic.source_ip,
                             "ipAddressType": "Static", "recoverySubnetName": nic.recovery_subnet,
                             "recoveryStaticIPAddress": nic.recovery_ip, "recoveryIPAddressType": "Static",
                             "tfoSubnetName": nic.test_subnet, "tfoStaticIPAddress": nic.test_ip,
                         }],
-                    }],
+                    } for nic in item.nics],
                 },
             },
         }
@@ -217,10 +216,9 @@ class ArmEstate:
     def _update(self, vault, vm, props) -> None:
         nic = props["vmNics"][0]
         config = nic["ipConfigs"][0]
-        current = self.fake.replication.get_protected_item(vault, vm).primary_nic
         test_network = props.get("selectedTfoAzureNetworkId")
-        if test_network is None:
-            test_network = "" if current.test_network else None
+        if "selectedTfoAzureNetworkId" in props and test_network is None:
+            test_network = ""
         self.fake.replication.update_network_settings(vault, vm, nic["nicId"], NetworkSettings(
             recovery_network=props.get("selectedRecoveryAzureNetworkId"),
             recovery_subnet=config.get("recoverySubnetName"), recovery_ip=config.get("recoveryStaticIPAddress"),

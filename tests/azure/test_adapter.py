@@ -32,7 +32,7 @@ def test_protected_items_are_found_by_their_vm_name(azure, arm):
     item = azure.replication.get_protected_item(VAULT, "app01")
     assert item.vm_name == "app01" and item.name != "app01"  # ASR's own name is a GUID
     assert item.primary_nic.source_ip == "192.168.1.10"
-    assert item.allowed_operations == ("PlannedFailover", "UnplannedFailover", "TestFailover")
+    assert item.state.allowed == {"PlannedFailover", "UnplannedFailover", "TestFailover", "DisableProtection"}
 
 
 def test_a_missing_item_is_not_found(azure):

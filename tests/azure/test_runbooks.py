@@ -64,7 +64,7 @@ def test_subnet_failover_succeeds_on_azure_and_sends_the_documented_requests(fai
     # the estate behind ARM really moved: every VM of 192.168.1.0/24 runs in Azure with its own IP
     for item in arm.fake.replication.list_protected_items(_vault()):
         if item.primary_nic.source_ip.startswith("192.168.1."):
-            assert item.protection_state == "FailoverCommitted"
+            assert item.state.committed
             assert item.recovery_vm_ip == item.primary_nic.source_ip
 
 

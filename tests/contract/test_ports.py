@@ -40,9 +40,10 @@ def finish(cloud, handle):
 
 def test_reading_an_item(cloud):
     item = cloud.replication.get_protected_item(VAULT, "app02")
-    assert (item.vm_name, item.protection_state, item.active_location) == ("app02", "Protected", "Primary")
+    assert (item.vm_name, item.state.protection_state, item.state.active_location) == ("app02", "Protected", "Primary")
+    assert not item.state.busy and item.state.job is None
     assert item.primary_nic.source_ip == "192.168.1.11"
-    assert "PlannedFailover" in item.allowed_operations
+    assert item.state.allows("PlannedFailover")
 
 
 def test_listing_items_and_reading_a_plan(cloud):
@@ -86,11 +87,11 @@ def test_test_failover_then_cleanup(cloud):
     job = finish(cloud, cloud.replication.start_failover(VAULT, "app01", "test", test_network=TEST_VNET))
     assert job.state == "Succeeded"
     item = cloud.replication.get_protected_item(VAULT, "app01")
-    assert item.test_failover_state and "TestFailoverCleanup" in item.allowed_operations
+    assert item.state.test_failed_over and item.state.allows("TestFailoverCleanup")
     assert item.test_vm_ip == "192.168.1.10"
     assert finish(cloud, cloud.replication.start_test_failover_cleanup(VAULT, "app01", "drill")).state == "Succeeded"
     item = cloud.replication.get_protected_item(VAULT, "app01")
-    assert not item.test_failover_state and "TestFailover" in item.allowed_operations
+    assert item.state.test_failover_state == "None" and item.state.allows("TestFailover")
 
 
 def test_commit_before_failover_is_refused(cloud):

@@ -94,7 +94,7 @@ def test_test_failover_creates_then_removes_the_test_vm(fake):
     assert result.step("tfo").outputs["ips"] == {"app01": "192.168.1.10"}
     assert not [vm for vm in adapter.show()["virtual_machines"] if vm.get("test")]
     item = next(i for i in adapter.show()["protected_items"] if i["name"] == "app01")
-    assert item["test_failover_state"] is None and item["active_location"] == "Primary"
+    assert item["state"]["testFailoverState"] == "None" and item["state"]["activeLocation"] == "Primary"
     again = run("""\
         steps:
           - {id: clean, uses: asr.cleanup_test_failover, with: {items: [app01]}}
@@ -108,8 +108,8 @@ def test_plan_failover_runs_one_job_for_the_plan(fake):
     result = run(CASES["plan_failover_and_commit"], adapter)
     assert len(result.step("fo").outputs["job_ids"]) == 1
     items = {i["name"]: i for i in adapter.show()["protected_items"]}
-    assert {items[n]["protection_state"] for n in ("app01", "app02", "web01")} == {"FailoverCommitted"}
-    assert items["db01"]["protection_state"] == "Protected"
+    assert {items[n]["state"]["protectionState"] for n in ("app01", "app02", "web01")} == {"FailoverCommitted"}
+    assert items["db01"]["state"]["protectionState"] == "Protected"
 
 
 def test_connection_with_other_ends_is_refused(fake):

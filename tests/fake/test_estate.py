@@ -81,7 +81,7 @@ def test_an_operation_not_allowed_while_a_job_runs_is_refused(fake):
     adapter = fake({"latency": {"job_ms": 10_000_000}})
     keep_ip(adapter, "app01", "192.168.1.10")
     adapter.replication.start_failover(VAULT, "app01", "planned")
-    assert adapter.replication.get_protected_item(VAULT, "app01").allowed_operations == ()
+    assert adapter.replication.get_protected_item(VAULT, "app01").state.allowed == frozenset()
     with pytest.raises((ConflictError, PermanentError)):
         adapter.replication.start_failover(VAULT, "app01", "planned")
 
@@ -188,4 +188,4 @@ def test_a_test_failover_comes_up_in_the_isolated_network_and_cleans_up(fake):
     assert adapter.replication.get_protected_item(VAULT, "app01").test_vm_ip == "192.168.1.10"
     settle(adapter, adapter.replication.start_test_failover_cleanup(VAULT, "app01", "done"))
     item = adapter.replication.get_protected_item(VAULT, "app01")
-    assert item.test_vm_ip is None and item.protection_state == "Protected"
+    assert item.test_vm_ip is None and item.state.protection_state == "Protected"

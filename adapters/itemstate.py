@@ -1,0 +1,278 @@
+"""One model of a protected item's state, decided from what Site Recovery says the item may do next.
+
+The service describes an item with several fields; this module reads them all, strictly, and says what
+they mean for a runbook:
+
+- ``allowedOperations``: what the item may do next (the SDK's ``ReplicationProtectedItemOperation``). This
+  is what decisions are made from.
+- ``activeLocation``: where the item runs (``Primary`` on-premises, ``Recovery`` in Azure).
+- ``currentScenario``: the operation under way, ``scenarioName`` and ``jobId``. An idle item answers
+  ``scenarioName: None`` and a ``jobId`` ending in ``/replicationJobs/None``: that is no job.
+- ``testFailoverState``: how far a test failover has got (``WaitingForCompletion``: its VMs are up and
+  it waits for cleanup).
+- ``protectionState`` and ``replicationHealth``: detail for messages.
+
+Every value the REST API specification and the service's documentation use is known here (see
+``docs/azure.md``); any other value is refused as ``UnknownState`` naming it and the item, never read
+as a silent default: a runbook must not act on an item whose state it does not understand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from adapters.errors import PermanentError
+
+
+class UnknownState(PermanentError):
+    """The service reported a value this version does not know; nothing is decided from a guess."""
+
+    def __init__(self, item: str, field: str, value: object, known: list[str]):
+        super().__init__(f"unknown state {value!r} on {item} (field {field}); known values: {', '.join(known)}. "
+                         "Nothing was done to this item: check it in the vault, and upgrade failover if the "
+                         "service has a new state", code="UnknownState")
+        self.item, self.field, self.value = item, field, value
+
+
+# --- the operations an item may be allowed (ReplicationProtectedItemOperation) ---------------------
+
+REVERSE_REPLICATE = "ReverseReplicate"
+COMMIT = "Commit"
+PLANNED_FAILOVER = "PlannedFailover"
+UNPLANNED_FAILOVER = "UnplannedFailover"
+DISABLE_PROTECTION = "DisableProtection"
+TEST_FAILOVER = "TestFailover"
+TEST_FAILOVER_CLEANUP = "TestFailoverCleanup"
+FAILBACK = "Failback"
+FINALIZE_FAILBACK = "FinalizeFailback"
+CANCEL_FAILOVER = "CancelFailover"
+CHANGE_PIT = "ChangePit"
+REPAIR_REPLICATION = "RepairReplication"
+SWITCH_PROTECTION = "SwitchProtection"
+COMPLETE_MIGRATION = "CompleteMigration"
+OPERATIONS = (REVERSE_REPLICATE, COMMIT, PLANNED_FAILOVER, UNPLANNED_FAILOVER, DISABLE_PROTECTION, TEST_FAILOVER,
+              TEST_FAILOVER_CLEANUP, FAILBACK, FINALIZE_FAILBACK, CANCEL_FAILOVER, CHANGE_PIT, REPAIR_REPLICATION,
+              SWITCH_PROTECTION, COMPLETE_MIGRATION)
+_OPERATION_BY_LOWER = {op.lower(): op for op in OPERATIONS}
+
+FAILOVER_OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
+
+# --- where the item runs --------------------------------------------------------------------------
+
+PRIMARY = "Primary"
+RECOVERY = "Recovery"
+LOCATIONS = (PRIMARY, RECOVERY)
+
+
+# --- how far a test failover has got ---------------------------------------------------------------
+
+
+class TestFailover(StrEnum):
+    NONE = "none"  # no test failover, or it was cleaned up
+    RUNNING = "running"  # the test failover job runs
+    UP = "up"  # the test VMs are up; the item waits for cleanup
+    CLEANING = "cleaning"  # the cleanup job runs
+    FAILED = "failed"  # the test failover failed; a cleanup removes what it left
+
+
+TEST_FAILOVER_STATES = {
+    "None": TestFailover.NONE,
+    "InProgress": TestFailover.RUNNING,
+    "WaitingForCompletion": TestFailover.UP,
+    "Completed": TestFailover.UP,
+    "CompletedWithInformation": TestFailover.UP,
+    "CleanupInProgress": TestFailover.CLEANING,
+    "Failed": TestFailover.FAILED,
+}
+
+
+# --- the protection state: detail, and a stage for messages ----------------------------------------
+
+
+class Stage(StrEnum):
+    NOT_PROTECTED = "not protected"
+    ENABLING = "enabling protection"
+    PROTECTED = "protected, replicating to Azure"
+    FAILING_OVER = "failing over"
+    FAILED_OVER = "failed over, waiting for commit"
+    COMMITTED = "failed over and committed"
+    CANCELLING = "cancelling the failover"
+    REPROTECTING = "reprotecting (reverse replication)"
+    SWITCHING = "switching protection"
+    DISABLING = "disabling protection"
+    FAILED = "an operation failed"
+
+
+PROTECTION_STATES: dict[str, Stage] = {
+    "None": Stage.NOT_PROTECTED,
+    "UnprotectedStatesBegin": Stage.NOT_PROTECTED,
+    "NotProtected": Stage.NOT_PROTECTED,
+    "Unprotected": Stage.NOT_PROTECTED,
+    "ProtectionInProgress": Stage.ENABLING,
+    "EnablingProtection": Stage.ENABLING,
+    "ProtectedStatesBegin": Stage.PROTECTED,
+    "Protected": Stage.PROTECTED,
+    "PlannedFailoverTransitionStatesBegin": Stage.FAILING_OVER,
+    "PlannedFailoverInitiated": Stage.FAILING_OVER,
+    "PlannedFailoverCompleting": Stage.FAILING_OVER,
+    "PlannedFailoverCompleted": Stage.FAILED_OVER,
+    "PlannedFailoverCommitRequired": Stage.FAILED_OVER,
+    "PlannedFailoverFailed": Stage.FAILED,
+    "PlannedFailoverCompletionFailed": Stage.FAILED,
+    "UnplannedFailoverTransitionStatesBegin": Stage.FAILING_OVER,
+    "UnplannedFailoverInitiated": Stage.FAILING_OVER,
+    "UnplannedFailoverCompleting": Stage.FAILING_OVER,
+    "UnplannedFailoverCompleted": Stage.FAILED_OVER,
+    "UnplannedFailoverCommitRequired": Stage.FAILED_OVER,
+    "UnplannedFailoverCommitPendingStatesBegin": Stage.FAILED_OVER,
+    "UnplannedFailoverFailed": Stage.FAILED,
+    "UnplannedFailoverCompletionFailed": Stage.FAILED,
+    "FailoverCompleted": Stage.FAILED_OVER,
+    "FailoverCommitted": Stage.COMMITTED,
+    "PlannedFailoverCommitted": Stage.COMMITTED,
+    "UnplannedFailoverCommitted": Stage.COMMITTED,
+    "FailoverCommittedStatesBegin": Stage.COMMITTED,
+    "CancelFailoverStatesBegin": Stage.CANCELLING,
+    "CancelFailoverInitiated": Stage.CANCELLING,
+    "ChangePitStatesBegin": Stage.FAILED_OVER,
+    "ReprotectStatesBegin": Stage.REPROTECTING,
+    "ReprotectInitiated": Stage.REPROTECTING,
+    "SwitchProtectionStatesBegin": Stage.SWITCHING,
+    "DisableProtectionStatesBegin": Stage.DISABLING,
+    "DisablingProtection": Stage.DISABLING,
+}
+
+# --- the current scenario and ASR jobs ---------------------------------------------------------------
+
+NO_JOB = "None"  # the last segment of an idle item's jobId, and its scenarioName
+SCENARIOS = frozenset({
+    "None", "TestFailover", "TestFailoverCleanup", "PlannedFailover", "UnplannedFailover", "Commit",
+    "FailoverCommit", "CancelFailover", "FailoverCancel", "ChangePit", "ApplyRecoveryPoint", "Reprotect",
+    "ReverseReplicate", "SwitchProtection", "Failback", "FinalizeFailback", "EnableProtection", "EnableDr",
+    "DisableProtection", "DisableDr", "UpdateProtectedItem", "UpdateReplicationProtectedItem", "RepairReplication",
+    "Resync", "AddDisks", "RemoveDisks",
+})
+_SCENARIO_BY_LOWER = {s.lower(): s for s in SCENARIOS}
+
+JOB_RUNNING = ("NotStarted", "InProgress")
+JOB_FINISHED = ("Succeeded", "Failed", "Cancelled", "Suspended", "Other")
+JOB_STATES = JOB_RUNNING + JOB_FINISHED
+
+HEALTHS = ("None", "Normal", "Warning", "Critical")
+
+
+def job_reference(job_id: str | None) -> str | None:
+    """The job a ``currentScenario.jobId`` names, or ``None``: empty, null and ``.../replicationJobs/None``
+    all mean that no job runs."""
+    if not job_id:
+        return None
+    name = job_id.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return None if not name or name.lower() == NO_JOB.lower() else name
+
+
+def job_state(value: str | None, job: str) -> str:
+    """A job's ``state``, strictly: one of ``JOB_STATES``."""
+    for known in JOB_STATES:
+        if value is not None and value.lower() == known.lower():
+            return known
+    raise UnknownState(f"job {job}", "state", value, list(JOB_STATES))
+
+
+def _known(table, value, item: str, field: str):
+    """``value`` looked up case-insensitively in ``table`` (a dict or a tuple of names)."""
+    for key in table:
+        if isinstance(value, str) and key.lower() == value.lower():
+            return table[key] if isinstance(table, dict) else key
+    raise UnknownState(item, field, value, list(table))
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What a protected item is doing and may do next, as the service said it."""
+
+    allowed: frozenset[str]  # operations the service allows now
+    active_location: str  # Primary | Recovery
+    job: str | None  # the ASR job under way, or None (idle)
+    scenario: str  # the current scenario ("None" when idle)
+    test_failover: TestFailover
+    protection_state: str  # the service's words, for messages
+    stage: Stage
+    test_failover_state: str = "None"  # the service's words
+    replication_health: str = "Normal"
+
+    @classmethod
+    def read(cls, item: str, properties: dict) -> ItemState:
+        """From a protected item's REST ``properties``; ``UnknownState`` for any value not in the model."""
+        allowed = frozenset(_known(_OPERATION_BY_LOWER, op.lower() if isinstance(op, str) else op, item,
+                                   "allowedOperations") for op in properties.get("allowedOperations") or ())
+        location = properties.get("activeLocation") or PRIMARY
+        scenario = properties.get("currentScenario") or {}
+        name = scenario.get("scenarioName") or NO_JOB
+        test = properties.get("testFailoverState") or "None"
+        protection = properties.get("protectionState") or "None"
+        health = properties.get("replicationHealth") or "None"
+        return cls(
+            allowed=allowed,
+            active_location=_known(LOCATIONS, location, item, "activeLocation"),
+            job=job_reference(scenario.get("jobId")) if name.lower() != NO_JOB.lower() else None,
+            scenario=_known(_SCENARIO_BY_LOWER, name.lower(), item, "currentScenario.scenarioName"),
+            test_failover=_known(TEST_FAILOVER_STATES, test, item, "testFailoverState"),
+            test_failover_state=_known(tuple(TEST_FAILOVER_STATES), test, item, "testFailoverState"),
+            protection_state=_known(tuple(PROTECTION_STATES), protection, item, "protectionState"),
+            stage=_known(PROTECTION_STATES, protection, item, "protectionState"),
+            replication_health=_known(HEALTHS, health, item, "replicationHealth"),
+        )
+
+    # --- what a runbook asks of it --------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """An ASR job runs on the item: wait for it, never start another."""
+        return self.job is not None
+
+    def allows(self, operation: str) -> bool:
+        return operation in self.allowed
+
+    @property
+    def failed_over(self) -> bool:
+        """The item runs in Azure (committed or not)."""
+        return self.active_location == RECOVERY
+
+    @property
+    def awaiting_commit(self) -> bool:
+        return self.failed_over and COMMIT in self.allowed
+
+    @property
+    def committed(self) -> bool:
+        """Failed over, idle, and the service no longer offers a commit: the failover is final."""
+        return self.failed_over and not self.busy and COMMIT not in self.allowed
+
+    @property
+    def test_failed_over(self) -> bool:
+        """A test failover's VMs are up (the item waits for its cleanup)."""
+        return self.test_failover == TestFailover.UP
+
+    @property
+    def test_failover_left(self) -> bool:
+        """Something of a test failover is left to clean up (up, or failed half way)."""
+        return self.test_failover in (TestFailover.UP, TestFailover.FAILED)
+
+    def describe(self) -> str:
+        """The state in the service's words, for a message."""
+        text = f"{self.protection_state} at {self.active_location}"
+        if self.busy:
+            text += f", job {self.job} ({self.scenario}) running"
+        if self.test_failover != TestFailover.NONE:
+            text += f", test failover {self.test_failover_state}"
+        return text
+
+    def properties(self) -> dict:
+        """The state as the REST API writes it (the fake keeps its items this way)."""
+        return {
+            "protectionState": self.protection_state, "protectionStateDescription": self.protection_state,
+            "activeLocation": self.active_location, "allowedOperations": sorted(self.allowed),
+            "testFailoverState": self.test_failover_state, "testFailoverStateDescription": self.test_failover_state,
+            "replicationHealth": self.replication_health,
+            "currentScenario": {"scenarioName": self.scenario, "jobId": self.job or NO_JOB},
+        }
