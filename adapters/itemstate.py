@@ -54,7 +54,6 @@ COMPLETE_MIGRATION = "CompleteMigration"
 OPERATIONS = (REVERSE_REPLICATE, COMMIT, PLANNED_FAILOVER, UNPLANNED_FAILOVER, DISABLE_PROTECTION, TEST_FAILOVER,
               TEST_FAILOVER_CLEANUP, FAILBACK, FINALIZE_FAILBACK, CANCEL_FAILOVER, CHANGE_PIT, REPAIR_REPLICATION,
               SWITCH_PROTECTION, COMPLETE_MIGRATION)
-_OPERATION_BY_LOWER = {op.lower(): op for op in OPERATIONS}
 
 FAILOVER_OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
 
@@ -69,21 +68,20 @@ LOCATIONS = (PRIMARY, RECOVERY)
 
 
 class TestFailover(StrEnum):
+    __test__ = False  # not a test class, whatever its name says
+
     NONE = "none"  # no test failover, or it was cleaned up
     RUNNING = "running"  # the test failover job runs
     UP = "up"  # the test VMs are up; the item waits for cleanup
-    CLEANING = "cleaning"  # the cleanup job runs
-    FAILED = "failed"  # the test failover failed; a cleanup removes what it left
 
 
+# The service's words (see docs/azure.md for where each was seen).
 TEST_FAILOVER_STATES = {
     "None": TestFailover.NONE,
-    "InProgress": TestFailover.RUNNING,
-    "WaitingForCompletion": TestFailover.UP,
-    "Completed": TestFailover.UP,
-    "CompletedWithInformation": TestFailover.UP,
-    "CleanupInProgress": TestFailover.CLEANING,
-    "Failed": TestFailover.FAILED,
+    "MarkedForDeletion": TestFailover.NONE,  # cleaned up: the test VMs are being deleted
+    "Initiating": TestFailover.RUNNING,
+    "WaitingForCompletion": TestFailover.UP,  # "Waiting for user input": the cleanup
+    "WaitingForCleanup": TestFailover.UP,
 }
 
 
@@ -96,23 +94,37 @@ class Stage(StrEnum):
     PROTECTED = "protected, replicating to Azure"
     FAILING_OVER = "failing over"
     FAILED_OVER = "failed over, waiting for commit"
+    COMMITTING = "committing the failover"
     COMMITTED = "failed over and committed"
     CANCELLING = "cancelling the failover"
+    CHANGING_POINT = "changing the recovery point"
     REPROTECTING = "reprotecting (reverse replication)"
-    SWITCHING = "switching protection"
     DISABLING = "disabling protection"
     FAILED = "an operation failed"
 
 
+# The service's words. The specs' examples show Protected, PlannedFailoverCommitRequired,
+# PlannedFailoverStatesBegin (after a commit), UnplannedFailoverCommitPendingStatesBegin, FailoverCompleted,
+# FailoverCommited (sic), UnplannedFailoverCommitRequired and UnplannedFailoverCommitted; the rest are the
+# states Microsoft documents for the same state machine (the data replication service's ProtectionState).
 PROTECTION_STATES: dict[str, Stage] = {
     "None": Stage.NOT_PROTECTED,
-    "UnprotectedStatesBegin": Stage.NOT_PROTECTED,
-    "NotProtected": Stage.NOT_PROTECTED,
-    "Unprotected": Stage.NOT_PROTECTED,
-    "ProtectionInProgress": Stage.ENABLING,
+    "UnprotectedStatesBegin": Stage.ENABLING,  # initial replication runs
     "EnablingProtection": Stage.ENABLING,
+    "EnablingFailed": Stage.FAILED,
+    "DisablingProtection": Stage.DISABLING,
+    "MarkedForDeletion": Stage.DISABLING,
+    "DisablingFailed": Stage.FAILED,
+    "UnprotectedStatesEnd": Stage.NOT_PROTECTED,
+    "InitialReplicationStatesBegin": Stage.ENABLING,
+    "InitialReplicationInProgress": Stage.ENABLING,
+    "InitialReplicationCompletedOnPrimary": Stage.ENABLING,
+    "InitialReplicationCompletedOnRecovery": Stage.ENABLING,
+    "InitialReplicationFailed": Stage.FAILED,
+    "InitialReplicationStatesEnd": Stage.ENABLING,
     "ProtectedStatesBegin": Stage.PROTECTED,
     "Protected": Stage.PROTECTED,
+    "ProtectedStatesEnd": Stage.PROTECTED,
     "PlannedFailoverTransitionStatesBegin": Stage.FAILING_OVER,
     "PlannedFailoverInitiated": Stage.FAILING_OVER,
     "PlannedFailoverCompleting": Stage.FAILING_OVER,
@@ -120,44 +132,59 @@ PROTECTION_STATES: dict[str, Stage] = {
     "PlannedFailoverCommitRequired": Stage.FAILED_OVER,
     "PlannedFailoverFailed": Stage.FAILED,
     "PlannedFailoverCompletionFailed": Stage.FAILED,
+    "PlannedFailoverTransitionStatesEnd": Stage.FAILED_OVER,
+    "PlannedFailoverStatesBegin": Stage.COMMITTED,  # the specs' example after a commit: "Planned failover committed"
     "UnplannedFailoverTransitionStatesBegin": Stage.FAILING_OVER,
     "UnplannedFailoverInitiated": Stage.FAILING_OVER,
     "UnplannedFailoverCompleting": Stage.FAILING_OVER,
     "UnplannedFailoverCompleted": Stage.FAILED_OVER,
-    "UnplannedFailoverCommitRequired": Stage.FAILED_OVER,
-    "UnplannedFailoverCommitPendingStatesBegin": Stage.FAILED_OVER,
     "UnplannedFailoverFailed": Stage.FAILED,
     "UnplannedFailoverCompletionFailed": Stage.FAILED,
-    "FailoverCompleted": Stage.FAILED_OVER,
-    "FailoverCommitted": Stage.COMMITTED,
-    "PlannedFailoverCommitted": Stage.COMMITTED,
+    "UnplannedFailoverTransitionStatesEnd": Stage.FAILED_OVER,
+    "UnplannedFailoverCommitPendingStatesBegin": Stage.FAILED_OVER,  # "Failover completed"
+    "UnplannedFailoverCommitRequired": Stage.FAILED_OVER,
     "UnplannedFailoverCommitted": Stage.COMMITTED,
-    "FailoverCommittedStatesBegin": Stage.COMMITTED,
+    "FailoverCompleted": Stage.FAILED_OVER,
+    "FailoverCommited": Stage.COMMITTED,  # sic, in the specs' examples
+    "FailoverCommitted": Stage.COMMITTED,
+    "CommitFailoverStatesBegin": Stage.COMMITTING,
+    "CommitFailoverInProgressOnPrimary": Stage.COMMITTING,
+    "CommitFailoverInProgressOnRecovery": Stage.COMMITTING,
+    "CommitFailoverCompleted": Stage.COMMITTED,
+    "CommitFailoverFailedOnPrimary": Stage.FAILED,
+    "CommitFailoverFailedOnRecovery": Stage.FAILED,
+    "CommitFailoverStatesEnd": Stage.COMMITTED,
     "CancelFailoverStatesBegin": Stage.CANCELLING,
-    "CancelFailoverInitiated": Stage.CANCELLING,
-    "ChangePitStatesBegin": Stage.FAILED_OVER,
+    "CancelFailoverInProgressOnPrimary": Stage.CANCELLING,
+    "CancelFailoverInProgressOnRecovery": Stage.CANCELLING,
+    "CancelFailoverFailedOnPrimary": Stage.FAILED,
+    "CancelFailoverFailedOnRecovery": Stage.FAILED,
+    "CancelFailoverStatesEnd": Stage.PROTECTED,
+    "ChangeRecoveryPointStatesBegin": Stage.CHANGING_POINT,
+    "ChangeRecoveryPointInitiated": Stage.CHANGING_POINT,
+    "ChangeRecoveryPointCompleted": Stage.FAILED_OVER,
+    "ChangeRecoveryPointFailed": Stage.FAILED,
+    "ChangeRecoveryPointStatesEnd": Stage.FAILED_OVER,
     "ReprotectStatesBegin": Stage.REPROTECTING,
     "ReprotectInitiated": Stage.REPROTECTING,
-    "SwitchProtectionStatesBegin": Stage.SWITCHING,
-    "DisableProtectionStatesBegin": Stage.DISABLING,
-    "DisablingProtection": Stage.DISABLING,
+    "ReprotectFailed": Stage.FAILED,
+    "ReprotectStatesEnd": Stage.PROTECTED,
 }
 
 # --- the current scenario and ASR jobs ---------------------------------------------------------------
 
 NO_JOB = "None"  # the last segment of an idle item's jobId, and its scenarioName
-SCENARIOS = frozenset({
-    "None", "TestFailover", "TestFailoverCleanup", "PlannedFailover", "UnplannedFailover", "Commit",
-    "FailoverCommit", "CancelFailover", "FailoverCancel", "ChangePit", "ApplyRecoveryPoint", "Reprotect",
-    "ReverseReplicate", "SwitchProtection", "Failback", "FinalizeFailback", "EnableProtection", "EnableDr",
-    "DisableProtection", "DisableDr", "UpdateProtectedItem", "UpdateReplicationProtectedItem", "RepairReplication",
-    "Resync", "AddDisks", "RemoveDisks",
-})
-_SCENARIO_BY_LOWER = {s.lower(): s for s in SCENARIOS}
+# The scenarios the specs show on items and recovery plans. Any other is a job of another kind (ASR has
+# many: EnableDr, Resync...): a job runs, and the item waits for it.
+TEST_FAILOVER_SCENARIO = "TestFailover"
+SCENARIOS = ("None", TEST_FAILOVER_SCENARIO, "PlannedFailover", "UnplannedFailover", "TestFailoverCleanup",
+             "CommitFailover", "CancelFailover", "ReverseReplication")
 
-JOB_RUNNING = ("NotStarted", "InProgress")
+JOB_RUNNING = ("NotStarted", "InProgress", "Cancelling")
 JOB_FINISHED = ("Succeeded", "Failed", "Cancelled", "Suspended", "Other")
 JOB_STATES = JOB_RUNNING + JOB_FINISHED
+# A test failover's job waits, Suspended, for its cleanup: the test failover itself is done.
+WAITING_FOR_CLEANUP = "WaitingForStopTestFailover"
 
 HEALTHS = ("None", "Normal", "Warning", "Critical")
 
@@ -180,10 +207,12 @@ def job_state(value: str | None, job: str) -> str:
 
 
 def _known(table, value, item: str, field: str):
-    """``value`` looked up case-insensitively in ``table`` (a dict or a tuple of names)."""
-    for key in table:
-        if isinstance(value, str) and key.lower() == value.lower():
-            return table[key] if isinstance(table, dict) else key
+    """``value`` looked up case-insensitively in ``table`` (a dict or a tuple of names): the table's own
+    entry (a dict's value, a tuple's spelling); ``UnknownState`` if it is not there."""
+    if isinstance(value, str):
+        for key in table:
+            if key.lower() == value.lower():
+                return table[key] if isinstance(table, dict) else key
     raise UnknownState(item, field, value, list(table))
 
 
@@ -204,32 +233,37 @@ class ItemState:
     @classmethod
     def read(cls, item: str, properties: dict) -> ItemState:
         """From a protected item's REST ``properties``; ``UnknownState`` for any value not in the model."""
-        allowed = frozenset(_known(_OPERATION_BY_LOWER, op.lower() if isinstance(op, str) else op, item,
-                                   "allowedOperations") for op in properties.get("allowedOperations") or ())
-        location = properties.get("activeLocation") or PRIMARY
+        allowed = frozenset(_known(OPERATIONS, op, item, "allowedOperations")
+                            for op in properties.get("allowedOperations") or ())
         scenario = properties.get("currentScenario") or {}
         name = scenario.get("scenarioName") or NO_JOB
+        known_name = next((s for s in SCENARIOS if s.lower() == name.lower()), name)
         test = properties.get("testFailoverState") or "None"
         protection = properties.get("protectionState") or "None"
-        health = properties.get("replicationHealth") or "None"
         return cls(
             allowed=allowed,
-            active_location=_known(LOCATIONS, location, item, "activeLocation"),
-            job=job_reference(scenario.get("jobId")) if name.lower() != NO_JOB.lower() else None,
-            scenario=_known(_SCENARIO_BY_LOWER, name.lower(), item, "currentScenario.scenarioName"),
+            active_location=_known(LOCATIONS, properties.get("activeLocation") or PRIMARY, item, "activeLocation"),
+            job=None if known_name == NO_JOB else job_reference(scenario.get("jobId")),
+            scenario=known_name,
             test_failover=_known(TEST_FAILOVER_STATES, test, item, "testFailoverState"),
             test_failover_state=_known(tuple(TEST_FAILOVER_STATES), test, item, "testFailoverState"),
             protection_state=_known(tuple(PROTECTION_STATES), protection, item, "protectionState"),
             stage=_known(PROTECTION_STATES, protection, item, "protectionState"),
-            replication_health=_known(HEALTHS, health, item, "replicationHealth"),
+            replication_health=_known(HEALTHS, properties.get("replicationHealth") or "None", item,
+                                      "replicationHealth"),
         )
 
     # --- what a runbook asks of it --------------------------------------------------------------
 
     @property
+    def waiting_for_cleanup(self) -> bool:
+        """A test failover is up and its (suspended) job waits for the cleanup: nothing runs."""
+        return self.scenario == TEST_FAILOVER_SCENARIO and self.test_failover == TestFailover.UP
+
+    @property
     def busy(self) -> bool:
         """An ASR job runs on the item: wait for it, never start another."""
-        return self.job is not None
+        return self.job is not None and not self.waiting_for_cleanup
 
     def allows(self, operation: str) -> bool:
         return operation in self.allowed
@@ -255,14 +289,16 @@ class ItemState:
 
     @property
     def test_failover_left(self) -> bool:
-        """Something of a test failover is left to clean up (up, or failed half way)."""
-        return self.test_failover in (TestFailover.UP, TestFailover.FAILED)
+        """A test failover's VMs are left to clean up (or are coming up)."""
+        return self.test_failover != TestFailover.NONE
 
     def describe(self) -> str:
         """The state in the service's words, for a message."""
         text = f"{self.protection_state} at {self.active_location}"
         if self.busy:
             text += f", job {self.job} ({self.scenario}) running"
+        elif self.waiting_for_cleanup:
+            text += f", test failover job {self.job} waiting for cleanup"
         if self.test_failover != TestFailover.NONE:
             text += f", test failover {self.test_failover_state}"
         return text

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from adapters.clock import Clock
-from adapters.itemstate import JOB_FINISHED, ItemState
+from adapters.itemstate import JOB_FINISHED, WAITING_FOR_CLEANUP, ItemState
 from adapters.secret import Secret
 
 # ---------------------------------------------------------------------------------------------------
@@ -112,16 +112,23 @@ class JobHandle:
 @dataclass(frozen=True)
 class Job:
     id: str
-    state: str  # NotStarted | InProgress | Succeeded | Failed | Cancelled | Suspended | Other
-    operation: str = ""
+    state: str  # NotStarted | InProgress | Cancelling | Succeeded | Failed | Cancelled | Suspended | Other
+    operation: str = ""  # the job's scenarioName
     target: str = ""
     errors: tuple[str, ...] = ()
     started_at: float | None = None
     ended_at: float | None = None
+    description: str = ""  # stateDescription: Completed, WaitingForStopTestFailover...
 
     @property
     def finished(self) -> bool:
         return self.state in JOB_FINISHED
+
+    @property
+    def ok(self) -> bool:
+        """It did what it was started for: succeeded, or (a test failover) brought the test VMs up and
+        waits, suspended, for their cleanup."""
+        return self.state == "Succeeded" or (self.state == "Suspended" and self.description == WAITING_FOR_CLEANUP)
 
 
 FAILOVER_KINDS = ("test", "planned", "unplanned")

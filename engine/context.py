@@ -129,7 +129,7 @@ class StepContext:
         for handle in handles:
             job = finished[handle.job_id]
             self.log.info("job.finished", job=job.id, operation=handle.operation, on=handle.target, state=job.state)
-        failed = [(h, finished[h.job_id]) for h in handles if finished[h.job_id].state != "Succeeded"]
+        failed = [(h, finished[h.job_id]) for h in handles if not finished[h.job_id].ok]
         if failed:
             handle, job = failed[0]
             reason = "; ".join(job.errors) or f"the job ended {job.state}"

@@ -110,7 +110,7 @@ def _job_view(doc: dict) -> Job:
     name = doc.get("name", "")
     return Job(id=name, state=job_state(props.get("state"), name),
                operation=props.get("scenarioName", ""), target=props.get("targetObjectName", ""),
-               errors=tuple(errors))
+               errors=tuple(errors), description=props.get("stateDescription") or "")
 
 
 class AzureReplication:

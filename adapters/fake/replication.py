@@ -27,62 +27,74 @@ from adapters.itemstate import (
     CANCEL_FAILOVER,
     CHANGE_PIT,
     COMMIT,
+    COMPLETE_MIGRATION,
     DISABLE_PROTECTION,
+    FAILBACK,
     FAILOVER_OPERATION,
     NO_JOB,
     PLANNED_FAILOVER,
     PRIMARY,
     PROTECTION_STATES,
     RECOVERY,
-    REVERSE_REPLICATE,
     TEST_FAILOVER,
     TEST_FAILOVER_CLEANUP,
+    TEST_FAILOVER_STATES,
     UNPLANNED_FAILOVER,
+    WAITING_FOR_CLEANUP,
     ItemState,
     Stage,
     TestFailover,
 )
 from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
 
-UPDATE = "UpdateProtectedItem"  # the scenario of the job that changes an item's target network
+UPDATE = "UpdateProtectedItem"  # the job that changes an item's target network (an operation of the fake's own)
 UPDATE_RETRY_AFTER_S = 10.0  # what ASR answers a PATCH with; the call polls at that pace
 PAGE = 100  # items or jobs a list answers per page (each page is a read)
 
-# What the item says after each operation succeeds, in the service's words.
+# The scenario a job of each operation runs as (its scenarioName, and the item's currentScenario), as the
+# specs' examples name them.
+SCENARIO = {PLANNED_FAILOVER: "PlannedFailover", UNPLANNED_FAILOVER: "UnplannedFailover", TEST_FAILOVER: "TestFailover",
+            TEST_FAILOVER_CLEANUP: "TestFailoverCleanup", COMMIT: "CommitFailover", CANCEL_FAILOVER: "CancelFailover",
+            UPDATE: "UpdateProtectedItem"}
+# What an item says while the operation's job runs (besides its currentScenario).
+DURING = {
+    PLANNED_FAILOVER: {"protectionState": "PlannedFailoverInitiated"},
+    UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverInitiated"},
+    CANCEL_FAILOVER: {"protectionState": "CancelFailoverStatesBegin"},
+    TEST_FAILOVER: {"testFailoverState": "Initiating"},
+}
+# What it says once the operation succeeded, as the specs' examples show it.
 AFTER = {
-    PLANNED_FAILOVER: {"protectionState": "PlannedFailoverCommitRequired", "activeLocation": RECOVERY},
-    UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverCommitPendingStatesBegin", "activeLocation": RECOVERY},
-    COMMIT: {"protectionState": "FailoverCommitted"},
+    PLANNED_FAILOVER: {"protectionState": "PlannedFailoverCommitRequired", "activeLocation": RECOVERY,
+                       "testFailoverState": "MarkedForDeletion"},
+    UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverCommitPendingStatesBegin", "activeLocation": RECOVERY,
+                         "testFailoverState": "MarkedForDeletion"},
     CANCEL_FAILOVER: {"protectionState": "Protected", "activeLocation": PRIMARY},
     TEST_FAILOVER: {"testFailoverState": "WaitingForCompletion"},
-    TEST_FAILOVER_CLEANUP: {"testFailoverState": "None"},
+    TEST_FAILOVER_CLEANUP: {"testFailoverState": "MarkedForDeletion"},
 }
-# What it says while the operation's job runs (besides its currentScenario).
-DURING = {
-    PLANNED_FAILOVER: {"protectionState": "PlannedFailoverTransitionStatesBegin"},
-    UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverTransitionStatesBegin"},
-    CANCEL_FAILOVER: {"protectionState": "CancelFailoverStatesBegin"},
-    TEST_FAILOVER: {"testFailoverState": "InProgress"},
-}
-# The scenario a job of each operation runs as (the job's scenarioName).
-SCENARIO = {COMMIT: "Commit", CANCEL_FAILOVER: "CancelFailover"}
+# A commit's state follows the failover's.
+COMMITTED = {"PlannedFailoverCommitRequired": "PlannedFailoverStatesBegin",
+             "UnplannedFailoverCommitPendingStatesBegin": "UnplannedFailoverCommitted",
+             "UnplannedFailoverCommitRequired": "UnplannedFailoverCommitted", "FailoverCompleted": "FailoverCommitted"}
 
 
 def allowed_operations(state: dict) -> tuple[str, ...]:
-    """What ASR offers an item in its state, from the state alone (as the service decides it)."""
+    """What ASR offers a Hyper-V item in its state, from the state alone, as the specs' examples show it."""
     if state["currentScenario"]["scenarioName"] != NO_JOB:
-        return ()
+        waiting = (state["currentScenario"]["scenarioName"] == SCENARIO[TEST_FAILOVER]
+                   and TEST_FAILOVER_STATES[state["testFailoverState"]] == TestFailover.UP)
+        return (TEST_FAILOVER_CLEANUP,) if waiting else ()
     stage = PROTECTION_STATES[state["protectionState"]]
-    test_left = state["testFailoverState"] not in ("None",)
     if stage == Stage.FAILED_OVER:
-        return (COMMIT, CHANGE_PIT, CANCEL_FAILOVER)
+        return (COMPLETE_MIGRATION, COMMIT, DISABLE_PROTECTION, CHANGE_PIT)
     if stage == Stage.COMMITTED:
-        return (REVERSE_REPLICATE, DISABLE_PROTECTION)
+        return (COMPLETE_MIGRATION, DISABLE_PROTECTION, FAILBACK)
     if stage != Stage.PROTECTED or state["activeLocation"] != PRIMARY:
         return ()
-    if test_left:
-        return (TEST_FAILOVER_CLEANUP, PLANNED_FAILOVER, UNPLANNED_FAILOVER, DISABLE_PROTECTION)
-    return (PLANNED_FAILOVER, UNPLANNED_FAILOVER, TEST_FAILOVER, DISABLE_PROTECTION)
+    if TEST_FAILOVER_STATES[state["testFailoverState"]] != TestFailover.NONE:
+        return (TEST_FAILOVER_CLEANUP,)
+    return (PLANNED_FAILOVER, UNPLANNED_FAILOVER, DISABLE_PROTECTION, TEST_FAILOVER)
 
 
 def item_state(doc: dict) -> ItemState:
@@ -197,7 +209,8 @@ class FakeReplication:
         if state == "InProgress" and self.cloud.clock.wall() < job["start"]:
             state = "NotStarted"
         return Job(id=job["id"], state=state, operation=job["operation"], target=job["target"],
-                   errors=tuple(job["errors"]), started_at=job["start"], ended_at=job["ended"])
+                   errors=tuple(job["errors"]), started_at=job["start"], ended_at=job["ended"],
+                   description=job.get("description", ""))
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -290,10 +303,13 @@ class FakeReplication:
         finish_at = start + self.cloud.weather.job_seconds(f"{operation} {target}",
                                                            update=operation == UPDATE)
         names = [doc["name"] for doc in docs]
-        job = {"id": job_id, "operation": SCENARIO.get(operation, operation), "action": operation, "target": target,
+        job = {"id": job_id, "operation": SCENARIO[operation], "action": operation, "target": target,
                "items": names, "plan": plan, "state": "InProgress", "queued": now, "start": start,
                "finish_at": finish_at, "errors": [], "params": params or {}, "ended": None,
-               "before": {doc["name"]: doc["state"] for doc in docs}}
+               "before": {doc["name"]: doc["state"] for doc in docs},
+               # a cleanup ends the suspended test failover jobs of its items
+               "ends": sorted({doc["state"]["currentScenario"]["jobId"] for doc in docs
+                               if doc["state"]["currentScenario"]["scenarioName"] == SCENARIO[TEST_FAILOVER]})}
         self.store.put_job(job)
         for doc in docs:
             doc["state"] = {**doc["state"], **DURING.get(operation, {}),
@@ -416,7 +432,8 @@ def _precondition(store, item: dict, operation: str, params: dict) -> None:
 
 
 def settle_jobs(cloud) -> None:
-    """Apply the jobs whose time has come."""
+    """Apply the jobs whose time has come. A test failover that brought its VMs up stays, Suspended, the
+    item's current scenario until its cleanup ends it (as ASR's does)."""
     store = cloud.store
     now = cloud.clock.wall()
     if not store.due_jobs(now):
@@ -429,16 +446,34 @@ def settle_jobs(cloud) -> None:
                 error = _completion_error(store, item, job)
                 if error:
                     errors.append(error)
+            waits = not errors and job["action"] == TEST_FAILOVER
+            idle = {"scenarioName": NO_JOB, "jobId": NO_JOB}
             for item in items:
                 (_fail if errors else _apply)(store, item, job)
-                item["state"] = {**item["state"], "currentScenario": {"scenarioName": NO_JOB, "jobId": NO_JOB}}
+                if not waits:
+                    item["state"] = {**item["state"], "currentScenario": idle}
                 store.replace("item", item)
-            if job["plan"]:
+            if job["plan"] and not waits:
                 plan = store.get("plan", job["plan"])
                 if plan:
                     plan["current_job"] = None
                     store.replace("plan", plan)
-            job.update(state="Failed" if errors else "Succeeded", errors=errors, ended=job["finish_at"])
+            if waits:
+                job.update(state="Suspended", description=WAITING_FOR_CLEANUP)
+            else:
+                job.update(state="Failed" if errors else "Succeeded", errors=errors, ended=job["finish_at"],
+                           description="" if errors else "Completed")
+            store.put_job(job)
+            if job["action"] == TEST_FAILOVER_CLEANUP and not errors:
+                _end_test_failover(store, job)
+
+
+def _end_test_failover(store, cleanup: dict) -> None:
+    """A cleanup ends the test failover it cleaned up: the suspended job succeeds."""
+    for job_id in cleanup.get("ends", ()):
+        job = store.job(job_id)
+        if job is not None and job["state"] == "Suspended":
+            job.update(state="Succeeded", description="Completed", ended=cleanup["finish_at"])
             store.put_job(job)
 
 
@@ -480,7 +515,10 @@ def _fail(store, item: dict, job: dict) -> None:
 
 def _apply(store, item: dict, job: dict) -> None:
     operation, name = job["action"], item["name"]
-    item["state"] = {**item["state"], **AFTER.get(operation, {})}
+    after = dict(AFTER.get(operation, {}))
+    if operation == COMMIT:
+        after["protectionState"] = COMMITTED.get(item["state"]["protectionState"], "FailoverCommitted")
+    item["state"] = {**item["state"], **after}
     nics = _nics(store, item)
     if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER):
         for nic in nics:

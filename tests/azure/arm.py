@@ -242,10 +242,11 @@ class ArmEstate:
 
     def _job(self, vault, job) -> dict:
         state, errors = self.forced_jobs.get(job.id, (job.state, list(job.errors)))
+        description = state if job.id in self.forced_jobs else job.description or state
         return {"id": f"{self._vault_path(vault)}/replicationJobs/{job.id}", "name": job.id,
                 "type": f"{ASR_TYPE}/replicationJobs",
                 "properties": {"activityId": str(uuid.uuid4()), "scenarioName": job.operation,
-                               "friendlyName": job.operation, "state": state, "stateDescription": state,
+                               "friendlyName": job.operation, "state": state, "stateDescription": description,
                                "targetObjectName": job.target, "allowedActions": [],
                                "errors": [{"serviceErrorDetails": {"message": e}} for e in errors]}}
 

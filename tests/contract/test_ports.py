@@ -85,13 +85,15 @@ def test_test_failover_then_cleanup(cloud):
         recovery_network=RECOVERY_VNET, recovery_subnet="app", test_network=TEST_VNET, test_subnet="app",
         test_ip="192.168.1.10"))
     job = finish(cloud, cloud.replication.start_failover(VAULT, "app01", "test", test_network=TEST_VNET))
-    assert job.state == "Succeeded"
+    # as ASR's: the test failover's job waits, suspended, for the cleanup, and that is its success
+    assert (job.state, job.description, job.ok) == ("Suspended", "WaitingForStopTestFailover", True)
     item = cloud.replication.get_protected_item(VAULT, "app01")
     assert item.state.test_failed_over and item.state.allows("TestFailoverCleanup")
     assert item.test_vm_ip == "192.168.1.10"
     assert finish(cloud, cloud.replication.start_test_failover_cleanup(VAULT, "app01", "drill")).state == "Succeeded"
+    assert cloud.replication.get_job(VAULT, job.id).state == "Succeeded"  # the cleanup ended the test failover
     item = cloud.replication.get_protected_item(VAULT, "app01")
-    assert item.state.test_failover_state == "None" and item.state.allows("TestFailover")
+    assert item.state.test_failover_state == "MarkedForDeletion" and item.state.allows("TestFailover")
 
 
 def test_commit_before_failover_is_refused(cloud):

@@ -94,7 +94,8 @@ def test_test_failover_creates_then_removes_the_test_vm(fake):
     assert result.step("tfo").outputs["ips"] == {"app01": "192.168.1.10"}
     assert not [vm for vm in adapter.show()["virtual_machines"] if vm.get("test")]
     item = next(i for i in adapter.show()["protected_items"] if i["name"] == "app01")
-    assert item["state"]["testFailoverState"] == "None" and item["state"]["activeLocation"] == "Primary"
+    # the service's words after a cleanup: the test VMs are marked for deletion
+    assert item["state"]["testFailoverState"] == "MarkedForDeletion" and item["state"]["activeLocation"] == "Primary"
     again = run("""\
         steps:
           - {id: clean, uses: asr.cleanup_test_failover, with: {items: [app01]}}
@@ -108,7 +109,7 @@ def test_plan_failover_runs_one_job_for_the_plan(fake):
     result = run(CASES["plan_failover_and_commit"], adapter)
     assert len(result.step("fo").outputs["job_ids"]) == 1
     items = {i["name"]: i for i in adapter.show()["protected_items"]}
-    assert {items[n]["state"]["protectionState"] for n in ("app01", "app02", "web01")} == {"FailoverCommitted"}
+    assert {items[n]["state"]["protectionState"] for n in ("app01", "app02", "web01")} == {"UnplannedFailoverCommitted"}
     assert items["db01"]["state"]["protectionState"] == "Protected"
 
 

@@ -64,7 +64,7 @@ def test_a_stretched_subnet_is_refused(fake):
 
 def test_failover_of_an_unprotected_item_is_refused(fake):
     adapter = fake(vaults={"woodgrove-asr-vault": {"protected_items": {"db02": {
-        "source_ip": "192.168.2.20", "state": "NotProtected"}}}})
+        "source_ip": "192.168.2.20", "state": "UnprotectedStatesBegin"}}}})
     with pytest.raises(PermanentError):
         adapter.replication.start_failover(VAULT, "db02", "planned")
 
@@ -184,7 +184,7 @@ def test_a_test_failover_comes_up_in_the_isolated_network_and_cleans_up(fake):
         recovery_network=RECOVERY_VNET, recovery_subnet="app", test_network=TEST_VNET, test_subnet="app",
         test_ip="192.168.1.10"))
     assert settle(adapter, adapter.replication.start_failover(VAULT, "app01", "test", test_network=TEST_VNET)
-                  ).state == "Succeeded"
+                  ).ok  # Suspended, waiting for the cleanup
     assert adapter.replication.get_protected_item(VAULT, "app01").test_vm_ip == "192.168.1.10"
     settle(adapter, adapter.replication.start_test_failover_cleanup(VAULT, "app01", "done"))
     item = adapter.replication.get_protected_item(VAULT, "app01")
