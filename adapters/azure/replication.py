@@ -15,7 +15,7 @@ from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
 from adapters.azure.errors import translated
-from adapters.errors import NotFoundError, PermanentError
+from adapters.errors import AdapterError, NotFoundError, PermanentError, UnknownOutcomeError
 from adapters.itemstate import (
     CANCEL_FAILOVER,
     COMMIT,
@@ -55,13 +55,14 @@ def _item_path(item_id: str) -> tuple[str, str, str]:
         raise PermanentError(f"unexpected protected item ID {item_id}", code="InvalidItemId") from None
 
 
-def _job_name(response_headers: dict) -> str | None:
-    """The job behind a 202: ``.../operationresults/{job}`` or ``.../replicationOperationStatus/{job}``."""
-    for header in ("Location", "Azure-AsyncOperation"):
-        url = response_headers.get(header)
-        if url:
-            return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return None
+def _last_segment(url: str) -> str:
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _located_job(response_headers: dict) -> str | None:
+    """The job a 202's ``Location`` names (``.../replicationJobs/{job}/operationresults/{job}``), if it has one."""
+    url = response_headers.get("Location") or ""
+    return _last_segment(url) if "/operationresults/" in url.lower() else None
 
 
 def _nic_view(nic: dict, vm_network: str | None, vm_test_network: str | None, first: bool) -> NicSettings:
@@ -239,8 +240,13 @@ class AzureReplication:
         updated = poller.result()  # ARM's final GET of the item once the operation has finished
         return _item_view(_json(updated)) if updated is not None else self.get_protected_item(vault, item)
 
-    def _start(self, vault: VaultRef, operation: str, target: str, begin, *args) -> JobHandle:
-        """Start a long-running ASR operation without waiting: its job is what the engine follows."""
+    def _start(self, vault: VaultRef, operation: str, target: str, begin, *args, plan: bool = False) -> JobHandle:
+        """Start a long-running ASR operation without waiting: its job is what the engine follows.
+
+        The service answers 202 with an ``Azure-AsyncOperation`` URL (the specs' examples give no
+        ``Location``); the job is the one the item (or plan) names as its current scenario right after,
+        as the specs' examples show it. Only if it names none (the job already over) does the operation's
+        own id stand for the job."""
         headers: dict[str, str] = {}
 
         def capture(pipeline_response):
@@ -248,11 +254,22 @@ class AzureReplication:
                 headers.update(pipeline_response.http_response.headers)
 
         begin(*self._args(vault), *args, polling=False, raw_response_hook=capture)
-        job = _job_name(headers)
+        try:
+            job = _located_job(headers) or self._current_job(vault, target, plan)
+        except AdapterError as exc:  # the operation was accepted: never send it again, read the state again
+            raise UnknownOutcomeError(f"{operation} of {target} was accepted, but its job could not be read: {exc}",
+                                      code="JobNotRead", operation=operation) from None
+        if job is None and headers.get("Azure-AsyncOperation"):
+            job = _last_segment(headers["Azure-AsyncOperation"])
         if job is None:
             raise PermanentError(f"{operation} of {target} was accepted without a job to follow",
                                  code="NoJob", operation=operation)
         return JobHandle(vault, job, operation, target)
+
+    def _current_job(self, vault: VaultRef, target: str, plan: bool) -> str | None:
+        if plan:
+            return self.get_recovery_plan(vault, target).current_job_id
+        return self.get_protected_item(vault, target).state.job
 
     @translated("replication_protected_items.failover", writes=True)
     def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
@@ -282,16 +299,16 @@ class AzureReplication:
             body = m.RecoveryPlanTestFailoverInput(properties=m.RecoveryPlanTestFailoverInputProperties(
                 failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=test_network,
                 provider_specific_details=details))
-            return self._start(vault, TEST_FAILOVER, plan, ops.begin_test_failover, plan, body)
+            return self._start(vault, TEST_FAILOVER, plan, ops.begin_test_failover, plan, body, plan=True)
         if kind == "planned":
             body = m.RecoveryPlanPlannedFailoverInput(properties=m.RecoveryPlanPlannedFailoverInputProperties(
                 failover_direction="PrimaryToRecovery", provider_specific_details=details))
-            return self._start(vault, PLANNED_FAILOVER, plan, ops.begin_planned_failover, plan, body)
+            return self._start(vault, PLANNED_FAILOVER, plan, ops.begin_planned_failover, plan, body, plan=True)
         body = m.RecoveryPlanUnplannedFailoverInput(properties=m.RecoveryPlanUnplannedFailoverInputProperties(
             failover_direction="PrimaryToRecovery",
             source_site_operations="Required" if shut_down_source else "NotRequired",
             provider_specific_details=details))
-        return self._start(vault, UNPLANNED_FAILOVER, plan, ops.begin_unplanned_failover, plan, body)
+        return self._start(vault, UNPLANNED_FAILOVER, plan, ops.begin_unplanned_failover, plan, body, plan=True)
 
     @translated("replication_protected_items.failover_commit", writes=True)
     def start_commit(self, vault, item) -> JobHandle:
@@ -301,7 +318,7 @@ class AzureReplication:
     @translated("replication_recovery_plans.failover_commit", writes=True)
     def start_plan_commit(self, vault, plan) -> JobHandle:
         return self._start(vault, COMMIT, plan, self._client(vault).replication_recovery_plans.begin_failover_commit,
-                           plan)
+                           plan, plan=True)
 
     @translated("replication_protected_items.failover_cancel", writes=True)
     def start_cancel(self, vault, item) -> JobHandle:
@@ -320,4 +337,5 @@ class AzureReplication:
         body = m.RecoveryPlanTestFailoverCleanupInput(
             properties=m.RecoveryPlanTestFailoverCleanupInputProperties(comments=comments))
         return self._start(vault, TEST_FAILOVER_CLEANUP, plan,
-                           self._client(vault).replication_recovery_plans.begin_test_failover_cleanup, plan, body)
+                           self._client(vault).replication_recovery_plans.begin_test_failover_cleanup, plan, body,
+                           plan=True)

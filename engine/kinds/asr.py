@@ -124,11 +124,22 @@ class SetTargetIp(StepKind):
         if any(f.startswith("recovery_") for f in changed) and not previous.get("recovery_network"):
             raise NotUndoable(f"{undo['item']} had no recovery network before; ASR cannot clear one (it has no "
                               "effect until a failover)")
-        if any(f.startswith("test_") for f in changed) and not previous.get("test_network"):
+        clear_test = any(f.startswith("test_") for f in changed) and not previous.get("test_network")
+        if clear_test:
             restore = {**{f: v for f, v in restore.items() if not f.startswith("test_")}, "test_network": ""}
-        ctx.adapter.replication.update_network_settings(VaultRef(**undo["vault"]), undo["item"], undo["nic"],
-                                                        NetworkSettings(**restore))
-        return f"{undo['item']}: target network settings restored"
+        item = ctx.adapter.replication.update_network_settings(VaultRef(**undo["vault"]), undo["item"], undo["nic"],
+                                                               NetworkSettings(**restore))
+        # What the service answered, not what was asked: a field it kept is a change left behind.
+        nic = _nic(item, undo["nic"])
+        expected = {f: (None if clear_test and f.startswith("test_") else previous.get(f)) for f in FIELDS
+                    if f in changed or (clear_test and f.startswith("test_"))}
+        found = {f: getattr(nic, f) for f in expected}
+        left = {f: v for f, v in found.items() if not _same_value(v, expected[f])}
+        if left:
+            raise VerificationFailed(f"{undo['item']}: after the update the service still reports "
+                                     + ", ".join(f"{f} {_shown(v)}" for f, v in left.items()))
+        return f"{undo['item']}: the service now reports " + ", ".join(
+            f"{f} {_shown(v) if v else 'none'}" for f, v in found.items())
 
     @staticmethod
     def _outputs(args: SetTargetIpArgs, want: NetworkSettings) -> dict:
