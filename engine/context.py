@@ -115,9 +115,10 @@ class StepContext:
 
     # --- ASR jobs -------------------------------------------------------------------------------
 
-    def wait_for_jobs(self, handles: list[JobHandle]) -> list[Job]:
+    def wait_for_jobs(self, handles: list[JobHandle], *, settle: bool = False) -> list[Job]:
         """Wait until every job has finished (the run's job tracker polls them in batches); raise
-        ``JobFailedError`` with the job's own error if one did not succeed."""
+        ``JobFailedError`` with the job's own error if one did not succeed, unless ``settle`` (the caller
+        only waits for the item to be idle, and reads what the job left)."""
         started, cpu_started = time.monotonic(), time.thread_time()
         self.on_waiting(True)
         try:
@@ -130,7 +131,7 @@ class StepContext:
             job = finished[handle.job_id]
             self.log.info("job.finished", job=job.id, operation=handle.operation, on=handle.target, state=job.state)
         failed = [(h, finished[h.job_id]) for h in handles if not finished[h.job_id].ok]
-        if failed:
+        if failed and not settle:
             handle, job = failed[0]
             reason = "; ".join(job.errors) or f"the job ended {job.state}"
             raise JobFailedError(

@@ -250,15 +250,10 @@ class FakeReplication:
             job = self.get_job(vault, handle.job_id)
             if job.finished:
                 break
-            self.cloud.clock.sleep(min(UPDATE_RETRY_AFTER_S, max(self._left(handle.job_id), 0.0)))
+            self.cloud.clock.sleep(UPDATE_RETRY_AFTER_S)
         if job.state != "Succeeded":
             raise PermanentError(f"The update of {handle.target} failed: {'; '.join(job.errors) or job.state}",
                                  code="UpdateFailed", status=400)
-
-    def _left(self, job_id: str) -> float:
-        """Simulated seconds until the job finishes (a poll never sleeps past the end of the job)."""
-        job = self.store.job(job_id)
-        return (job["finish_at"] - self.cloud.clock.wall()) / self.cloud.clock.scale if job else 0.0
 
     def _nic(self, item: dict, nic_id: str) -> dict:
         for name in item["nics"]:

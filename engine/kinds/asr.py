@@ -88,6 +88,10 @@ class SetTargetIp(StepKind):
     def plan(self, ctx: StepContext, args: SetTargetIpArgs) -> Decision:
         vault = ctx.vault(args.vault)
         item = ctx.adapter.replication.get_protected_item(vault, args.item)
+        if item.state.busy:  # e.g. the update this step sent before a crash: decide once it has ended
+            ctx.log.info("job.attached", job=item.state.job, on=item.vm_name)
+            ctx.wait_for_jobs([JobHandle(vault, item.state.job, "running job", item.vm_name)], settle=True)
+            item = ctx.adapter.replication.get_protected_item(vault, args.item)
         nic = _nic(item, args.nic)
         want = self.desired(ctx, args)
         changes = [

@@ -162,3 +162,64 @@ def test_secrets(cloud):
     assert cloud.secrets.get_secret("woodgrove-kv", "vpn-shared-key").reveal() == os.environ["WOODGROVE_VPN_KEY"]
     with pytest.raises(NotFoundError):
         cloud.secrets.get_secret("woodgrove-kv", "no-such-secret")
+
+
+# --- time: jobs that queue, an update that runs as a job, lists that page ---------------------------
+
+
+@pytest.fixture(params=["fake"])
+def timed(request):
+    """An adapter whose time the test moves: (adapter, sleep(seconds), the sleeps its calls made)."""
+    if request.param == "fake":
+        from adapters.clock import ManualClock
+        from adapters.fake import FakeAdapter
+        from tests.azure.conftest import woodgrove
+
+        adapter = FakeAdapter.from_estate(woodgrove(latency={"job_queue_ms": 2000, "job_ms": 5000,
+                                                             "update_ms": 30_000}))
+        clock = ManualClock()
+        adapter.clock = adapter.cloud.clock = adapter.cloud.weather.clock = clock
+        yield adapter, clock.sleep, lambda: [s for s in clock.sleeps if s > 0]  # not the zero latencies
+        adapter.close()
+        return
+    adapter = request.getfixturevalue("azure")
+    yield adapter, adapter.clock.sleep, lambda: adapter.clients.transport_sleeps()
+
+
+def states_of(adapter, sleep, handle) -> list[str]:
+    """The job's states as successive reads see them, a second apart, until it has finished."""
+    seen = []
+    for _ in range(200):
+        job = adapter.replication.get_job(VAULT, handle.job_id)
+        if not seen or seen[-1] != job.state:
+            seen.append(job.state)
+        if job.finished:
+            return seen
+        sleep(1)
+    raise AssertionError(f"job {handle.job_id} never finished: {seen}")
+
+
+def test_a_job_queues_then_runs_then_succeeds(timed):
+    adapter, sleep, _ = timed
+    adapter.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.10"))
+    handle = adapter.replication.start_failover(VAULT, "app01", "planned")
+    assert adapter.replication.get_protected_item(VAULT, "app01").state.busy  # the item names its job at once
+    assert states_of(adapter, sleep, handle) == ["NotStarted", "InProgress", "Succeeded"]
+    item = adapter.replication.get_protected_item(VAULT, "app01")
+    assert item.state.failed_over and item.state.awaiting_commit and not item.state.busy
+
+
+def test_updating_the_target_network_is_an_operation_polled_at_its_retry_after(timed):
+    """The update returns once the service's job has ended, having waited the 10 s the service asks for
+    between polls, and answers with the item as the update left it."""
+    adapter, _, sleeps = timed
+    item = adapter.replication.update_network_settings(VAULT, "app02", "app02-nic0", NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.11"))
+    assert not item.state.busy and item.primary_nic.recovery_ip == "192.168.1.11"
+    assert sleeps() and all(s == 10 for s in sleeps())
+
+
+def test_a_list_gives_every_item_whatever_its_pages(cloud):
+    names = sorted(i.vm_name for i in cloud.replication.list_protected_items(VAULT))
+    assert names == ["app01", "app02", "db01", "web01"]
