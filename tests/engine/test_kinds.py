@@ -140,3 +140,40 @@ def test_shared_key_change_is_an_update(fake, monkeypatch):
     step = result.step("c")
     assert step.action == "update"
     assert [(c.field, c.before, c.after) for c in step.changes] == [("shared_key", "(set)", "(changed)")]
+
+
+MULTI_NIC = {"vaults": {"woodgrove-asr-vault": {"protected_items": {"multi01": {"nics": [
+    {"id": "multi01-front", "ip_config": "front-ip", "source_ip": "192.168.1.30"},
+    {"id": "multi01-back", "ip_config": "back-ip", "source_ip": "192.168.2.30", "primary": False}]}}}}}
+
+
+def test_a_vm_with_two_nics_keeps_each_nics_ip_and_fails_over_with_both(fake):
+    """Each NIC is addressed by its name and keeps its own IP configuration's name; the second NIC is not
+    the first; the failover brings both up."""
+    adapter = fake(**MULTI_NIC)
+    result = run("""\
+        steps:
+          - {id: front, uses: asr.set_target_ip, with: {item: multi01, network: recovery-vnet, subnet: app,
+                                                         ip: 192.168.1.30}}
+          - {id: back, uses: asr.set_target_ip, needs: [front], with: {item: multi01, nic: multi01-back,
+                                                        network: recovery-vnet, subnet: app, ip: 192.168.1.31}}
+          - {id: fo, uses: asr.failover, needs: [front, back], with: {items: [multi01], type: planned}}
+    """, adapter)
+    assert statuses(result) == {"front": "succeeded", "back": "succeeded", "fo": "succeeded"}
+    updates = [e["args"] for e in adapter.ledger() if e["operation"].endswith(".update")]
+    assert [(u["nic"], u["ip_config"], u["recovery_ip"]) for u in updates] == [
+        ("multi01-front", "front-ip", "192.168.1.30"), ("multi01-back", "back-ip", "192.168.1.31")]
+    vms = {vm["name"]: vm["ip"] for vm in adapter.show()["virtual_machines"] if vm.get("item") == "multi01"}
+    assert vms == {"multi01-front": "192.168.1.30", "multi01-back": "192.168.1.31"}
+    assert result.step("fo").outputs["ips"] == {"multi01": "192.168.1.30"}  # the primary NIC's
+
+
+def test_a_nic_the_vm_does_not_have_is_named_in_the_error(fake):
+    adapter = fake(**MULTI_NIC)
+    result = run("""\
+        steps:
+          - {id: s, uses: asr.set_target_ip, with: {item: multi01, nic: multi01-side, network: recovery-vnet,
+                                                     subnet: app, ip: 192.168.1.32}}
+    """, adapter)
+    assert statuses(result) == {"s": "failed"}
+    assert "multi01-side" in result.step("s").error and "multi01-back" in result.step("s").error
