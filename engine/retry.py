@@ -2,8 +2,9 @@
 
 Each transient error is retried where it happens, at the adapter call: reads and idempotent writes
 (PUTs, prefix and record updates) are simply sent again, after an exponential back-off with jitter,
-capped at ``max`` and never shorter than the service's ``Retry-After``. An ASR operation start
-(``start_*``) is not idempotent, so it is re-sent only after a 429 (refused before it was looked at);
+capped at ``max`` and never shorter than the service's ``Retry-After``. A write that starts an ASR job
+(``JOB_OPERATIONS``: the ``start_*`` calls and the target-network update) is not idempotent, so it is
+re-sent only after a 429 (refused before it was looked at);
 any other transient or unknown outcome goes back to the step, which reads the real state again before
 deciding anything (and attaches to the job if the start did happen). An error the call layer already
 retried is never retried again by the step, so attempts never multiply.
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from adapters.errors import ThrottledError, TransientError, UnknownOutcomeError
-from adapters.ports import WRITE_OPERATIONS
+from adapters.ports import JOB_OPERATIONS, WRITE_OPERATIONS
 from engine.model import RetryPolicy
 
 RETRYABLE = (TransientError, UnknownOutcomeError)
@@ -142,7 +143,7 @@ def _retried(name: str, method: Callable, usage: Usage, policy: RetryPolicy, lim
     ``RetryingPort.each``). The closures hold what they use, not the port that keeps
     them, so a port and its calls are freed as soon as the step lets go of them (no reference cycle
     left for the garbage collector)."""
-    retry_on = (ThrottledError,) if name.startswith("start_") else RETRYABLE
+    retry_on = (ThrottledError,) if name in JOB_OPERATIONS else RETRYABLE
     writes = name in WRITE_OPERATIONS
     kind = "write" if writes else "read"
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from azure.core.exceptions import AzureError
+from azure.core.polling.base_polling import OperationFailed
 from azure.core.serialization import NULL
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
-from adapters.azure.errors import translated
+from adapters.azure.errors import translate, translated
 from adapters.errors import AdapterError, NotFoundError, PermanentError, UnknownOutcomeError
 from adapters.itemstate import (
     CANCEL_FAILOVER,
@@ -237,7 +239,16 @@ class AzureReplication:
         )
         poller = self._client(vault).replication_protected_items.begin_update(
             *self._args(vault), *self._path(vault, item), m.UpdateReplicationProtectedItemInput(properties=properties))
-        updated = poller.result()  # ARM's final GET of the item once the operation has finished
+        try:
+            updated = poller.result()  # ARM's final GET of the item once the operation has finished
+        except AzureError as exc:
+            if isinstance(exc.__cause__, OperationFailed):  # the service's job ran and failed: a known outcome
+                raise PermanentError(f"the update of {item} failed: {exc.message}", code="UpdateFailed",
+                                     operation="replication_protected_items.update") from None
+            # accepted, progress unknown: never send it again; the step reads the item and waits for its job
+            raise UnknownOutcomeError(f"the update of {item} was accepted, but its progress could not be read: "
+                                      f"{translate(exc, 'replication_protected_items.update', writes=True)}",
+                                      code="UpdateNotFollowed") from None
         return _item_view(_json(updated)) if updated is not None else self.get_protected_item(vault, item)
 
     def _start(self, vault: VaultRef, operation: str, target: str, begin, *args, plan: bool = False) -> JobHandle:

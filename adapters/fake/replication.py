@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from adapters import ids
 from adapters.addressing import parsed_address, parsed_network, reserved_addresses
-from adapters.errors import ConflictError, NotFoundError, PermanentError
+from adapters.errors import AdapterError, ConflictError, NotFoundError, PermanentError, UnknownOutcomeError
 from adapters.fake.network import ip_user, virtual_network
 from adapters.itemstate import (
     CANCEL_FAILOVER,
@@ -245,9 +245,14 @@ class FakeReplication:
         return self._item_view(vault, item)
 
     def _await(self, vault: VaultRef, handle: JobHandle) -> None:
-        """Poll the operation as the SDK does: every ``Retry-After`` seconds until its job has finished."""
+        """Poll the operation as the SDK does: every ``Retry-After`` seconds until its job has finished. A
+        poll that fails leaves the outcome unknown (the update was accepted and runs on)."""
         while True:
-            job = self.get_job(vault, handle.job_id)
+            try:
+                job = self.get_job(vault, handle.job_id)
+            except AdapterError as exc:
+                raise UnknownOutcomeError(f"the update of {handle.target} was accepted (job {handle.job_id}), but "
+                                          f"its progress could not be read: {exc}", code="UpdateNotFollowed") from None
             if job.finished:
                 break
             self.cloud.clock.sleep(UPDATE_RETRY_AFTER_S)
