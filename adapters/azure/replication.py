@@ -38,6 +38,7 @@ from adapters.ports import (
     RecoveryPlan,
     VaultRef,
 )
+from adapters.secret import redact
 
 HYPERV = "HyperVReplicaAzure"
 
@@ -243,7 +244,7 @@ class AzureReplication:
             updated = poller.result()  # ARM's final GET of the item once the operation has finished
         except AzureError as exc:
             if isinstance(exc.__cause__, OperationFailed):  # the service's job ran and failed: a known outcome
-                raise PermanentError(f"the update of {item} failed: {exc.message}", code="UpdateFailed",
+                raise PermanentError(f"the update of {item} failed: {redact(exc.message)}", code="UpdateFailed",
                                      operation="replication_protected_items.update") from None
             # accepted, progress unknown: never send it again; the step reads the item and waits for its job
             raise UnknownOutcomeError(f"the update of {item} was accepted, but its progress could not be read: "
