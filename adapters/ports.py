@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from adapters.clock import Clock
-from adapters.itemstate import JOB_FINISHED, WAITING_FOR_CLEANUP, ItemState
+from adapters.itemstate import JOB_FINISHED, TEST_FAILOVER_SCENARIO, WAITING_FOR_CLEANUP, ItemState
 from adapters.secret import Secret
 
 # ---------------------------------------------------------------------------------------------------
@@ -128,7 +128,8 @@ class Job:
     def ok(self) -> bool:
         """It did what it was started for: succeeded, or (a test failover) brought the test VMs up and
         waits, suspended, for their cleanup."""
-        return self.state == "Succeeded" or (self.state == "Suspended" and self.description == WAITING_FOR_CLEANUP)
+        return self.state == "Succeeded" or (self.state == "Suspended" and self.description == WAITING_FOR_CLEANUP
+                                             and self.operation == TEST_FAILOVER_SCENARIO)
 
 
 FAILOVER_KINDS = ("test", "planned", "unplanned")

@@ -35,6 +35,7 @@ class Clients:
         self._common: dict[str, Any] = {"retry_total": 0, "logging_enable": False}
         if read_only:
             self._common["per_call_policies"] = [ReadOnlyPolicy()]
+        self.transport = transport  # the one HTTP transport of every client, if the caller gives one
         if transport is not None:
             self._common["transport"] = transport
         self._polling_interval = polling_interval

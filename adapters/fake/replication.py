@@ -48,7 +48,7 @@ from adapters.itemstate import (
 from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
 
 UPDATE = "UpdateProtectedItem"  # the job that changes an item's target network (an operation of the fake's own)
-UPDATE_RETRY_AFTER_S = 10.0  # what ASR answers a PATCH with; the call polls at that pace
+UPDATE_RETRY_AFTER_S = 30.0  # what ASR answers a PATCH with (the specs' example); the call polls at that pace
 PAGE = 100  # items or jobs a list answers per page (each page is a read)
 
 # The scenario a job of each operation runs as (its scenarioName, and the item's currentScenario), as the

@@ -1,11 +1,11 @@
-"""The Azure adapter against an ARM simulation of the Woodgrove estate (see ``arm.py``)."""
+"""The Azure adapter against the project's ARM double of the Woodgrove estate (``tests/azure/arm/``), built
+from the REST API specs' example payloads and independent of the fake estate."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-import responses
 import yaml
 from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
@@ -14,7 +14,8 @@ from adapters.azure import AzureAdapter
 from adapters.clock import Clock
 from adapters.fake import FakeAdapter
 from adapters.fake.schema import Estate
-from tests.azure.arm import ArmEstate
+from tests.azure.arm import ArmService
+from tests.azure.arm.mock import mocked
 from tests.conftest import FAST, WOODGROVE, merge
 
 
@@ -50,10 +51,21 @@ def estate():
     adapter.close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_key_vault_challenges():
+    """Key Vault's client remembers the sign-in challenge of each vault for the process (its public
+    ``clear``): each test starts as a new process would, challenged first."""
+    from azure.keyvault.secrets._shared import http_challenge_cache
+
+    http_challenge_cache.clear()
+
+
 @pytest.fixture
-def arm(estate):
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield ArmEstate(estate, mock)
+def arm():
+    """The Woodgrove estate behind ARM, as the specs' examples answer: ASR names items by GUID and their
+    NICs by opaque ids, lists page two items at a time, a job queues, then runs."""
+    with mocked(ArmService(WOODGROVE)) as service:
+        yield service
 
 
 def open_azure(*, read_only: bool = False) -> AzureAdapter:

@@ -82,31 +82,35 @@ def test_a_request_that_never_left_is_transient(azure, arm):
 def test_long_running_put_polls_azure_async_operation_without_sleeping(azure, arm):
     route = azure.network.put_route(TABLE, Route("x", "192.168.9.0/24", "VirtualAppliance", "10.0.0.4"))
     assert route == Route("x", "192.168.9.0/24", "VirtualAppliance", "10.0.0.4")
-    polls = [s.path for s in arm.sent if "/operations/" in s.path]
-    assert len(polls) == 2  # InProgress, then Succeeded
+    operation = [s for s in arm.sent if "/operations/" in s.path]
+    assert arm.sent[0].method == "PUT" and len(operation) == 2  # 201; the operation InProgress, then Succeeded
+    assert {s.method for s in arm.sent[1:]} == {"GET"}
     transport = azure.clients.network(SUB)._client._pipeline._transport
     assert transport.sleeps and all(s == 10 for s in transport.sleeps)  # the service's Retry-After, not slept
-    assert arm.fake.network.get_route_table(TABLE).routes["x"].next_hop_ip == "10.0.0.4"
+    assert azure.network.get_route_table(TABLE).routes["x"].next_hop_ip == "10.0.0.4"
 
 
 def test_long_running_delete_waits_for_its_operation(azure, arm):
     azure.network.delete_route(TABLE, "onprem-app")
-    assert "onprem-app" not in arm.fake.network.get_route_table(TABLE).routes
     assert [s.method for s in arm.sent] == ["DELETE", "GET", "GET"]  # 202, InProgress, Succeeded
-    assert all("/operations/" in s.path for s in arm.sent[1:])
+    assert "onprem-app" not in azure.network.get_route_table(TABLE).routes
 
 
-def test_failover_returns_the_job_from_the_202_and_the_job_is_followed(azure, arm):
-    azure.replication.update_network_settings(VAULT, "app01", "app01-nic0", NetworkSettings(
+def test_failover_follows_the_job_its_item_names_after_the_202(azure, arm):
+    """The 202 gives only an Azure-AsyncOperation (whose id is not the job's): the job is the one the item
+    names as its current scenario, read right after; the operation itself is not polled."""
+    nic = azure.replication.get_protected_item(VAULT, "app01").primary_nic.nic_id
+    azure.replication.update_network_settings(VAULT, "app01", nic, NetworkSettings(
         recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.10"))
     before = len(arm.sent)
     handle = azure.replication.start_failover(VAULT, "app01", "planned")
-    posts = [s for s in arm.sent if s.method == "POST"]
-    assert len(posts) == 1 and posts[0].path.endswith("/plannedFailover")
-    assert '"failoverDirection": "PrimaryToRecovery"' in posts[0].body
-    assert len(arm.sent) == before + 1  # the 202 is not polled: the engine follows the job
+    sent = arm.sent[before:]
+    assert [s.method for s in sent] == ["POST", "GET"] and sent[0].path.endswith("/plannedFailover")
+    assert '"failoverDirection": "PrimaryToRecovery"' in sent[0].body
+    assert "replicationOperationStatus" not in sent[1].path  # the item, not the operation
+    assert handle.job_id == arm.jobs()[0].name
     job = azure.replication.get_job(VAULT, handle.job_id)
-    assert job.id == handle.job_id and job.operation == "PlannedFailover"
+    assert job.id == handle.job_id and job.operation == "PlannedFailover" and job.state in ("NotStarted", "InProgress")
 
 
 def test_recovery_plans_list_their_items_by_vm_name(azure):
@@ -114,13 +118,14 @@ def test_recovery_plans_list_their_items_by_vm_name(azure):
     assert set(plan.items) == {"app01", "app02", "web01"}
 
 
-def test_many_jobs_are_read_with_one_list(azure, arm):
+def test_many_jobs_are_read_with_one_paged_list(azure, arm):
     handles = [azure.replication.start_failover(VAULT, vm, "test", test_network=f"{NET}/virtualNetworks/test-vnet")
                for vm in ("app01", "app02", "web01", "db01")]
     before = len(arm.sent)
     jobs = azure.replication.list_jobs(VAULT, [h.job_id for h in handles])
     assert {j.id for j in jobs} == {h.job_id for h in handles}
-    assert len(arm.sent) - before == 1
+    pages = arm.sent[before:]
+    assert len(pages) == 2 and all(s.path.endswith("/replicationJobs") for s in pages)  # two jobs a page, no GET each
 
 
 STEP = """
@@ -131,19 +136,40 @@ steps:
 """
 
 
-@pytest.mark.parametrize("state", ["Failed", "Suspended", "Cancelled"])
+@pytest.mark.parametrize("state", ["Failed", "Cancelled", "Other"])
 def test_a_job_that_does_not_succeed_fails_its_step_with_the_jobs_error(azure, arm, state):
-    original = arm._job
+    start = azure.replication.start_failover
 
-    def forced(vault, job):  # whatever job the step starts ends this way
-        arm.force_job(job.id, state, ["The virtual machine could not be started: quota exceeded."])
-        return original(vault, job)
+    def started(*args, **kwargs):  # whatever job the step starts ends this way
+        handle = start(*args, **kwargs)
+        arm.force_job(handle.job_id, state, ["The virtual machine could not be started: quota exceeded."])
+        return handle
 
-    arm._job = forced
+    azure.replication.start_failover = started
     result = run(STEP, azure)
     record = result.step("fail-over")
     assert statuses(result)["fail-over"] == "failed"
     assert "quota exceeded" in record.error and state in record.error
+
+
+def test_a_failover_job_suspended_fails_its_step_where_a_test_failovers_would_not(azure, arm):
+    """Only a test failover's job waits, suspended, for its cleanup as a success; a planned failover's job
+    suspended is stuck, and its step fails saying so."""
+    start = azure.replication.start_failover
+
+    def started(*args, **kwargs):
+        handle = start(*args, **kwargs)
+        arm.force_job(handle.job_id, "Suspended", ["Waiting for a manual action on the primary site."])
+        return handle
+
+    azure.replication.start_failover = started
+    result = run("""
+steps:
+  - {id: ip, uses: asr.set_target_ip, with: {item: app01, network: recovery-vnet, subnet: app, ip: 192.168.1.10}}
+  - {id: fail-over, uses: asr.failover, needs: [ip], with: {items: [app01], type: planned}}
+""", azure)
+    assert statuses(result)["fail-over"] == "failed"
+    assert "Suspended" in result.step("fail-over").error and "manual action" in result.step("fail-over").error
 
 
 def test_the_engine_retries_a_429_after_its_retry_after(azure, arm):
@@ -177,8 +203,9 @@ def test_key_vault_secret_after_the_challenge(azure, arm):
     from tests.durable import VPN_KEY
 
     assert secret.reveal() == VPN_KEY and VPN_KEY not in repr(secret)
-    assert [s.path for s in arm.sent if "vault.azure.net" in s.path] == [
-        "woodgrove-kv.vault.azure.net/secrets/vpn-shared-key/"] * 2  # challenge, then the authorized read
+    reads = [s for s in arm.sent if "vault.azure.net" in s.path]
+    assert [s.path for s in reads] == ["woodgrove-kv.vault.azure.net/secrets/vpn-shared-key/"] * 2
+    assert [s.status for s in reads] == [401, 200]  # the challenge, then the authorized read
 
 
 @pytest.mark.parametrize("kind, cls", [("default", "DefaultAzureCredential"),
@@ -202,4 +229,4 @@ def test_recovery_plan_steps_that_start_together_share_one_list_request(azure, a
     answers = read_together(reader, azure, [["app01", "app02"], ["web01", "app01"]])
     assert answers == [["app01", "app02"], ["web01", "app01"]]
     sent = [(s.method, s.path.rstrip("/").rsplit("/", 1)[-1]) for s in arm.sent[before:]]
-    assert sent == [("GET", "replicationProtectedItems")]
+    assert sent == [("GET", "replicationProtectedItems")] * 2  # one list of the vault, in its two pages

@@ -51,21 +51,22 @@ def test_subnet_failover_succeeds_on_azure_and_sends_the_documented_requests(fai
     report = json.loads(result.stdout)
     assert report["status"] == "succeeded"
     sent = writes(arm)
-    items = {f"{VAULT}/replicationFabrics/woodgrove-hyperv-site/replicationProtectionContainers/"
-             f"woodgrove-hyperv-site-container/replicationProtectedItems/{guid}" for guid in arm._vms}
-    patched = {path for method, path in sent if method == "PATCH"}
-    assert patched and patched <= items  # static IPs: PATCH on the protected item
+    moved = ("app01", "app02", "web01")
+    items = {arm.item(vm).id.lower() for vm in moved}  # ASR names them by GUID, under /Subscriptions/
+    patched = {path.lower() for method, path in sent if method == "PATCH"}
+    assert patched == items  # static IPs: PATCH on the protected item
     actions = {path.rsplit("/", 1)[-1] for method, path in sent if method == "POST"}
     assert actions == {"plannedFailover", "failoverCommit"}
     assert ("PUT", f"{NETWORK}/connections/recovery-to-woodgrove") in sent or any(
         m == "PUT" and "/connections/" in p for m, p in sent)
     assert any(m == "PUT" and re.search(r"/localNetworkGateways/[^/]+$", p) for m, p in sent)
     assert any(m in ("PUT", "DELETE") and "/routeTables/" in p and "/routes/" in p for m, p in sent)
-    # the estate behind ARM really moved: every VM of 192.168.1.0/24 runs in Azure with its own IP
-    for item in arm.fake.replication.list_protected_items(_vault()):
-        if item.primary_nic.source_ip.startswith("192.168.1."):
-            assert item.state.committed
-            assert item.recovery_vm_ip == item.primary_nic.source_ip
+    # the estate behind ARM really moved: every VM of 192.168.1.0/24 runs in Azure, committed, with its own IP
+    for vm in moved:
+        item = arm.item(vm)
+        assert (item.active_location, item.protection_state, item.allowed) == (
+            "Recovery", "PlannedFailoverStatesBegin", ["CompleteMigration", "DisableProtection", "Failback"])
+        assert [nic.ip for nic in item.recovered] == [item.nics[0].config.source_ip]
 
 
 def test_a_second_run_sends_no_mutating_request(failover, arm):
@@ -108,7 +109,3 @@ def test_the_vpn_key_reaches_azure_and_nothing_else(failover, arm, tmp_path):
             assert VPN_KEY.encode() not in path.read_bytes(), path
 
 
-def _vault():
-    from adapters.ports import VaultRef
-
-    return VaultRef("00000000-0000-0000-0000-000000000000", "woodgrove-dr", "woodgrove-asr-vault")

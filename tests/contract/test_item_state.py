@@ -131,7 +131,8 @@ def test_every_job_state_is_read(value):
 
 
 def test_a_suspended_test_failover_waiting_for_cleanup_is_a_success():
-    assert Job("j1", "Suspended", description="WaitingForStopTestFailover").ok
+    assert Job("j1", "Suspended", operation="TestFailover", description="WaitingForStopTestFailover").ok
+    assert not Job("j1", "Suspended", operation="PlannedFailover", description="WaitingForStopTestFailover").ok
     assert not Job("j1", "Suspended", description="Suspended").ok and not Job("j1", "Failed").ok
 
 
