@@ -36,6 +36,12 @@ def _ref(value: Any) -> str | None:
     return getattr(value, "id", None) if value is not None else None
 
 
+def _deleting(resource: Any) -> bool:
+    """A resource whose delete was accepted: it is gone for every decision (a resumed run that finds it
+    so sends no second DELETE; ARM finishes the first whether or not anyone waits)."""
+    return _s(getattr(resource, "provisioning_state", None)) == "Deleting"
+
+
 def _vnet_view(vnet: Any) -> VirtualNetwork:
     space = vnet.address_space.address_prefixes if vnet.address_space else []
     return VirtualNetwork(
@@ -121,14 +127,15 @@ class AzureNetwork:
     def find_connection(self, connection_id: str) -> Connection | None:
         client, rg, name = self._ops(connection_id)
         try:
-            return _connection_view(client.virtual_network_gateway_connections.get(rg, name))
+            connection = client.virtual_network_gateway_connections.get(rg, name)
         except ResourceNotFoundError:  # an answer here, not an error
             return None
+        return None if _deleting(connection) else _connection_view(connection)
 
     @translated("virtual_network_gateway_connections.list")
     def list_connections(self, subscription: str, resource_group: str) -> list[Connection]:
         ops = self._clients.network(subscription).virtual_network_gateway_connections
-        return [_connection_view(c) for c in ops.list(resource_group)]
+        return [_connection_view(c) for c in ops.list(resource_group) if not _deleting(c)]
 
     @translated("virtual_network_gateway_connections.create_or_update", writes=True)
     def put_connection(self, connection_id: str, spec: ConnectionSpec) -> Connection:
@@ -161,7 +168,7 @@ class AzureNetwork:
     @staticmethod
     def _table_view(table: Any) -> RouteTable:
         return RouteTable(id=table.id, name=table.name, location=table.location,
-                          routes={r.name: _route_view(r) for r in table.routes or []},
+                          routes={r.name: _route_view(r) for r in table.routes or [] if not _deleting(r)},
                           subnet_ids=tuple(_ref(s) for s in table.subnets or []))
 
     @translated("route_tables.get")

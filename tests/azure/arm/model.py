@@ -189,13 +189,16 @@ class DnsZone:
 
 @dataclass
 class Operation:
-    """A network or DNS long-running operation: ``polls`` more status reads answer InProgress."""
+    """A network or DNS long-running operation: ``polls`` more status reads answer InProgress; nobody
+    polling, it ends anyway once ``BACKGROUND_TICKS`` more requests of any kind have come (ARM finishes an
+    accepted operation whether or not its client is still there)."""
 
     id: str
     location: str
     polls: int
     done: Callable[[], None] | None = None
     status: str = "InProgress"
+    started: int = 0  # the service's tick when it was accepted
 
 
 # --- Site Recovery ------------------------------------------------------------------------------------

@@ -52,6 +52,9 @@ def _drop(doc: dict[str, Any], *keys: str) -> dict[str, Any]:
     return doc
 
 
+BACKGROUND_TICKS = 4  # requests after which an operation nobody polls has ended
+
+
 class Network:
     def __init__(self, service: ArmService):
         self.service = service
@@ -91,11 +94,17 @@ class Network:
     # --- long-running operations ---------------------------------------------------------------------
 
     def _start(self, req: Request, location: str, done) -> Operation:
-        op = Operation(str(uuid.uuid4()), location, self.service.lro_polls, done)
+        op = Operation(str(uuid.uuid4()), location, self.service.lro_polls, done, started=self.service.ticks)
         self.operations[op.id] = op
         if op.polls <= 0:
             self._finish(op)
         return op
+
+    def background(self) -> None:
+        """Finish the operations accepted long enough ago, polled or not (a client killed mid-operation)."""
+        for op in self.operations.values():
+            if op.status == "InProgress" and self.service.ticks - op.started > self.service.lro_polls + BACKGROUND_TICKS:
+                self._finish(op)
 
     def _finish(self, op: Operation) -> None:
         if op.status == "InProgress":

@@ -206,6 +206,7 @@ class ArmService:
     def _handle(self, method: str, url: str, headers: Mapping[str, str] | None, body: str | bytes | None) -> Reply:
         self.ticks += 1
         self.observed = set()
+        self.network.background()
         req = Request.parse(method, url, headers, body)
         if LOGIN_HOST.match(req.host) or "/oauth2/" in req.path:
             return self.token(req)
