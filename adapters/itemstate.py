@@ -29,9 +29,10 @@ class UnknownState(PermanentError):
     """The service reported a value this version does not know; nothing is decided from a guess."""
 
     def __init__(self, item: str, field: str, value: object, known: list[str]):
-        super().__init__(f"unknown state {value!r} on {item} (field {field}); known values: {', '.join(known)}. "
-                         "Nothing was done to this item: check it in the vault, and upgrade failover if the "
-                         "service has a new state", code="UnknownState")
+        listed = f"known values: {', '.join(known)}" if len(known) <= 15 else "docs/azure.md lists the known values"
+        super().__init__(f"unknown state {value!r} on {item} (field {field}; {listed}). Nothing is decided from a "
+                         "guess, so nothing was done to this item: check it in the vault, and upgrade failover if "
+                         "the service has a new state", code="UnknownState")
         self.item, self.field, self.value = item, field, value
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from adapters.errors import AdapterError
 from adapters.secret import redact, redact_data
 from engine import logs, output
 from engine.journal import JournalError
@@ -64,6 +65,9 @@ def main() -> None:
     except InvalidInput as exc:
         _print_problems(exc.problems)
         sys.exit(Exit.INVALID)
+    except AdapterError as exc:  # the cloud refused something outside any step (reading the estate to plan)
+        stderr.print(f"[red]failed[/]: {redact(str(exc))}")
+        sys.exit(Exit.FAILED)
     except JournalError as exc:  # the run stops rather than act unrecorded; what it did is journaled
         stderr.print(f"[red]stopped[/]: {exc}. Free the disk or fix the journal file, then `failover resume` "
                      "the run: every step reads the state before it acts.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -109,3 +110,16 @@ def test_the_vpn_key_reaches_azure_and_nothing_else(failover, arm, tmp_path):
             assert VPN_KEY.encode() not in path.read_bytes(), path
 
 
+
+
+def test_an_item_in_a_state_the_model_does_not_know_stops_the_run_naming_it(failover, arm, monkeypatch, capsys):
+    """Nothing is decided from a guess: the service reporting a protection state the model does not know
+    is a failure (exit 1) that names the value and the item, with no traceback and no write."""
+    arm.item("app01").protection_state = "ProtectedButBewildered"
+    monkeypatch.setattr(sys, "argv", ["failover", "run", str(SUBNET_FAILOVER), "--azure", "--yes"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()  # the command line as the console script runs it
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1, err
+    assert "unknown state 'ProtectedButBewildered' on app01 (field protectionState" in err
+    assert "Traceback" not in err and not arm.writes
