@@ -68,14 +68,13 @@ def _located_job(response_headers: dict) -> str | None:
     return _last_segment(url) if "/operationresults/" in url.lower() else None
 
 
-def _nic_view(nic: dict, vm_network: str | None, vm_test_network: str | None, first: bool) -> NicSettings:
+def _nic_view(nic: dict, vm_network: str | None, vm_test_network: str | None, primary: bool) -> NicSettings:
     """One NIC of the item; ASR keeps the primary IP configuration of each NIC (named by the item)."""
     configs = nic.get("ipConfigs") or []
     config = next((c for c in configs if c.get("isPrimary")), configs[0] if configs else {})
-    primary = nic.get("isPrimaryNic")
     return NicSettings(
         nic_id=nic.get("nicId", ""), ip_config=config.get("name") or "", source_ip=config.get("staticIPAddress"),
-        is_primary=first if primary is None else bool(primary),
+        is_primary=primary,
         recovery_network=nic.get("recoveryVMNetworkId") or vm_network,
         recovery_subnet=config.get("recoverySubnetName") or None, recovery_ip=config.get("recoveryStaticIPAddress") or None,
         test_network=nic.get("tfoVMNetworkId") or vm_test_network,
@@ -90,7 +89,12 @@ def _item_view(doc: dict) -> ProtectedItem:
     state = ItemState.read(name, props)
     vm_network = details.get("selectedRecoveryAzureNetworkId") or None
     vm_test_network = details.get("selectedTfoAzureNetworkId") or None
-    nics = tuple(_nic_view(nic, vm_network, vm_test_network, i == 0) for i, nic in enumerate(details.get("vmNics") or []))
+    listed = details.get("vmNics") or []
+    # The primary NIC after failover is the one the item selected (selectedSourceNicId), else the first.
+    selected = details.get("selectedSourceNicId")
+    primary_id = selected if any(n.get("nicId") == selected for n in listed) else (listed[0].get("nicId") if listed
+                                                                                   else None)
+    nics = tuple(_nic_view(nic, vm_network, vm_test_network, nic.get("nicId") == primary_id) for nic in listed)
     primary = next((n for n in nics if n.is_primary), nics[0] if nics else None)
     return ProtectedItem(
         name=doc.get("name", ""), vm_name=name, state=state, nics=nics,

@@ -10,6 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from adapters.ports import VaultRef
 from engine import cli
 from tests.azure.conftest import open_azure
 from tests.conftest import CHANGE_IP, SUBNET_FAILOVER
@@ -17,6 +18,7 @@ from tests.durable import VPN_KEY
 
 VAULT = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/woodgrove-dr/providers/"
          "Microsoft.RecoveryServices/vaults/woodgrove-asr-vault")
+VAULT_REF = VaultRef("00000000-0000-0000-0000-000000000000", "woodgrove-dr", "woodgrove-asr-vault")
 NETWORK = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/woodgrove-dr/providers/Microsoft.Network"
 
 
@@ -123,3 +125,37 @@ def test_an_item_in_a_state_the_model_does_not_know_stops_the_run_naming_it(fail
     assert stopped.value.code == 1, err
     assert "unknown state 'ProtectedButBewildered' on app01 (field protectionState" in err
     assert "Traceback" not in err and not arm.writes
+
+
+def test_a_vm_with_two_nics_is_updated_by_the_names_the_item_gives_and_its_second_nic_addressed(monkeypatch):
+    """The item's NICs and IP configurations have names of their own, and the primary NIC is the one the
+    item selected, listed second here: each PATCH names the NIC and its IP configuration as the item does."""
+    import yaml
+
+    from tests.azure.arm import ArmService
+    from tests.azure.arm.mock import mocked
+    from tests.conftest import WOODGROVE
+    from tests.engine.runbooks import run, statuses
+
+    estate = yaml.safe_load(WOODGROVE.read_text())
+    estate["vaults"]["woodgrove-asr-vault"]["protected_items"]["multi01"] = {"nics": [
+        {"id": "multi01-back", "ip_config": "back-ip", "source_ip": "192.168.2.30", "primary": False},
+        {"id": "multi01-front", "ip_config": "front-ip", "source_ip": "192.168.1.30", "primary": True}]}
+    with mocked(ArmService(estate)) as arm:
+        azure = open_azure()
+        item = azure.replication.get_protected_item(VAULT_REF, "multi01")
+        assert item.primary_nic.nic_id == "multi01-front" and item.primary_nic.ip_config == "front-ip"
+        result = run("""\
+            steps:
+              - {id: front, uses: asr.set_target_ip, with: {item: multi01, network: recovery-vnet, subnet: app,
+                                                             ip: 192.168.1.30}}
+              - {id: back, uses: asr.set_target_ip, needs: [front], with: {item: multi01, nic: multi01-back,
+                                                             network: recovery-vnet, subnet: app, ip: 192.168.1.31}}
+        """, azure)
+        azure.close()
+    assert statuses(result) == {"front": "succeeded", "back": "succeeded"}
+    patches = [s.json()["properties"]["vmNics"] for s in arm.writes if s.method == "PATCH"]
+    assert [(n[0]["nicId"], n[0]["ipConfigs"][0]["ipConfigName"]) for n in patches] == [
+        ("multi01-front", "front-ip"), ("multi01-back", "back-ip")]
+    configs = {nic.nic_id: nic.config.recovery_ip for nic in arm.item("multi01").nics}
+    assert configs == {"multi01-front": "192.168.1.30", "multi01-back": "192.168.1.31"}

@@ -568,6 +568,8 @@ class SiteRecovery:
         primary = next((n for n in item.nics if n.primary), item.nics[0])
         return _compact({
             "instanceType": "HyperVReplicaAzure",
+            "recoveryAzureVMName": item.vm,
+            "selectedSourceNicId": primary.nic_id,  # the NIC that is primary after failover
             "selectedRecoveryAzureNetworkId": primary.recovery_network,
             "selectedTfoAzureNetworkId": primary.tfo_network,
             "vmNics": [_compact({
