@@ -21,6 +21,7 @@ from adapters.errors import AdapterError, NotFoundError, PermanentError, Unknown
 from adapters.itemstate import (
     CANCEL_FAILOVER,
     COMMIT,
+    JOB_FINISHED,
     PLANNED_FAILOVER,
     TEST_FAILOVER,
     TEST_FAILOVER_CLEANUP,
@@ -182,9 +183,12 @@ class AzureReplication:
                   for i in g.get("replicationProtectedItems") or [])
             for g in props.get("groups") or [] if g.get("replicationProtectedItems"))
         scenario = props.get("currentScenario") or {}
+        # A plan keeps naming its last job once it is over (currentScenarioStatus says so): that is no job.
+        over = (props.get("currentScenarioStatus") or "").lower() in {s.lower() for s in JOB_FINISHED}
         return RecoveryPlan(name=doc.get("name", plan), groups=groups,
                             allowed_operations=tuple(props.get("allowedOperations") or ()),
-                            current_job_id=job_reference(scenario.get("jobId")), id=doc.get("id", ""))
+                            current_job_id=None if over else job_reference(scenario.get("jobId")),
+                            id=doc.get("id", ""))
 
     @translated("replication_jobs.get")
     def get_job(self, vault: VaultRef, job_id: str) -> Job:
