@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.serialization import NULL
-from azure.identity import AzureCliCredential
 from azure.keyvault.secrets import SecretClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as nm
@@ -26,6 +23,7 @@ from tests.azure.arm import ArmService, item_name, specs
 from tests.azure.arm.client import prepare_cli
 from tests.azure.arm.mock import mocked
 from tests.azure.arm.server import ArmServer
+from tests.azure.conftest import InstantTransport, StaticCredential
 
 ROOT = Path(__file__).resolve().parents[2]
 WOODGROVE = ROOT / "config" / "estates" / "woodgrove.yaml"
@@ -42,22 +40,6 @@ STATE_FIELDS = ("activeLocation", "allowedOperations", "protectionState", "prote
 VPN_KEY = "double-test-vpn-key"
 
 
-class Credential:
-    """A signed-in identity, as azure-identity gives the SDK one: a bearer token."""
-
-    def get_token(self, *scopes, **kwargs) -> AccessToken:
-        return AccessToken("test-token", int(time.time()) + 3600)
-
-
-class InstantTransport(RequestsTransport):
-    """The SDK's real transport, whose sleeps (polling, Retry-After) are recorded instead of slept."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.sleeps: list[float] = []
-
-    def sleep(self, duration: float) -> None:
-        self.sleeps.append(duration)
 
 
 @pytest.fixture
@@ -67,7 +49,7 @@ def arm():
 
 
 def clients(cls, **kwargs):
-    return cls(Credential(), SUB, retry_total=0, transport=InstantTransport(), polling_interval=0, **kwargs)
+    return cls(StaticCredential(), SUB, retry_total=0, transport=InstantTransport(), polling_interval=0, **kwargs)
 
 
 @pytest.fixture
@@ -559,7 +541,7 @@ def test_dns_a_records_are_created_read_listed_and_deleted(arm):
 
 def test_key_vault_answers_the_challenge_then_the_secret_from_the_environment(arm):
     """An unauthenticated GET gets Key Vault's 401 challenge, the retry the estate's secret."""
-    secret = SecretClient("https://woodgrove-kv.vault.azure.net", Credential(), transport=InstantTransport())
+    secret = SecretClient("https://woodgrove-kv.vault.azure.net", StaticCredential(), transport=InstantTransport())
     assert secret.get_secret("vpn-shared-key").value == VPN_KEY
     assert [(s.path, s.status) for s in arm.sent] == [("woodgrove-kv.vault.azure.net/secrets/vpn-shared-key/", 401),
                                                       ("woodgrove-kv.vault.azure.net/secrets/vpn-shared-key/", 200)]
@@ -622,10 +604,10 @@ def test_the_https_server_answers_an_sdk_client_that_trusts_its_ca(server):
     """Over real TLS on 127.0.0.1: the SDK reaches the double at base_url, verifying the server's CA, and
     follows nextLinks on that host."""
     kwargs = {"base_url": server.url, "connection_verify": str(server.ca_file), "retry_total": 0}
-    network = NetworkManagementClient(Credential(), SUB, **kwargs)
+    network = NetworkManagementClient(StaticCredential(), SUB, **kwargs)
     assert network.virtual_networks.get(RG, "recovery-vnet").address_space.address_prefixes == [
         "192.168.1.0/24", "10.10.0.0/24"]
-    asr = SiteRecoveryManagementClient(Credential(), SUB, **kwargs)
+    asr = SiteRecoveryManagementClient(StaticCredential(), SUB, **kwargs)
     assert len(list(asr.replication_protected_items.list(RG, VAULT))) == 4
     assert [s.status for s in server.service.sent] == [200, 200, 200]
     with pytest.raises(requests.exceptions.SSLError):
