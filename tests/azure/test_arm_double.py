@@ -13,6 +13,7 @@ import requests
 import yaml
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 from azure.core.serialization import NULL
+from azure.identity import AzureCliCredential
 from azure.keyvault.secrets import SecretClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as nm
