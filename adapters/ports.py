@@ -1,9 +1,9 @@
 """The ports: what the engine's step kinds need from a cloud, and nothing more.
 
 Two adapters implement them: ``adapters.fake`` (a stateful in-memory Azure estate) and
-``adapters.azure`` (the Azure SDK). Both raise only the errors in ``adapters.errors``.
+``adapters.azure`` (the Azure SDK). Both raise only the errors in ``adapters.shared.errors``.
 
-Resources are addressed by full Azure resource IDs (see ``adapters.ids``); ASR objects by their vault
+Resources are addressed by full Azure resource IDs (see ``adapters.shared.ids``); ASR objects by their vault
 (``VaultRef``) and name. Every ``get_*`` raises ``NotFoundError`` when the resource does not exist,
 every ``find_*`` returns ``None`` instead. Methods that change the cloud are marked "writes"; they
 appear in the fake's ledger.
@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from adapters.clock import Clock
-from adapters.itemstate import JOB_FINISHED, TEST_FAILOVER_SCENARIO, WAITING_FOR_CLEANUP, ItemState
-from adapters.secret import Secret
+from adapters.shared.clock import Clock
+from adapters.shared.itemstate import JOB_FINISHED, TEST_FAILOVER_SCENARIO, WAITING_FOR_CLEANUP, ItemState
+from adapters.shared.secret import Secret
 
 # ---------------------------------------------------------------------------------------------------
 # Site Recovery

@@ -14,8 +14,8 @@ from __future__ import annotations
 from multiprocessing.managers import BaseManager
 from pathlib import Path
 
-from adapters.clock import Clock
 from adapters.fake import FakeAdapter
+from adapters.shared.clock import Clock
 
 _served: FakeAdapter | None = None
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from adapters.errors import AdapterError
-from adapters.secret import redact, redact_data
+from adapters.shared.errors import AdapterError
+from adapters.shared.secret import redact, redact_data
 from engine import logs, output
 from engine.journal import JournalError
 from engine.loader import LoadedRunbook, load_runbook

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from adapters import ids
-from adapters.errors import JobFailedError
 from adapters.ports import Adapter, Job, JobHandle, VaultRef
+from adapters.shared import ids
+from adapters.shared.errors import JobFailedError
 from engine.model import Target
 
 

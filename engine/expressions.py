@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.secret import Secret
+from adapters.shared.secret import Secret
 
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}")
 _PARAM = re.compile(r"^params\.([A-Za-z_][A-Za-z0-9_]*)$")

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.ports import JobHandle
-from adapters.secret import mentions_secret, redact, redact_data
+from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine import redo
 from engine.kinds.base import Change
 from engine.runner import RunResult, StepRecord

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.yamlsource import Source, SourceError, load, parse
+from adapters.shared.yamlsource import Source, SourceError, load, parse
 from engine import collector, expressions, kinds
 from engine.model import Runbook, Step
 from engine.problems import WARNING, InvalidInput, Problem

@@ -11,7 +11,7 @@ import sys
 
 import structlog
 
-from adapters.secret import redact_data
+from adapters.shared.secret import redact_data
 
 
 def redact_secrets(logger, method_name, event_dict):

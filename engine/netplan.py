@@ -13,8 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters import ids
-from adapters.addressing import (
+from adapters.ports import Connection, ProtectedItem
+from adapters.shared import ids
+from adapters.shared.addressing import (
     Reach,
     network_text,
     overlapping_pairs,
@@ -22,9 +23,8 @@ from adapters.addressing import (
     parsed_network,
     reserved_addresses,
 )
-from adapters.errors import NotFoundError
-from adapters.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
-from adapters.ports import Connection, ProtectedItem
+from adapters.shared.errors import NotFoundError
+from adapters.shared.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
 from engine import expressions
 from engine.context import vault_ref
 from engine.loader import LoadedRunbook

@@ -13,8 +13,8 @@ import copy
 import threading
 from collections.abc import Callable
 
-from adapters.errors import AdapterError, NotFoundError
 from adapters.ports import Job, JobHandle, ProtectedItem, VaultRef
+from adapters.shared.errors import AdapterError, NotFoundError
 
 
 class TokenBucket:

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from adapters.secret import Secret
+from adapters.shared.secret import Secret
 from engine.model import Parameter, Runbook
 from engine.problems import Problem
 

@@ -12,7 +12,7 @@ import json
 from html import escape
 from typing import Any
 
-from adapters.secret import redact, redact_data
+from adapters.shared.secret import redact, redact_data
 
 STATUS_COLOURS = {
     "succeeded": "#2f9e44",

@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from adapters.secret import redact_data
+from adapters.shared.secret import redact_data
 from engine.rto import measure
 from engine.runner import RunResult, StepRecord, iso
 

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from adapters.errors import ThrottledError, TransientError, UnknownOutcomeError
 from adapters.ports import JOB_OPERATIONS, WRITE_OPERATIONS
+from adapters.shared.errors import ThrottledError, TransientError, UnknownOutcomeError
 from engine.model import RetryPolicy
 
 RETRYABLE = (TransientError, UnknownOutcomeError)

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from adapters.errors import AdapterError, TransientError
 from adapters.ports import Adapter, JobHandle
-from adapters.secret import redact
+from adapters.shared.errors import AdapterError, TransientError
+from adapters.shared.secret import redact
 from engine import expressions, kinds
 from engine.context import Cancelled, PauseRequested, StepContext, StepTimeout
 from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed

@@ -96,7 +96,8 @@ def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state:
         except ValueError as exc:
             raise InvalidInput([Problem("CF004", str(exc), file=str(settings.file) if settings.file else None,
                                         fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
-    from adapters.fake import EstateInvalid, FakeAdapter
+    from adapters.fake import FakeAdapter
+    from adapters.shared.estate import EstateInvalid
     from adapters.fake.adapter import StateOutdated
 
     estate = estate or settings.estate

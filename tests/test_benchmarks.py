@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.errors import JobFailedError, NotFoundError, ThrottledError, TransientError
 from adapters.ports import VaultRef
+from adapters.shared.errors import JobFailedError, NotFoundError, ThrottledError, TransientError
 from benchmarks.remote import RemoteEstate
 from engine.journal import Journal
 from engine.loader import load_runbook

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from adapters.itemstate import TEST_FAILOVER_STATES, TestFailover
+from adapters.shared.itemstate import TEST_FAILOVER_STATES, TestFailover
 from tests import durable
 from tests.conftest import REPO, VPN_KEY, json_out, run_cli
 from tests.engine.runbooks import run

@@ -205,7 +205,7 @@ def test_report_of_a_run_with_a_secret_parameter_never_shows_it(tmp_path, estate
 
 def test_collect_redacts_a_secret_that_reached_the_journal(tmp_path, estate_file):
     """Even a secret written to the journal by accident is redacted from the document and both renderings."""
-    from adapters.secret import Secret
+    from adapters.shared.secret import Secret
     from engine.journal import Journal
     from engine.render import render_html, render_markdown
     from engine.report import collect

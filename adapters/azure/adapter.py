@@ -15,8 +15,8 @@ from adapters.azure.credentials import credential_from_settings
 from adapters.azure.guard import ReadOnlyPolicy
 from adapters.azure.network import AzureDns, AzureNetwork, AzureSecrets
 from adapters.azure.replication import AzureReplication
-from adapters.clock import Clock
 from adapters.ports import VaultRef
+from adapters.shared.clock import Clock
 
 # ARM's public token buckets (per subscription, region and principal): (capacity, refill per second).
 ARM_READS = (250.0, 25.0)
@@ -110,7 +110,7 @@ class AzureAdapter:
         what plan and dry run execute against, so they cannot write by construction."""
         from adapters.azure.snapshot import snapshot
         from adapters.fake import FakeAdapter
-        from adapters.fake.schema import Estate
+        from adapters.shared.estate import Estate
 
         if scope is None:
             raise ValueError("a simulation of Azure needs the runbook's target (subscription, resource group, vault)")

@@ -1,4 +1,4 @@
-"""SDK errors become the project's own (``adapters.errors``), with the service's code and message.
+"""SDK errors become the project's own (``adapters.shared.errors``), with the service's code and message.
 
 The split follows what is known about the outcome: refused for now (throttled, 5xx, a busy resource)
 is transient; refused for good is permanent; a write whose response never arrived is of unknown
@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from adapters.errors import (
+from adapters.shared.errors import (
     AdapterError,
     ConflictError,
     NotFoundError,
@@ -28,7 +28,7 @@ from adapters.errors import (
     TransientError,
     UnknownOutcomeError,
 )
-from adapters.secret import redact
+from adapters.shared.secret import redact
 
 # Codes with which Azure says "busy, try again", whatever the status.
 BUSY_CODES = frozenset({"RetryableErrorDueToAnotherOperation", "AnotherOperationInProgress",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
-from adapters.errors import ReadOnlyViolation
+from adapters.shared.errors import ReadOnlyViolation
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 

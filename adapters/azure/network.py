@@ -10,9 +10,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.network import models as nm
 
-from adapters import ids
 from adapters.azure.errors import translated
-from adapters.errors import NotFoundError
 from adapters.ports import (
     ARecordSet,
     Connection,
@@ -24,7 +22,9 @@ from adapters.ports import (
     VirtualNetwork,
     VirtualNetworkGateway,
 )
-from adapters.secret import Secret
+from adapters.shared import ids
+from adapters.shared.errors import NotFoundError
+from adapters.shared.secret import Secret
 
 
 def _s(value: Any) -> Any:

@@ -17,8 +17,17 @@ from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
 from adapters.azure.errors import translate, translated
-from adapters.errors import AdapterError, NotFoundError, PermanentError, UnknownOutcomeError
-from adapters.itemstate import (
+from adapters.ports import (
+    Job,
+    JobHandle,
+    NetworkSettings,
+    NicSettings,
+    ProtectedItem,
+    RecoveryPlan,
+    VaultRef,
+)
+from adapters.shared.errors import AdapterError, NotFoundError, PermanentError, UnknownOutcomeError
+from adapters.shared.itemstate import (
     CANCEL_FAILOVER,
     COMMIT,
     JOB_FINISHED,
@@ -30,16 +39,7 @@ from adapters.itemstate import (
     job_reference,
     job_state,
 )
-from adapters.ports import (
-    Job,
-    JobHandle,
-    NetworkSettings,
-    NicSettings,
-    ProtectedItem,
-    RecoveryPlan,
-    VaultRef,
-)
-from adapters.secret import redact
+from adapters.shared.secret import redact
 
 HYPERV = "HyperVReplicaAzure"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from adapters import ids
 from adapters.azure.network import AzureInventory
 from adapters.ports import VaultRef
+from adapters.shared import ids
 
 
 def _nic(nic, target) -> dict:

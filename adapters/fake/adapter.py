@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapters import ids
-from adapters.clock import Clock
-from adapters.errors import NotFoundError
 from adapters.fake.memory import MemoryStore
 from adapters.fake.replication import settle_jobs
-from adapters.fake.schema import Estate, Latency, Simulation, load_estate
 from adapters.fake.simulation import Weather
 from adapters.fake.store import Store
+from adapters.shared import ids
+from adapters.shared.clock import Clock
+from adapters.shared.errors import NotFoundError
+from adapters.shared.estate import Estate, Latency, Simulation, load_estate
 
 STATE_FORMAT = "2"  # items in the service's words, NICs as documents of their own
 

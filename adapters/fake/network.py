@@ -7,17 +7,6 @@ import ipaddress
 import os
 from types import MappingProxyType
 
-from adapters import ids
-from adapters.addressing import (
-    Reach,
-    network_text,
-    overlapping_pairs,
-    parsed_address,
-    parsed_network,
-    reserved_addresses,
-    subnet_containing,
-)
-from adapters.errors import ConflictError, NotFoundError, PermanentError
 from adapters.ports import (
     NEXT_HOP_TYPES,
     ARecordSet,
@@ -30,7 +19,18 @@ from adapters.ports import (
     VirtualNetwork,
     VirtualNetworkGateway,
 )
-from adapters.secret import Secret
+from adapters.shared import ids
+from adapters.shared.addressing import (
+    Reach,
+    network_text,
+    overlapping_pairs,
+    parsed_address,
+    parsed_network,
+    reserved_addresses,
+    subnet_containing,
+)
+from adapters.shared.errors import ConflictError, NotFoundError, PermanentError
+from adapters.shared.secret import Secret
 
 
 def virtual_network(cloud, vnet_id: str) -> VirtualNetwork:

@@ -2,7 +2,7 @@
 
 An item is kept in the service's own words (``protectionState``, ``activeLocation``, ``testFailoverState``,
 ``currentScenario``) and read through the same model as the Azure adapter's answers
-(``adapters.itemstate``); what it may do next (``allowedOperations``) follows from them as the service's
+(``adapters.shared.itemstate``); what it may do next (``allowedOperations``) follows from them as the service's
 does. Its NICs are documents of their own (``nic``), each with the name of its IP configuration and its
 recovery and test-failover targets.
 
@@ -19,11 +19,12 @@ import math
 import secrets
 from collections.abc import Callable
 
-from adapters import ids
-from adapters.addressing import parsed_address, parsed_network, reserved_addresses
-from adapters.errors import AdapterError, ConflictError, NotFoundError, PermanentError, UnknownOutcomeError
 from adapters.fake.network import ip_user, virtual_network
-from adapters.itemstate import (
+from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
+from adapters.shared import ids
+from adapters.shared.addressing import parsed_address, parsed_network, reserved_addresses
+from adapters.shared.errors import AdapterError, ConflictError, NotFoundError, PermanentError, UnknownOutcomeError
+from adapters.shared.itemstate import (
     CANCEL_FAILOVER,
     CHANGE_PIT,
     COMMIT,
@@ -45,7 +46,6 @@ from adapters.itemstate import (
     Stage,
     TestFailover,
 )
-from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
 
 UPDATE = "UpdateProtectedItem"  # the job that changes an item's target network (an operation of the fake's own)
 UPDATE_RETRY_AFTER_S = 30.0  # what ASR answers a PATCH with (the specs' example); the call polls at that pace

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from adapters import ids
-from adapters.fake.schema import Estate
 from adapters.fake.store import Store
-from adapters.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES, Stage, TestFailover
+from adapters.shared import ids
+from adapters.shared.estate import Estate
+from adapters.shared.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES, Stage, TestFailover
 
 # store kind -> the key it has in `failover fake show`
 KINDS = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 import threading
 
-from adapters.clock import Clock
-from adapters.errors import ThrottledError, TransientError
-from adapters.fake.schema import Simulation
+from adapters.shared.clock import Clock
+from adapters.shared.errors import ThrottledError, TransientError
+from adapters.shared.estate import Simulation
 
 
 class TokenBucket:

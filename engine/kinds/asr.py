@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from adapters import ids
-from adapters.addressing import address_text, parsed_address
-from adapters.errors import JobFailedError
-from adapters.itemstate import CANCEL_FAILOVER, TestFailover
 from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, VaultRef
+from adapters.shared import ids
+from adapters.shared.addressing import address_text, parsed_address
+from adapters.shared.errors import JobFailedError
+from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed

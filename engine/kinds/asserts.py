@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from adapters import ids
-from adapters.errors import NotFoundError
-from adapters.itemstate import Stage
+from adapters.shared import ids
+from adapters.shared.errors import NotFoundError
+from adapters.shared.itemstate import Stage
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind, VerificationFailed

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
-from adapters import ids
-from adapters.addressing import network_text, parsed_network
 from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
-from adapters.secret import Secret
+from adapters.shared import ids
+from adapters.shared.addressing import network_text, parsed_network
+from adapters.shared.secret import Secret
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed

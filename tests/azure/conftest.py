@@ -11,9 +11,9 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 
 from adapters.azure import AzureAdapter
-from adapters.clock import Clock
 from adapters.fake import FakeAdapter
-from adapters.fake.schema import Estate
+from adapters.shared.clock import Clock
+from adapters.shared.estate import Estate
 from tests.azure.arm import ArmService
 from tests.azure.arm.mock import mocked
 from tests.conftest import FAST, WOODGROVE, merge

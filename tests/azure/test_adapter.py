@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from adapters.azure.credentials import credential_from_settings
-from adapters.errors import (
+from adapters.ports import NetworkSettings, Route, VaultRef
+from adapters.shared.errors import (
     ConflictError,
     NotFoundError,
     PermanentError,
@@ -16,7 +17,6 @@ from adapters.errors import (
     TransientError,
     UnknownOutcomeError,
 )
-from adapters.ports import NetworkSettings, Route, VaultRef
 from engine.pacing import ItemReader
 from tests.engine.runbooks import run, statuses
 from tests.engine.test_pacing import read_together
@@ -173,7 +173,7 @@ steps:
 
 
 def test_the_engine_retries_a_429_after_its_retry_after(azure, arm):
-    from adapters.clock import ManualClock
+    from adapters.shared.clock import ManualClock
 
     azure.clock = ManualClock()
     arm.fail_next("GET", r"/routeTables/woodgrove-rt$", 429, "SubscriptionRequestsThrottled", times=2, Retry_After=9)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import yaml
 
 from adapters.fake import FakeAdapter
-from adapters.fake.schema import load_estate
 from adapters.ports import VaultRef
+from adapters.shared.estate import load_estate
 from tests.azure.test_runbooks import failover  # noqa: F401  the CLI on the Azure adapter
 from tests.conftest import SUBNET_FAILOVER, run_cli
 from tests.durable import VPN_KEY

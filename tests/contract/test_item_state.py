@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.errors import PermanentError
-from adapters.itemstate import (
+from adapters.ports import Job
+from adapters.shared.errors import PermanentError
+from adapters.shared.itemstate import (
     HEALTHS,
     JOB_FINISHED,
     JOB_RUNNING,
@@ -26,7 +27,6 @@ from adapters.itemstate import (
     job_reference,
     job_state,
 )
-from adapters.ports import Job
 
 SPECS = Path(__file__).resolve().parent.parent / "fixtures/azure-specs/recoveryservicessiterecovery/2025-08-01"
 VAULT = "/Subscriptions/c183865e-6077-46f2-a3b1-deb0f4f4650a/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from adapters.errors import NotFoundError, PermanentError
 from adapters.ports import ConnectionSpec, NetworkSettings, Route, VaultRef
-from adapters.secret import Secret
+from adapters.shared.errors import NotFoundError, PermanentError
+from adapters.shared.secret import Secret
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
@@ -176,8 +176,8 @@ def test_secrets(cloud):
 def timed(request):
     """An adapter whose time the test moves: (adapter, sleep(seconds), the sleeps its calls made)."""
     if request.param == "fake":
-        from adapters.clock import ManualClock
         from adapters.fake import FakeAdapter
+        from adapters.shared.clock import ManualClock
         from tests.azure.conftest import woodgrove
 
         adapter = FakeAdapter.from_estate(woodgrove(latency={"job_queue_ms": 2000, "job_ms": 5000,

@@ -120,7 +120,7 @@ def test_a_journal_that_cannot_be_written_stops_the_writer_and_says_so(tmp_path)
 def test_a_journal_row_holds_no_secret_even_where_json_escapes_it():
     """Rows are scrubbed when a known value shows in them, as written or escaped inside a JSON string,
     and stay valid JSON; a row without one is written as it is."""
-    from adapters.secret import Secret
+    from adapters.shared.secret import Secret
     from engine.journal import _dump
 
     value = 'k"ey\\é-canary-61c2'

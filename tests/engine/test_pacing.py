@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from adapters.clock import Clock
-from adapters.errors import NotFoundError, TransientError
 from adapters.ports import Job, JobHandle, VaultRef
+from adapters.shared.clock import Clock
+from adapters.shared.errors import NotFoundError, TransientError
 from engine.context import StepContext
 from engine.logs import get_logger
 from engine.model import RetryPolicy, Target

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.errors import NotFoundError, TransientError
+from adapters.shared.errors import NotFoundError, TransientError
 from engine.model import RetryPolicy
 from engine.pacing import RateLimiter
 from engine.retry import RetryingPort

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.secret import Secret, redact
+from adapters.shared.secret import Secret, redact
 from engine import expressions
 from engine.durations import parse_duration
 from engine.kinds.network import apply_prefix_changes

@@ -2,7 +2,7 @@
 
 from ipaddress import ip_address, ip_network
 
-from adapters.addressing import subnet_containing
+from adapters.shared.addressing import subnet_containing
 
 SUBNETS = tuple(f"10.0.{i}.0/24" for i in range(200, -1, -2))  # every other /24, listed backwards
 

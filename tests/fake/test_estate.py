@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from adapters.errors import ConflictError, NotFoundError, PermanentError, ThrottledError, TransientError
 from adapters.fake import FakeAdapter
 from adapters.ports import ConnectionSpec, NetworkSettings, Route, VaultRef
-from adapters.secret import Secret
+from adapters.shared.errors import ConflictError, NotFoundError, PermanentError, ThrottledError, TransientError
+from adapters.shared.secret import Secret
 from tests.durable import VPN_KEY
 
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -11,10 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from adapters.addressing import address_text, network_text
-from adapters.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES
 from adapters.ports import NEXT_HOP_TYPES
-from adapters.yamlsource import SourceError, load
+from adapters.shared.addressing import address_text, network_text
+from adapters.shared.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES
+from adapters.shared.yamlsource import SourceError, load
 
 
 class EstateInvalid(Exception):

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from adapters.errors import PermanentError
+from adapters.shared.errors import PermanentError
 
 
 class UnknownState(PermanentError):
