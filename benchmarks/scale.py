@@ -45,8 +45,8 @@ from benchmarks.generate import write  # noqa: E402
 from benchmarks.remote import RemoteEstate  # noqa: E402
 from engine import collector, logs  # noqa: E402
 from engine.journal import Journal  # noqa: E402
-from engine.loader import load_runbook  # noqa: E402
-from engine.params import resolve_parameters  # noqa: E402
+from engine.model.loader import load_runbook  # noqa: E402
+from engine.model.params import resolve_parameters  # noqa: E402
 from engine.planner import simulate  # noqa: E402
 from engine.runs import execute  # noqa: E402
 

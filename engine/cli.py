@@ -18,9 +18,9 @@ from adapters.shared.errors import AdapterError
 from adapters.shared.secret import redact, redact_data
 from engine import logs, output
 from engine.journal import JournalError
-from engine.loader import LoadedRunbook, load_runbook
-from engine.params import parse_assignments, resolve_parameters
-from engine.problems import WARNING, InvalidInput, Problem
+from engine.model.loader import LoadedRunbook, load_runbook
+from engine.model.params import parse_assignments, resolve_parameters
+from engine.model.problems import WARNING, InvalidInput, Problem
 from engine.settings import Settings, load_settings, open_adapter
 
 
@@ -520,7 +520,7 @@ def _confirm_real_cloud(loaded: LoadedRunbook, yes: bool) -> None:
 @app.command()
 def schema() -> None:
     """Print the runbook JSON Schema (for editors)."""
-    from engine.schema import runbook_schema
+    from engine.model.schema import runbook_schema
 
     sys.stdout.write(json.dumps(runbook_schema(), indent=2) + "\n")
 

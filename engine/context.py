@@ -12,7 +12,7 @@ from typing import Any
 from adapters.ports import Adapter, Job, JobHandle, VaultRef
 from adapters.shared import ids
 from adapters.shared.errors import JobFailedError
-from engine.model import Target
+from engine.model.runbook import Target
 
 
 @lru_cache(maxsize=256)

@@ -25,11 +25,11 @@ from adapters.shared.addressing import (
 )
 from adapters.shared.errors import NotFoundError
 from adapters.shared.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
-from engine import expressions
 from engine.context import vault_ref
-from engine.loader import LoadedRunbook
-from engine.model import Step
-from engine.problems import WARNING, Problem
+from engine.model import expressions
+from engine.model.loader import LoadedRunbook
+from engine.model.problems import WARNING, Problem
+from engine.model.runbook import Step
 
 RESERVED_OFFSETS = "the network address, .1 (default gateway), .2 and .3 (Azure DNS) and the broadcast address"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from engine.durations import format_duration
-from engine.loader import LoadedRunbook
-from engine.problems import WARNING, Problem
+from engine.model.durations import format_duration
+from engine.model.loader import LoadedRunbook
+from engine.model.problems import WARNING, Problem
 from engine.runner import RunResult
 
 STATUS_STYLE = {

@@ -13,9 +13,9 @@ from typing import Any
 
 from adapters.ports import Adapter, VaultRef
 from engine import collector
-from engine.loader import LoadedRunbook
+from engine.model.loader import LoadedRunbook
+from engine.model.problems import WARNING, Problem
 from engine.netplan import NetworkPlanInspector
-from engine.problems import WARNING, Problem
 from engine.runner import Runner, RunResult
 
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from engine.durations import format_duration
-from engine.loader import LoadedRunbook
+from engine.model.durations import format_duration
+from engine.model.loader import LoadedRunbook
 from engine.output import STATUS_STYLE
 from engine.runner import RunResult, StepRecord
 

@@ -20,7 +20,7 @@ import tenacity
 
 from adapters.ports import JOB_OPERATIONS, WRITE_OPERATIONS
 from adapters.shared.errors import ThrottledError, TransientError, UnknownOutcomeError
-from engine.model import RetryPolicy
+from engine.model.runbook import RetryPolicy
 
 RETRYABLE = (TransientError, UnknownOutcomeError)
 TOGETHER = 50  # reads whose tokens ``RetryingPort.each`` takes at once: a fifth of ARM's read bucket at most

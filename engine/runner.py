@@ -24,14 +24,15 @@ from pydantic import ValidationError
 from adapters.ports import Adapter, JobHandle
 from adapters.shared.errors import AdapterError, TransientError
 from adapters.shared.secret import redact
-from engine import expressions, kinds
+from engine import kinds
 from engine.context import Cancelled, PauseRequested, StepContext, StepTimeout
 from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed
-from engine.loader import LoadedRunbook
 from engine.logs import get_logger
-from engine.model import Condition, Step
+from engine.model import expressions
+from engine.model.loader import LoadedRunbook
+from engine.model.params import public_values
+from engine.model.runbook import Condition, Step
 from engine.pacing import ItemReader, JobTracker, RateLimiter
-from engine.params import public_values
 from engine.retry import RetryingAdapter, RetryingPort, retried_step
 from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
 

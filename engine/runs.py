@@ -12,8 +12,8 @@ from typing import Any
 
 from engine import collector
 from engine.journal import Journal, LockHeld
-from engine.loader import LoadedRunbook
 from engine.logs import get_logger
+from engine.model.loader import LoadedRunbook
 from engine.runner import Observers, Runner, RunResult
 
 HEARTBEAT_S = 30.0

@@ -20,7 +20,7 @@ from pathlib import Path
 from croniter import croniter
 
 from engine.journal import Journal, who
-from engine.problems import InvalidInput, Problem
+from engine.model.problems import InvalidInput, Problem
 
 GRACE_S = 3600.0
 

@@ -13,7 +13,7 @@ import yaml
 
 from adapters.ports import Adapter
 from engine import collector
-from engine.problems import InvalidInput, Problem
+from engine.model.problems import InvalidInput, Problem
 
 DEFAULT_CONFIG = Path("config/failover.yaml")
 
@@ -97,8 +97,8 @@ def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state:
             raise InvalidInput([Problem("CF004", str(exc), file=str(settings.file) if settings.file else None,
                                         fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
     from adapters.fake import FakeAdapter
-    from adapters.shared.estate import EstateInvalid
     from adapters.fake.adapter import StateOutdated
+    from adapters.shared.estate import EstateInvalid
 
     estate = estate or settings.estate
     try:

@@ -16,8 +16,8 @@ from adapters.ports import VaultRef
 from adapters.shared.errors import JobFailedError, NotFoundError, ThrottledError, TransientError
 from benchmarks.remote import RemoteEstate
 from engine.journal import Journal
-from engine.loader import load_runbook
-from engine.params import resolve_parameters
+from engine.model.loader import load_runbook
+from engine.model.params import resolve_parameters
 from engine.runs import execute
 from tests.conftest import SUBNET_FAILOVER
 

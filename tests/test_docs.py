@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine import kinds
-from engine.loader import load_runbook, load_runbook_text
+from engine.model.loader import load_runbook, load_runbook_text
 
 REPO = Path(__file__).resolve().parent.parent
 

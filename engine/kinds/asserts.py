@@ -17,7 +17,7 @@ from adapters.shared.itemstate import Stage
 from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind, VerificationFailed
-from engine.model import Duration
+from engine.model.runbook import Duration
 
 
 class ProbeArgs(Args):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from engine.loader import load_runbook, load_runbook_text
-from engine.params import resolve_parameters
+from engine.model.loader import load_runbook, load_runbook_text
+from engine.model.params import resolve_parameters
 from engine.runner import Runner
 
 TARGET = """\

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 from pydantic import ValidationError
 
-from engine.loader import load_runbook, load_runbook_text
-from engine.problems import InvalidInput
+from engine.model.loader import load_runbook, load_runbook_text
+from engine.model.problems import InvalidInput
 
 HEADER = """\
 version: 1

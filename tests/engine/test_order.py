@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from engine import logs as engine_logs
 from engine.journal import Journal
-from engine.params import resolve_parameters
+from engine.model.params import resolve_parameters
 from engine.runner import RunResult, StepRecord, priorities
 from engine.runs import execute
 from engine.status import RunStatus, StepStatus

@@ -14,7 +14,7 @@ from adapters.shared.clock import Clock
 from adapters.shared.errors import NotFoundError, TransientError
 from engine.context import StepContext
 from engine.logs import get_logger
-from engine.model import RetryPolicy, Target
+from engine.model.runbook import RetryPolicy, Target
 from engine.pacing import ItemReader, JobTracker
 from engine.retry import RetryingAdapter
 

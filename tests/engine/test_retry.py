@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.shared.errors import NotFoundError, TransientError
-from engine.model import RetryPolicy
+from engine.model.runbook import RetryPolicy
 from engine.pacing import RateLimiter
 from engine.retry import RetryingPort
 

@@ -66,7 +66,7 @@ def test_steps_start_only_after_their_needs(fake):
 
 
 def _needs(step_id: str) -> list[str]:
-    from engine.loader import load_runbook
+    from engine.model.loader import load_runbook
 
     return load_runbook(SUBNET_FAILOVER).runbook.step(step_id).needs
 

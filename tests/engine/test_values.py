@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from adapters.shared.secret import Secret, redact
-from engine import expressions
-from engine.durations import parse_duration
 from engine.kinds.network import apply_prefix_changes
-from engine.loader import load_runbook_text
-from engine.params import resolve_parameters
+from engine.model import expressions
+from engine.model.durations import parse_duration
+from engine.model.loader import load_runbook_text
+from engine.model.params import resolve_parameters
 
 
 def test_removing_a_subnet_splits_the_supernet():

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from adapters.shared.secret import Secret
-from engine.model import Parameter, Runbook
-from engine.problems import Problem
+from engine.model.problems import Problem
+from engine.model.runbook import Parameter, Runbook
 
 SecretFetcher = Callable[[str, str], Secret]  # (key vault, secret name) -> Secret
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import kinds
-from engine.model import Runbook
+from engine.model.runbook import Runbook
 
 
 def runbook_schema() -> dict:

@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from engine import expressions
-from engine.durations import parse_duration
+from engine.model import expressions
+from engine.model.durations import parse_duration
 
 Duration = Annotated[
     float,

@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.shared.yamlsource import Source, SourceError, load, parse
-from engine import collector, expressions, kinds
-from engine.model import Runbook, Step
-from engine.problems import WARNING, InvalidInput, Problem
+from engine import collector, kinds
+from engine.model import expressions
+from engine.model.problems import WARNING, InvalidInput, Problem
+from engine.model.runbook import Runbook, Step
 
 
 @dataclass
