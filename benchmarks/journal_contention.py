@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.scale import percentile  # noqa: E402
-from engine.journal import Journal  # noqa: E402
 from engine.kinds.base import Change  # noqa: E402
-from engine.runner import RunResult, StepRecord  # noqa: E402
-from engine.status import StepStatus  # noqa: E402
+from engine.run.journal import Journal  # noqa: E402
+from engine.run.runner import RunResult, StepRecord  # noqa: E402
+from engine.run.status import StepStatus  # noqa: E402
 
 
 def compute(ms: float) -> None:

@@ -43,12 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.fake import FakeAdapter  # noqa: E402
 from benchmarks.generate import write  # noqa: E402
 from benchmarks.remote import RemoteEstate  # noqa: E402
-from engine import collector, logs  # noqa: E402
-from engine.journal import Journal  # noqa: E402
+from engine import collector  # noqa: E402
 from engine.model.loader import load_runbook  # noqa: E402
 from engine.model.params import resolve_parameters  # noqa: E402
 from engine.planner import simulate  # noqa: E402
-from engine.runs import execute  # noqa: E402
+from engine.run import logs  # noqa: E402
+from engine.run.journal import Journal  # noqa: E402
+from engine.run.runs import execute  # noqa: E402
 
 READS, WRITES = (250, 25), (200, 10)
 

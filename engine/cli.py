@@ -16,11 +16,12 @@ from rich.console import Console
 
 from adapters.shared.errors import AdapterError
 from adapters.shared.secret import redact, redact_data
-from engine import logs, output
-from engine.journal import JournalError
+from engine import output
 from engine.model.loader import LoadedRunbook, load_runbook
 from engine.model.params import parse_assignments, resolve_parameters
 from engine.model.problems import WARNING, InvalidInput, Problem
+from engine.run import logs
+from engine.run.journal import JournalError
 from engine.settings import Settings, load_settings, open_adapter
 
 
@@ -101,7 +102,7 @@ class Session:
         return open_adapter(self.settings, estate=estate, azure=use_azure, state=state, read_only=read_only)
 
     def journal(self, path: Path | None):
-        from engine.journal import Journal
+        from engine.run.journal import Journal
 
         return Journal(path or self.settings.journal, fsync_intents=self.settings.journal_fsync)
 
@@ -220,7 +221,7 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
 
 def _journaled(session: Session, journal_path: Path | None, loaded, values, adapter, observer, *,
                concurrency=None, prior=None, kind: str = "run"):
-    from engine.runs import LockHeld, execute
+    from engine.run.runs import LockHeld, execute
 
     journal = session.journal(journal_path)
     try:
@@ -309,7 +310,7 @@ def resume(run_id: Annotated[str, typer.Argument(help="the run to continue")],
            config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Continue a run that crashed, was interrupted, failed or paused; finished steps are not repeated."""
     from engine.progress import progress_observer
-    from engine.runs import NotResumable, RunbookChanged, prepare_resume
+    from engine.run.runs import NotResumable, RunbookChanged, prepare_resume
 
     session = Session(config, log_format, output_format, verbose)
     store = session.journal(journal)
@@ -349,7 +350,7 @@ def approve(run_id: Annotated[str, typer.Argument(help="the paused run")],
             journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
             config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Release a paused approval or manual step (recording who approved), then resume the run."""
-    from engine.journal import who
+    from engine.run.journal import who
 
     session = Session(config, log_format, output_format, verbose)
     store = session.journal(journal)
@@ -486,7 +487,7 @@ def schedule_run(once: Annotated[bool, typer.Option("--once", help="run what is 
     settings' reports folder. Runs until stopped, or once with --once."""
     import time
 
-    from engine.logs import get_logger
+    from engine.run.logs import get_logger
     from engine.schedule import drills_from, run_due
 
     session = Session(config, log_format, "text", True)

@@ -25,11 +25,11 @@ from adapters.shared.addressing import (
 )
 from adapters.shared.errors import NotFoundError
 from adapters.shared.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
-from engine.context import vault_ref
 from engine.model import expressions
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
 from engine.model.runbook import Step
+from engine.run.context import vault_ref
 
 RESERVED_OFFSETS = "the network address, .1 (default gateway), .2 and .3 (Azure DNS) and the broadcast address"
 

@@ -16,7 +16,7 @@ from engine import collector
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
 from engine.netplan import NetworkPlanInspector
-from engine.runner import Runner, RunResult
+from engine.run.runner import Runner, RunResult
 
 
 @dataclass

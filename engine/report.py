@@ -3,7 +3,7 @@
 ``collect(store, run_id)`` reads the run, its steps, their status transitions, the mutating operations
 (intent and outcome), the ASR jobs and the approvals, and puts them together for a reader: who ran
 what, when and how it ended (a drill's verdict), each step with its changes, retries, errors, jobs and
-outputs, the measured recovery time against the target (``engine.rto``), and what was cleaned up or
+outputs, the measured recovery time against the target (``engine.run.rto``), and what was cleaned up or
 left behind. Times are given both as UTC timestamps and as seconds since the run began, in the run's
 own seconds (simulated with the fake estate, divided by its ``time_scale``; real against Azure), the
 same seconds as step durations and the recovery-time table.
@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from adapters.shared.secret import redact_data
-from engine.rto import measure
-from engine.runner import RunResult, StepRecord, iso
+from engine.run.rto import measure
+from engine.run.runner import RunResult, StepRecord, iso
 
 REPORT_VERSION = 1
 
@@ -30,7 +30,7 @@ class UnknownRun(LookupError):
 
 
 def collect(store, run_id: str) -> dict:
-    """The report document of ``run_id`` from the journal ``store`` (an ``engine.journal.Journal``).
+    """The report document of ``run_id`` from the journal ``store`` (an ``engine.run.journal.Journal``).
 
     Raises ``UnknownRun`` (a ``LookupError``) if the journal does not have the run."""
     found = store.load(run_id)

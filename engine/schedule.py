@@ -19,8 +19,8 @@ from pathlib import Path
 
 from croniter import croniter
 
-from engine.journal import Journal, who
 from engine.model.problems import InvalidInput, Problem
+from engine.run.journal import Journal, who
 
 GRACE_S = 3600.0
 

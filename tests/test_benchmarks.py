@@ -15,10 +15,10 @@ import pytest
 from adapters.ports import VaultRef
 from adapters.shared.errors import JobFailedError, NotFoundError, ThrottledError, TransientError
 from benchmarks.remote import RemoteEstate
-from engine.journal import Journal
 from engine.model.loader import load_runbook
 from engine.model.params import resolve_parameters
-from engine.runs import execute
+from engine.run.journal import Journal
+from engine.run.runs import execute
 from tests.conftest import SUBNET_FAILOVER
 
 VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "woodgrove-dr", "woodgrove-asr-vault")

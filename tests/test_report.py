@@ -206,9 +206,9 @@ def test_report_of_a_run_with_a_secret_parameter_never_shows_it(tmp_path, estate
 def test_collect_redacts_a_secret_that_reached_the_journal(tmp_path, estate_file):
     """Even a secret written to the journal by accident is redacted from the document and both renderings."""
     from adapters.shared.secret import Secret
-    from engine.journal import Journal
     from engine.render import render_html, render_markdown
     from engine.report import collect
+    from engine.run.journal import Journal
 
     run_id = drill(tmp_path, estate_file)
     Secret(VPN_KEY)  # known to this process, as in the process that ran the drill
@@ -229,9 +229,9 @@ def test_collect_redacts_a_secret_that_reached_the_journal(tmp_path, estate_file
 
 def test_every_text_is_escaped(tmp_path, estate_file):
     """Markup in a step's id, error or change cannot inject anything into the page."""
-    from engine.journal import Journal
     from engine.render import render_html, render_markdown
     from engine.report import collect
+    from engine.run.journal import Journal
 
     run_id = drill(tmp_path, estate_file)
     store = Journal(tmp_path / "journal.db")
@@ -281,7 +281,7 @@ def test_report_of_a_real_run_carries_each_steps_engine_overhead(tmp_path, estat
 def test_journal_written_before_overhead_was_recorded_is_migrated(tmp_path):
     """A journal whose steps table predates the overhead and calls columns gains them when opened, and its
     steps read back with no overhead (unknown), not an error."""
-    from engine.journal import Journal
+    from engine.run.journal import Journal
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
@@ -299,7 +299,7 @@ def test_journal_written_before_overhead_was_recorded_is_migrated(tmp_path):
     try:
         columns = {row[1] for row in store._db.execute("PRAGMA table_info(steps)")}
         assert {"overhead_ms", "calls", "cpu_ms"} <= columns
-        from engine.journal import _record
+        from engine.run.journal import _record
 
         record = _record(store._db.execute("SELECT * FROM steps WHERE step_id='s1'").fetchone())
         assert record.overhead_ms is None and record.cpu_ms is None and record.calls == {}

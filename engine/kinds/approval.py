@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.context import PauseRequested, StepContext, StepTimeout
 from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind
+from engine.run.context import PauseRequested, StepContext, StepTimeout
 
 
 class ApprovalArgs(Args):

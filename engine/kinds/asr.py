@@ -12,10 +12,10 @@ from adapters.shared import ids
 from adapters.shared.addressing import address_text, parsed_address
 from adapters.shared.errors import JobFailedError
 from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
-from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
-from engine.pacing import ItemReader
+from engine.run.context import StepContext
+from engine.run.pacing import ItemReader
 
 
 @lru_cache(maxsize=65536)

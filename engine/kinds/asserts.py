@@ -14,10 +14,10 @@ from pydantic import Field
 from adapters.shared import ids
 from adapters.shared.errors import NotFoundError
 from adapters.shared.itemstate import Stage
-from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind, VerificationFailed
 from engine.model.runbook import Duration
+from engine.run.context import StepContext
 
 
 class ProbeArgs(Args):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from engine.context import StepContext
+    from engine.run.context import StepContext
 
 ACTIONS = ("none", "create", "update", "delete", "trigger")
 

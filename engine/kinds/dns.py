@@ -8,9 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters.shared import ids
-from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, StepKind, VerificationFailed
+from engine.run.context import StepContext
 
 
 class DnsRecordArgs(Args):

@@ -11,9 +11,9 @@ from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
 from adapters.shared import ids
 from adapters.shared.addressing import network_text, parsed_network
 from adapters.shared.secret import Secret
-from engine.context import StepContext
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.run.context import StepContext
 
 
 def _cidr(value: str) -> str:

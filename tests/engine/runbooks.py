@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.model.loader import load_runbook, load_runbook_text
 from engine.model.params import resolve_parameters
-from engine.runner import Runner
+from engine.run.runner import Runner
 
 TARGET = """\
 version: 1

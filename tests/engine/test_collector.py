@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 
 from engine import collector
-from engine.retry import RetryingAdapter, RetryingPort
+from engine.run.retry import RetryingAdapter, RetryingPort
 from tests.conftest import SUBNET_FAILOVER
 from tests.engine.runbooks import run
 

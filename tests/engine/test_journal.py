@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.journal import Journal, JournalError
-from engine.runner import RunResult, StepRecord
-from engine.status import StepStatus
+from engine.run.journal import Journal, JournalError
+from engine.run.runner import RunResult, StepRecord
+from engine.run.status import StepStatus
 
 
 def started(journal: Journal) -> tuple[RunResult, StepRecord]:
@@ -45,8 +45,8 @@ def test_queued_rows_are_read_back_and_survive_close(tmp_path):
 CRASHING = """
 import os, signal, sys, threading
 sys.path.insert(0, {repo!r})
-from engine.journal import Journal
-from engine.status import StepStatus
+from engine.run.journal import Journal
+from engine.run.status import StepStatus
 from tests.engine.test_journal import started
 
 journal = Journal({path!r}, fsync_intents={fsync})
@@ -121,7 +121,7 @@ def test_a_journal_row_holds_no_secret_even_where_json_escapes_it():
     """Rows are scrubbed when a known value shows in them, as written or escaped inside a JSON string,
     and stay valid JSON; a row without one is written as it is."""
     from adapters.shared.secret import Secret
-    from engine.journal import _dump
+    from engine.run.journal import _dump
 
     value = 'k"ey\\é-canary-61c2'
     Secret(value)
@@ -152,7 +152,7 @@ def test_a_dead_process_that_logged_nothing_leaves_no_trace(tmp_path):
 def test_a_redo_log_grows_past_its_mapping_and_is_emptied_once_caught_up(tmp_path):
     """Lines go on past the first mapped megabyte, in order; the zeros after the last line end a
     replay; a log SQLite has caught up with is emptied only once it is long."""
-    from engine import redo
+    from engine.run import redo
 
     log = redo.RedoLog(tmp_path / "j.db")
     row = ("INSERT INTO operations (detail) VALUES (?)", ("x" * 1000,))

@@ -10,12 +10,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from engine import logs as engine_logs
-from engine.journal import Journal
 from engine.model.params import resolve_parameters
-from engine.runner import RunResult, StepRecord, priorities
-from engine.runs import execute
-from engine.status import RunStatus, StepStatus
+from engine.run import logs as engine_logs
+from engine.run.journal import Journal
+from engine.run.runner import RunResult, StepRecord, priorities
+from engine.run.runs import execute
+from engine.run.status import RunStatus, StepStatus
 from tests.engine.runbooks import TARGET, loaded_from
 
 # Two chains: app01's IP then app02's; web01's IP alone. Written app first.

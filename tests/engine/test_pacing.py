@@ -12,11 +12,11 @@ import pytest
 from adapters.ports import Job, JobHandle, VaultRef
 from adapters.shared.clock import Clock
 from adapters.shared.errors import NotFoundError, TransientError
-from engine.context import StepContext
-from engine.logs import get_logger
 from engine.model.runbook import RetryPolicy, Target
-from engine.pacing import ItemReader, JobTracker
-from engine.retry import RetryingAdapter
+from engine.run.context import StepContext
+from engine.run.logs import get_logger
+from engine.run.pacing import ItemReader, JobTracker
+from engine.run.retry import RetryingAdapter
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")

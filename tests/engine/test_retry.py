@@ -7,8 +7,8 @@ import pytest
 
 from adapters.shared.errors import NotFoundError, TransientError
 from engine.model.runbook import RetryPolicy
-from engine.pacing import RateLimiter
-from engine.retry import RetryingPort
+from engine.run.pacing import RateLimiter
+from engine.run.retry import RetryingPort
 
 
 class FrozenClock:
@@ -97,7 +97,7 @@ def test_writes_are_never_sent_together():
 
 def test_many_reads_take_their_tokens_a_batch_at_a_time():
     """A long list does not take the whole bucket in one burst: ``TOGETHER`` tokens at a time."""
-    from engine import retry
+    from engine.run import retry
 
     waits: list[float] = []
     items = Items()

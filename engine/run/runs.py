@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from engine import collector
-from engine.journal import Journal, LockHeld
-from engine.logs import get_logger
 from engine.model.loader import LoadedRunbook
-from engine.runner import Observers, Runner, RunResult
+from engine.run.journal import Journal, LockHeld
+from engine.run.logs import get_logger
+from engine.run.runner import Observers, Runner, RunResult
 
 HEARTBEAT_S = 30.0
 
@@ -88,7 +88,7 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
         row = journal.approval(runner.result.run_id, step_id)
         if row is None:
             return None
-        from engine.runner import iso
+        from engine.run.runner import iso
 
         return {"approved_by": row["approved_by"], "approved_at": iso(row["at"])}
 

@@ -35,10 +35,10 @@ from typing import Any
 
 from adapters.ports import JobHandle
 from adapters.shared.secret import mentions_secret, redact, redact_data
-from engine import redo
 from engine.kinds.base import Change
-from engine.runner import RunResult, StepRecord
-from engine.status import RunStatus, StepStatus
+from engine.run import redo
+from engine.run.runner import RunResult, StepRecord
+from engine.run.status import RunStatus, StepStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

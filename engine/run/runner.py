@@ -1,6 +1,6 @@
 """Run a runbook: its steps as a DAG, each as soon as its needs are done, a bounded number at once.
 
-Each step is attempted through the one retry layer (``engine.retry``): an attempt resolves the
+Each step is attempted through the one retry layer (``engine.run.retry``): an attempt resolves the
 step's arguments, asks its kind to plan (read + decide) and, unless nothing needs doing, to apply
 (act + wait + verify). Failure handling follows ``on_failure``: ``abort`` starts no further step,
 ``continue`` lets independent steps go on; dependents of a failed step are skipped either way.
@@ -25,16 +25,16 @@ from adapters.ports import Adapter, JobHandle
 from adapters.shared.errors import AdapterError, TransientError
 from adapters.shared.secret import redact
 from engine import kinds
-from engine.context import Cancelled, PauseRequested, StepContext, StepTimeout
 from engine.kinds.base import Change, Decision, NotUndoable, VerificationFailed
-from engine.logs import get_logger
 from engine.model import expressions
 from engine.model.loader import LoadedRunbook
 from engine.model.params import public_values
 from engine.model.runbook import Condition, Step
-from engine.pacing import ItemReader, JobTracker, RateLimiter
-from engine.retry import RetryingAdapter, RetryingPort, retried_step
-from engine.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
+from engine.run.context import Cancelled, PauseRequested, StepContext, StepTimeout
+from engine.run.logs import get_logger
+from engine.run.pacing import ItemReader, JobTracker, RateLimiter
+from engine.run.retry import RetryingAdapter, RetryingPort, retried_step
+from engine.run.status import STEP_DONE, RunStatus, StepStatus, check_run, check_step
 
 # The log event a step ends with, by its status (any other: step.finished).
 STEP_EVENTS = {StepStatus.FAILED: "step.failed", StepStatus.PENDING: "step.interrupted", StepStatus.PAUSED: "step.paused"}
@@ -396,7 +396,7 @@ class Runner:
         return result
 
     def _drill_verdict(self, status: RunStatus, cleaned_up: bool) -> RunStatus:
-        from engine.rto import measure
+        from engine.run.rto import measure
 
         times = measure(self.result, self.runbook.rto, self.adapter.clock.scale)
         self.result.rto = times.to_json()
