@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.scale import percentile  # noqa: E402
 from engine.kinds.base import Change  # noqa: E402
 from engine.run.journal import Journal  # noqa: E402
-from engine.run.runner import RunResult, StepRecord  # noqa: E402
+from engine.run.records import RunResult, StepRecord  # noqa: E402
 from engine.run.status import StepStatus  # noqa: E402
 
 

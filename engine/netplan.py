@@ -25,11 +25,9 @@ from adapters.shared.addressing import (
 )
 from adapters.shared.errors import NotFoundError
 from adapters.shared.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
-from engine.model import expressions
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
 from engine.model.runbook import Step
-from engine.run.context import vault_ref
 
 RESERVED_OFFSETS = "the network address, .1 (default gateway), .2 and .3 (Azure DNS) and the broadcast address"
 
@@ -70,7 +68,7 @@ class NetworkPlanInspector:
 
     # --- before each step: the state the earlier steps left -------------------------------------
 
-    def before_step(self, step: Step, args: Any, adapter) -> None:
+    def before_step(self, step: Step, kind, args: Any, adapter) -> None:
         check = getattr(self, "_" + step.uses.replace(".", "_"), None)
         if check is not None:
             check(step, args, adapter)
@@ -496,19 +494,13 @@ def _may_run(step: Step, params: dict) -> bool:
     if step.when is None:
         return True
     try:
-        if isinstance(step.when, str):
-            return bool(expressions.resolve(step.when, params, {}))
-        return step.when.holds(params.get(step.when.param))
+        return step.runs_with(params)
     except Exception:  # noqa: BLE001  undecidable here: count the step as one that would run
         return True
 
 
 def _vault(target, name):
-    vault = name or target.vault
-    if vault and ids.is_resource_id(vault):
-        rid = ids.parse(vault)
-        return vault_ref(rid.subscription, rid.resource_group, rid.name)
-    return vault_ref(target.subscription, target.resource_group, vault or "")
+    return target.vault_ref(name)
 
 
 def _vnet_of(adapter, gateway_id: str) -> str | None:

@@ -7,7 +7,7 @@ import json
 from engine.model.durations import format_duration
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
-from engine.run.runner import RunResult
+from engine.run.records import RunResult
 
 STATUS_STYLE = {
     "succeeded": "green", "unchanged": "cyan", "failed": "bold red", "skipped": "dim", "pending": "dim",
@@ -89,7 +89,7 @@ def run_text(result: RunResult, *, steps: bool = True) -> str:
 
 
 def history_row(row) -> dict:
-    from engine.run.runner import iso
+    from engine.run.records import iso
 
     return {"run_id": row["run_id"], "runbook": row["runbook"], "status": row["status"], "kind": row["kind"],
             "adapter": row["adapter"], "dry_run": bool(row["dry_run"]), "operator": row["operator"],

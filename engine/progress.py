@@ -14,7 +14,7 @@ from rich.table import Table
 from engine.model.durations import format_duration
 from engine.model.loader import LoadedRunbook
 from engine.output import STATUS_STYLE
-from engine.run.runner import RunResult, StepRecord
+from engine.run.records import RunResult, StepRecord
 
 SPINNER = {"running": "⟳ ", "succeeded": "✔ ", "unchanged": "= ", "failed": "✘ ", "skipped": "- ", "pending": "· "}
 

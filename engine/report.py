@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from adapters.shared.secret import redact_data
+from engine.run.records import RunResult, StepRecord, iso
 from engine.run.rto import measure
-from engine.run.runner import RunResult, StepRecord, iso
 
 REPORT_VERSION = 1
 

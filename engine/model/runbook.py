@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from graphlib import TopologicalSorter
 from typing import Annotated, Any, Literal
 
@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from adapters.ports import VaultRef
+from adapters.shared import ids
 from engine.model import expressions
 from engine.model.durations import parse_duration
 
@@ -41,6 +43,20 @@ class Target(Strict):
     resource_group: str = Field(description="resource group that names resolve in")
     vault: str | None = Field(None, description="Recovery Services vault of the protected items")
     location: str | None = Field(None, description="Azure region for resources the runbook creates")
+
+    def vault_ref(self, name: str | None = None) -> VaultRef:
+        """The vault a step names (by name or resource ID), or the target's own."""
+        vault = name or self.vault or ""
+        if vault and ids.is_resource_id(vault):
+            rid = ids.parse(vault)
+            return _vault_ref(rid.subscription, rid.resource_group, rid.name)
+        return _vault_ref(self.subscription, self.resource_group, vault)
+
+
+@lru_cache(maxsize=256)
+def _vault_ref(subscription: str, resource_group: str, vault: str) -> VaultRef:
+    """One VaultRef per vault, shared by the steps: an adapter recognises a vault it has checked."""
+    return VaultRef(subscription, resource_group, vault)
 
 
 class Parameter(Strict):
@@ -132,6 +148,14 @@ class Step(Strict):
     @classmethod
     def _needs(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    def runs_with(self, params: dict[str, Any]) -> bool:
+        """Whether the step's ``when`` holds for these parameter values (a step without one always runs)."""
+        if self.when is None:
+            return True
+        if isinstance(self.when, str):
+            return bool(expressions.resolve(self.when, params, {}))
+        return self.when.holds(params.get(self.when.param))
 
     @cached_property
     def references(self) -> tuple[expressions.Reference, ...]:

@@ -6,19 +6,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from adapters.ports import Adapter, Job, JobHandle, VaultRef
 from adapters.shared import ids
 from adapters.shared.errors import JobFailedError
 from engine.model.runbook import Target
-
-
-@lru_cache(maxsize=256)
-def vault_ref(subscription: str, resource_group: str, vault: str) -> VaultRef:
-    """One VaultRef per vault, shared by the steps: an adapter recognises a vault it has checked."""
-    return VaultRef(subscription, resource_group, vault)
 
 
 class StepTimeout(Exception):
@@ -52,22 +45,12 @@ class StepContext:
     waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
-    def close(self) -> None:
-        """Let go of the step's adapter view, whose callbacks (sleep, retry logging, the journal) point
-        back at this context: what the step made is then freed when it ends, not left in a reference
-        cycle for the garbage collector."""
-        self.adapter = None
-
     # --- names -> IDs -------------------------------------------------------------------------
 
     def vault(self, name: str | None = None) -> VaultRef:
-        vault = name or self.target.vault
-        if not vault:
+        if not (name or self.target.vault):
             raise ValueError("no vault: set `target.vault` in the runbook or `vault:` in the step")
-        if ids.is_resource_id(vault):
-            rid = ids.parse(vault)
-            return vault_ref(rid.subscription, rid.resource_group, rid.name)
-        return vault_ref(self.target.subscription, self.target.resource_group, vault)
+        return self.target.vault_ref(name)
 
     def resource_id(self, value: str, kind: str) -> str:
         return ids.resolve(value, kind, self.target.subscription, self.target.resource_group)

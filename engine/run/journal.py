@@ -37,7 +37,7 @@ from adapters.ports import JobHandle
 from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
 from engine.run import redo
-from engine.run.runner import RunResult, StepRecord
+from engine.run.records import RunResult, StepRecord
 from engine.run.status import RunStatus, StepStatus
 
 SCHEMA = """

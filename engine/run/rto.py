@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from engine.run.runner import RunResult
+from engine.run.records import RunResult
 
 FAILOVER_KINDS = ("asr.failover",)
 NETWORK_PREFIX = ("network.", "dns.")

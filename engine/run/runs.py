@@ -14,7 +14,9 @@ from engine import collector
 from engine.model.loader import LoadedRunbook
 from engine.run.journal import Journal, LockHeld
 from engine.run.logs import get_logger
-from engine.run.runner import Observers, Runner, RunResult
+from engine.run.observers import Observers
+from engine.run.records import RunResult
+from engine.run.runner import Runner
 
 HEARTBEAT_S = 30.0
 
@@ -88,7 +90,7 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
         row = journal.approval(runner.result.run_id, step_id)
         if row is None:
             return None
-        from engine.run.runner import iso
+        from engine.run.records import iso
 
         return {"approved_by": row["approved_by"], "approved_at": iso(row["at"])}
 

@@ -17,7 +17,7 @@ from adapters.shared.errors import (
     TransientError,
     UnknownOutcomeError,
 )
-from engine.run.pacing import ItemReader
+from engine.run.items import ItemReader
 from tests.engine.runbooks import run, statuses
 from tests.engine.test_pacing import read_together
 

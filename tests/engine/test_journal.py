@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.run.journal import Journal, JournalError
-from engine.run.runner import RunResult, StepRecord
+from engine.run.records import RunResult, StepRecord
 from engine.run.status import StepStatus
 
 

@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 from engine.model.params import resolve_parameters
 from engine.run import logs as engine_logs
 from engine.run.journal import Journal
-from engine.run.runner import RunResult, StepRecord, priorities
+from engine.run.order import priorities
+from engine.run.records import RunResult, StepRecord
 from engine.run.runs import execute
 from engine.run.status import RunStatus, StepStatus
 from tests.engine.runbooks import TARGET, loaded_from

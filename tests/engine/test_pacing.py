@@ -13,10 +13,11 @@ from adapters.ports import Job, JobHandle, VaultRef
 from adapters.shared.clock import Clock
 from adapters.shared.errors import NotFoundError, TransientError
 from engine.model.runbook import RetryPolicy, Target
+from engine.run.calls import step_adapter
 from engine.run.context import StepContext
+from engine.run.items import ItemReader
+from engine.run.jobs import JobTracker
 from engine.run.logs import get_logger
-from engine.run.pacing import ItemReader, JobTracker
-from engine.run.retry import RetryingAdapter
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
@@ -26,7 +27,7 @@ def context(adapter) -> StepContext:
     """What a step sees: the adapter behind the run's retries."""
     ctx = StepContext(adapter=adapter, target=Target(subscription=SUB, resource_group="woodgrove-dr"),
                       step_id="s", log=get_logger(), deadline=adapter.clock.monotonic() + 3600)
-    ctx.adapter = RetryingAdapter(adapter, RetryPolicy(attempts=1), sleep=ctx.sleep, on_retry=lambda *a: None)
+    ctx.adapter = step_adapter(adapter, RetryPolicy(attempts=1), sleep=ctx.sleep, on_retry=lambda *a: None)
     return ctx
 
 
