@@ -147,7 +147,7 @@ class FakeReplication:
         self._vault_checked = vault
 
     def _view(self, vault: VaultRef, item: dict) -> ProtectedItem:
-        nics = tuple(_nic_view(self.store.get("nic", nic)) for nic in item["nics"])
+        nics = tuple(self.store.view("nic", nic, "nic", _nic_view) for nic in item["nics"])
         primary = next((n for n in nics if n.is_primary), nics[0] if nics else None)
         state = item_state(item)
         return ProtectedItem(

@@ -199,22 +199,35 @@ def job_reference(job_id: str | None) -> str | None:
     return None if not name or name.lower() == NO_JOB.lower() else name
 
 
+class Vocabulary:
+    """The values the service uses in one field, looked up as the service may case them: each gives its
+    own spelling and what it means (``meanings``; a value means itself when none is given)."""
+
+    def __init__(self, field: str, values, meanings: dict | None = None):
+        self.field = field
+        self.names = list(values)
+        self._found = {name.lower(): (name, (meanings or {}).get(name, name)) for name in self.names}
+
+    def lookup(self, value: object, owner: str) -> tuple[str, object]:
+        """(the value as the vocabulary spells it, what it means); ``UnknownState`` if it is not there."""
+        found = self._found.get(value.lower()) if isinstance(value, str) else None
+        if found is None:
+            raise UnknownState(owner, self.field, value, self.names)
+        return found
+
+
+ALLOWED = Vocabulary("allowedOperations", OPERATIONS)
+LOCATION = Vocabulary("activeLocation", LOCATIONS)
+TEST_FAILOVER_STATE = Vocabulary("testFailoverState", TEST_FAILOVER_STATES, TEST_FAILOVER_STATES)
+PROTECTION_STATE = Vocabulary("protectionState", PROTECTION_STATES, PROTECTION_STATES)
+HEALTH = Vocabulary("replicationHealth", HEALTHS)
+JOB_STATE = Vocabulary("state", JOB_STATES)
+_SCENARIO_SPELLING = {name.lower(): name for name in SCENARIOS}
+
+
 def job_state(value: str | None, job: str) -> str:
     """A job's ``state``, strictly: one of ``JOB_STATES``."""
-    for known in JOB_STATES:
-        if value is not None and value.lower() == known.lower():
-            return known
-    raise UnknownState(f"job {job}", "state", value, list(JOB_STATES))
-
-
-def _known(table, value, item: str, field: str):
-    """``value`` looked up case-insensitively in ``table`` (a dict or a tuple of names): the table's own
-    entry (a dict's value, a tuple's spelling); ``UnknownState`` if it is not there."""
-    if isinstance(value, str):
-        for key in table:
-            if key.lower() == value.lower():
-                return table[key] if isinstance(table, dict) else key
-    raise UnknownState(item, field, value, list(table))
+    return JOB_STATE.lookup(value, f"job {job}")[0]
 
 
 @dataclass(frozen=True)
@@ -234,24 +247,19 @@ class ItemState:
     @classmethod
     def read(cls, item: str, properties: dict) -> ItemState:
         """From a protected item's REST ``properties``; ``UnknownState`` for any value not in the model."""
-        allowed = frozenset(_known(OPERATIONS, op, item, "allowedOperations")
-                            for op in properties.get("allowedOperations") or ())
+        allowed = frozenset(ALLOWED.lookup(op, item)[0] for op in properties.get("allowedOperations") or ())
         scenario = properties.get("currentScenario") or {}
         name = scenario.get("scenarioName") or NO_JOB
-        known_name = next((s for s in SCENARIOS if s.lower() == name.lower()), name)
-        test = properties.get("testFailoverState") or "None"
-        protection = properties.get("protectionState") or "None"
+        name = _SCENARIO_SPELLING.get(name.lower(), name)
+        test_state, test_failover = TEST_FAILOVER_STATE.lookup(properties.get("testFailoverState") or "None", item)
+        protection_state, stage = PROTECTION_STATE.lookup(properties.get("protectionState") or "None", item)
         return cls(
             allowed=allowed,
-            active_location=_known(LOCATIONS, properties.get("activeLocation") or PRIMARY, item, "activeLocation"),
-            job=None if known_name == NO_JOB else job_reference(scenario.get("jobId")),
-            scenario=known_name,
-            test_failover=_known(TEST_FAILOVER_STATES, test, item, "testFailoverState"),
-            test_failover_state=_known(tuple(TEST_FAILOVER_STATES), test, item, "testFailoverState"),
-            protection_state=_known(tuple(PROTECTION_STATES), protection, item, "protectionState"),
-            stage=_known(PROTECTION_STATES, protection, item, "protectionState"),
-            replication_health=_known(HEALTHS, properties.get("replicationHealth") or "None", item,
-                                      "replicationHealth"),
+            active_location=LOCATION.lookup(properties.get("activeLocation") or PRIMARY, item)[0],
+            job=None if name == NO_JOB else job_reference(scenario.get("jobId")),
+            scenario=name, test_failover=test_failover, test_failover_state=test_state,
+            protection_state=protection_state, stage=stage,
+            replication_health=HEALTH.lookup(properties.get("replicationHealth") or "None", item)[0],
         )
 
     # --- what a runbook asks of it --------------------------------------------------------------

@@ -33,6 +33,26 @@ from engine.run.rollback import drill_verdict, roll_back
 from engine.run.status import STEP_DONE, RunStatus, StepStatus, check_run
 
 
+class RunNow:
+    """An executor for a simulation that runs one step at a time (plan, validate): each step in the
+    calling thread, at once. Handing thousands of steps to a thread and back cost a 5,000-VM plan most
+    of its time (see docs/performance.md)."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as error:  # surfaced by result(), as a pool's future would
+            future.set_exception(error)
+        return future
+
+    def __enter__(self) -> RunNow:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
 class Runner:
     def __init__(
         self,
@@ -79,14 +99,17 @@ class Runner:
         self._waiting = 0  # running steps now waiting on ASR jobs
         self._wakeup: Future = Future()  # set when a step starts waiting, so the scheduler fills its slot
         self._skipped_by_condition: set[str] = set()
+        # A simulation one step at a time (plan, validate) runs each step in the calling thread; nobody
+        # shares its reads, and each step polls its own jobs.
+        self.one_at_a_time = dry_run and self.concurrency == 1
         limits = getattr(adapter, "rate_limits", None)
         self.limiter = RateLimiter(*limits, adapter.clock) if limits else None
         polls = [Retry(self.runbook.defaults.retry, sleep=adapter.clock.sleep, on_retry=lambda name, state: None)]
         if self.limiter is not None:
             polls.append(Pace(self.limiter, adapter.clock.sleep))
         self.jobs = JobTracker(VIEWS["replication"](chain(*polls, Send(adapter))), adapter.clock, job_poll_interval,
-                               self.log)
-        self.items = ItemReader()
+                               self.log, inline=self.one_at_a_time)
+        self.items = ItemReader(inline=self.one_at_a_time)
         if prior is not None:
             self._adopt(prior)
 
@@ -138,7 +161,8 @@ class Runner:
         running: dict[Future, str] = {}
         # A step waiting on ASR jobs does not hold a slot; it still needs a thread.
         waiters = sum(1 for s in self.runbook.steps if kinds.get(s.uses).waits_for_jobs)
-        with ThreadPoolExecutor(max_workers=self.concurrency + waiters, thread_name_prefix="step") as pool:
+        with RunNow() if self.one_at_a_time else ThreadPoolExecutor(max_workers=self.concurrency + waiters,
+                                                               thread_name_prefix="step") as pool:
             try:
                 ready: list[int] = []  # ranks of the steps ready to start, waiting for a free slot
                 while sorter.is_active() or ready:
