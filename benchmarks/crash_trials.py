@@ -40,13 +40,12 @@ def main() -> None:
             ok = result["exit"] == 0 and result["state"] == state and not extra and not missing \
                 and not result["canary_left"]
             outcomes.append({"trial": trial, "kill_after_s": kill_after, "killed": result["killed"],
-                             "resumed": bool(result["resumes"]), "redo_log_replayed": bool(result["redo_logs"]),
+                             "resumed": bool(result["resumes"]),
                              "ok": ok,
                              "extra_calls": sorted(map(list, extra.elements())),
                              "missing_calls": sorted(map(list, missing.elements()))})
             print(f"trial {trial}: kill at {kill_after}s -> {'ok' if ok else 'FAILED'}", file=sys.stderr)
     print(json.dumps({"trials": len(outcomes), "killed_mid_run": sum(o["killed"] for o in outcomes),
-                      "redo_logs_replayed": sum(o["redo_log_replayed"] for o in outcomes),
                       "failures": sum(not o["ok"] for o in outcomes), "outcomes": outcomes}, indent=2))
 
 

@@ -82,7 +82,7 @@ def crash_and_resume(folder: Path, kill_after: float) -> dict:
     if killed:
         os.kill(process.pid, signal.SIGKILL)
     process.communicate(timeout=120)
-    # What the dead process left on disk, before anything opens the journal (and replays its redo log).
+    # What the dead process left on disk, before anything opens the journal.
     left = {path.name: path.read_bytes() for path in folder.glob("journal.db*")}
     run_id = last_run_id(folder)
     resumes = 0
@@ -100,6 +100,5 @@ def crash_and_resume(folder: Path, kill_after: float) -> dict:
             resumed.communicate(timeout=120)
             code, resumes = resumed.returncode, 1
     return {"kill_after": kill_after, "killed": killed, "run_id": run_id, "resumes": resumes, "exit": code,
-            "redo_logs": sorted(name for name in left if "-redo-" in name),
             "canary_left": sorted(name for name, data in left.items() if VPN_KEY.encode() in data),
             "state": final_state(folder), "ledger": ledger_counts(folder)}

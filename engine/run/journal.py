@@ -3,12 +3,10 @@
 SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
 (group commit), so a step never waits for another step's row. A mutating call's intent, and a job's
 handle before the step waits on it, must survive the process before the step goes on: they are
-appended, with every row queued before them, to the process's redo log (``engine/redo.py``: a
-copy into a mapped file, no commit to wait for), and the writer commits them behind; a journal opened after a crash
-replays what a dead process logged but never committed. With ``journal_fsync: true`` they are
-instead committed and fsync'd before the call, to survive a host crash as well. A row still queued
-when the process dies is lost, which is safe: every step reads the state before it acts, and a job
-found running is attached to, not started again.
+committed, with every row queued before them, before the call is sent (WAL with ``synchronous=NORMAL``:
+a commit survives the process, kill -9 included). With ``journal_fsync: true`` they are also fsync'd, to
+survive a host crash as well. A row still queued when the process dies is lost, which is safe: every
+step reads the state before it acts, and a job found running is attached to, not started again.
 
 It holds each run (the runbook's content hash, parameters without secrets, adapter, who and where),
 each step's status transitions, attempts, outputs, engine overhead and adapter calls, each
@@ -36,7 +34,6 @@ from typing import Any
 from adapters.ports import JobHandle
 from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
-from engine.run import redo
 from engine.run.records import RunResult, StepRecord
 from engine.run.status import RunStatus, StepStatus
 
@@ -79,7 +76,7 @@ CREATE TABLE IF NOT EXISTS locks (
     operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
-""" + redo.SCHEMA
+"""
 
 STALE_HEARTBEAT_S = 120.0  # a lock from another host not refreshed for this long may be taken over
 
@@ -154,13 +151,6 @@ class Journal:
         self._signal = threading.Condition()
         self._closing = False
         self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
-        # Intents reach the disk through the redo log, unless they must survive the host (then SQLite
-        # commits them with a full sync) or there is no disk.
-        in_memory = str(path) == ":memory:"
-        self._redo = None if in_memory or fsync_intents else redo.RedoLog(self.path)
-        self._unlogged: list[tuple[str, tuple]] = []  # the queued statements neither committed nor logged
-        self._logged = 0  # statements up to this number are in the redo log (or committed)
-        self._redo_lock = threading.Lock()  # one append at a time, in order
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. With ``fsync_intents``
@@ -180,9 +170,6 @@ class Journal:
             if "rto" not in {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}:
                 self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
                 self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
-
-        if not in_memory:
-            self._replay_orphans()
         self._rows_since_checkpoint = 0
         self._checkpoint = threading.Event()
         self._checkpointer = None
@@ -203,9 +190,6 @@ class Journal:
             self._checkpoint.set()
             self._checkpointer.join()
         with self._lock:
-            if self._redo is not None and self._failure is None:  # all committed: the log is spent
-                self._redo.remove()
-                self._db.execute("DELETE FROM redo WHERE log=?", (self._redo.name,))
             self._db.close()
 
     @contextmanager
@@ -226,71 +210,25 @@ class Journal:
             self._signal.notify_all()
         return JournalError(f"the journal cannot be written: {exc}")
 
-    def _replay_orphans(self) -> None:
-        """Commit what processes that died had logged and not committed (see ``engine/redo.py``), and
-        forget the dead processes that logged nothing."""
-        replayed = []
-        with self._lock:
-            for name, numbered in redo.orphans(self.path):
-                row = self._db.execute("SELECT applied FROM redo WHERE log=?", (name,)).fetchone()
-                applied = row[0] if row else 0
-                with self._transaction():
-                    for seq, (sql, params) in numbered:
-                        if seq > applied:
-                            self._db.execute(sql, params)
-                    last = max([applied] + [seq for seq, _ in numbered])
-                    self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)", (name, last))
-                replayed.append(name)  # its file goes once this one is committed
-            names = [row[0] for row in self._db.execute("SELECT log FROM redo")]
-            for name in replayed + [n for n in names if n not in replayed and redo.gone(n, self.path)]:
-                self._db.execute("DELETE FROM redo WHERE log=?", (name,))
-
     # --- group commit ----------------------------------------------------------------------------
 
-    def _enqueue(self, statements: list[tuple[str, tuple]], *, kept: bool = False, wait: bool = False,
-                 durable: bool = False) -> None:
-        """Queue statements for the writer. With ``kept``, return once they, and everything queued
-        before them, would survive the process: in the redo log or committed. With ``wait``, once they
-        are committed; with ``durable``, once they are fsync'd. A caller that waits does not wait for
-        the writer thread to be scheduled: it commits what is queued itself (its rows and everything
-        before them, in order)."""
+    def _enqueue(self, statements: list[tuple[str, tuple]], *, wait: bool = False, durable: bool = False) -> None:
+        """Queue statements for the writer. With ``wait``, return once they, and everything queued
+        before them, are committed; with ``durable``, once they are fsync'd. A caller that waits does not
+        wait for the writer thread to be scheduled: it commits what is queued itself, in order."""
         with self._signal:
             self._raise_failure()
             self._queue.extend(statements)
             self._queued += len(statements)
             mark = self._queued
-            if self._redo is not None:
-                self._unlogged.extend(statements)
             if durable:
                 self._durable_upto = mark
-            logged = kept and self._redo is not None and not (wait or durable)
-            if not (wait or durable or kept):
+            if not (wait or durable):
                 self._signal.notify_all()
                 return
-        if logged:
-            self._log_upto(mark)
-        else:
-            while self._commit_queued() < mark:  # another committer took our rows: theirs is the next commit
-                with self._signal:
-                    self._raise_failure()
-
-    def _log_upto(self, mark: int) -> None:
-        """Append to the redo log what is neither committed nor logged, up to ``mark`` at least. The
-        append happens outside ``_signal``, under a lock of its own: steps queueing rows meanwhile do
-        not wait for it."""
-        with self._redo_lock:
+        while self._commit_queued() < mark:  # another committer took our rows: theirs is the next commit
             with self._signal:
-                if self._logged >= mark or self._written >= mark:  # an intent after ours logged it
-                    return
-                first, statements = self._queued - len(self._unlogged) + 1, self._unlogged
-                upto, self._unlogged = self._queued, []
-            try:
-                self._redo.append(first, statements)
-            except OSError as exc:  # a full disk: the run must stop rather than act unrecorded
-                raise self._fail(exc) from exc
-            with self._signal:
-                self._logged = upto
-                self._signal.notify_all()  # the writer commits behind
+                self._raise_failure()
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -333,9 +271,6 @@ class Journal:
                         # into SQLite, not one per row (each call gives up and retakes the GIL).
                         for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
                             self._db.executemany(sql, [params for _, params in rows])
-                        if self._redo is not None:  # how far the redo log is committed, with what it committed
-                            self._db.execute("INSERT OR REPLACE INTO redo (log, applied) VALUES (?, ?)",
-                                             (self._redo.name, upto))
                 finally:
                     if durable:
                         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -343,15 +278,7 @@ class Journal:
                 raise self._fail(exc) from exc
             with self._signal:
                 self._written = upto
-                if self._unlogged:  # the unlogged statements are the newest: drop those just committed
-                    del self._unlogged[:max(0, upto - (self._queued - len(self._unlogged)))]
                 self._signal.notify_all()
-            if self._redo is not None and self._redo_lock.acquire(blocking=False):  # no append under way
-                try:
-                    if self._written >= self._logged:
-                        self._redo.caught_up()
-                finally:
-                    self._redo_lock.release()
             self._rows_since_checkpoint += len(batch)
             if self._rows_since_checkpoint >= CHECKPOINT_EVERY:
                 self._rows_since_checkpoint = 0
@@ -426,16 +353,16 @@ class Journal:
         self._enqueue([("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
                         " VALUES (?,?,?,?,?,?,?)",
                         (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
-                         handle.target, time.time()))], kept=True)
+                         handle.target, time.time()))], wait=True)
 
     def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
                   detail: str | None = None) -> None:
-        """A mutating call: ``intent`` on disk before it is sent (committed and fsync'd with
-        ``fsync_intents``), then ``done`` or ``failed`` (queued)."""
+        """A mutating call: ``intent`` committed before it is sent (and fsync'd with ``fsync_intents``),
+        then ``done`` or ``failed`` (queued)."""
         intent = phase == "intent"
         self._enqueue([("INSERT INTO operations (run_id, step_id, operation, phase, detail, at) VALUES (?,?,?,?,?,?)",
                         (result.run_id, record.id, operation, phase, redact(detail) if detail else None,
-                         time.time()))], kept=intent, durable=intent and self.fsync_intents)
+                         time.time()))], wait=intent, durable=intent and self.fsync_intents)
 
     # --- reading back ----------------------------------------------------------------------------
 
