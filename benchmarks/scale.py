@@ -46,7 +46,7 @@ from benchmarks.remote import RemoteEstate  # noqa: E402
 from engine import collector  # noqa: E402
 from engine.model.loader import load_runbook  # noqa: E402
 from engine.model.params import resolve_parameters  # noqa: E402
-from engine.planner import simulate  # noqa: E402
+from engine.plan.simulation import simulate  # noqa: E402
 from engine.run import logs  # noqa: E402
 from engine.run.journal import Journal  # noqa: E402
 from engine.run.runs import execute  # noqa: E402

@@ -148,7 +148,7 @@ def validate(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = Fa
              param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
              config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Check schema, references, parameters, secrets and the network-plan rules; nothing is changed."""
-    from engine.planner import simulate
+    from engine.plan.simulation import simulate
 
     session = Session(config, log_format, output_format, verbose)
     adapter = session.adapter(estate, azure, state, read_only=True)
@@ -169,7 +169,7 @@ def plan(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False,
          param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
          config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Show what each step would change (before -> after), simulated on a copy; reads only."""
-    from engine.planner import plan_json, simulate
+    from engine.plan.simulation import plan_json, simulate
 
     session = Session(config, log_format, output_format, verbose)
     adapter = session.adapter(estate, azure, state, read_only=True)
@@ -194,7 +194,7 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
         journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
         config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """Execute a runbook (--dry-run: simulate it on a copy, no writes)."""
-    from engine.planner import simulate
+    from engine.plan.simulation import simulate
     from engine.progress import progress_observer
 
     session = Session(config, log_format, output_format, verbose)
@@ -253,7 +253,7 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
           config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
     """A DR drill: the runbook's test failover and probes, then, whatever happens, every change undone;
     the recovery time measured against the runbook's rto; exit 0 only if it passed and cleaned up."""
-    from engine.planner import simulate
+    from engine.plan.simulation import simulate
     from engine.progress import progress_observer
 
     session = Session(config, log_format, output_format, verbose)

@@ -75,3 +75,28 @@ def overlapping_pairs(reaches: list[Reach]) -> Iterator[tuple[Reach, Reach]]:
                 break
             if a.source != b.source and a.prefix.overlaps(b.prefix):
                 yield a, b
+
+
+def prefixes_after(current: list[str], add: list[str], remove: list[str]) -> list[str]:
+    """The local gateway's prefixes after removing and adding.
+
+    Removing a prefix inside a larger one splits the larger one (192.168.0.0/16 minus 192.168.1.0/24
+    leaves 192.168.0.0/24, 192.168.2.0/23, ... 192.168.128.0/17); removing a prefix drops every prefix
+    inside it. Adding a prefix already covered changes nothing; adding a larger one absorbs smaller ones.
+    """
+    nets = [parsed_network(p) for p in current]
+    for text in remove:
+        gone = parsed_network(text)
+        kept = []
+        for net in nets:
+            if net.version != gone.version or not net.overlaps(gone):
+                kept.append(net)
+            elif gone.subnet_of(net) and gone != net:
+                kept.extend(sorted(net.address_exclude(gone)))
+        nets = kept
+    for text in add:
+        new = parsed_network(text)
+        if any(new.version == n.version and new.subnet_of(n) for n in nets):
+            continue
+        nets = [n for n in nets if not (n.version == new.version and n.subnet_of(new))] + [new]
+    return [str(n) for n in nets]

@@ -14,6 +14,8 @@ from adapters.shared.errors import JobFailedError
 from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.plan.rules.addresses import check_target_ip
+from engine.plan.rules.items import check_cleanup, check_commit, check_failover
 from engine.run.context import StepContext
 
 
@@ -71,6 +73,7 @@ class SetTargetIp(StepKind):
     name = "asr.set_target_ip"
     summary = "Set the recovery network, subnet and static IP of a protected VM (and of its test failover)."
     Args = SetTargetIpArgs
+    rules = staticmethod(check_target_ip)
     outputs = {"item": "the VM name", "ip": "the recovery IP", "network": "recovery network ID",
                "subnet": "recovery subnet", "test_ip": "the test-failover IP, if set"}
 
@@ -299,6 +302,7 @@ class Failover(JobOperation):
     name = "asr.failover"
     summary = "Test, planned or unplanned failover of protected VMs or a recovery plan; waits for the ASR jobs."
     Args = FailoverArgs
+    rules = staticmethod(check_failover)
     outputs = {**JobOperation.outputs, "ips": "VM name -> the IP it has in Azure after the failover"}
 
     def done(self, item: ProtectedItem, args: FailoverArgs) -> bool:
@@ -352,6 +356,7 @@ class Commit(JobOperation):
     name = "asr.commit"
     summary = "Commit the failover of protected VMs or a recovery plan; waits for the ASR jobs."
     Args = ItemsOrPlan
+    rules = staticmethod(check_commit)
 
     def done(self, item: ProtectedItem, args) -> bool:
         # Decided from allowed operations, not the free-text protection state: once failed over,
@@ -380,6 +385,7 @@ class CleanupTestFailover(JobOperation):
     name = "asr.cleanup_test_failover"
     summary = "Remove what a test failover created (the test VMs); waits for the ASR jobs."
     Args = CleanupArgs
+    rules = staticmethod(check_cleanup)
 
     def done(self, item: ProtectedItem, args) -> bool:
         return item.state.test_failover == TestFailover.NONE

@@ -9,6 +9,7 @@ happened is seen and not made twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -69,6 +70,9 @@ class StepKind:
     secret_fields: ClassVar[frozenset[str]] = frozenset()  # arguments that may take a secret parameter
     mutates: ClassVar[bool] = True
     waits_for_jobs: ClassVar[bool] = False  # spends its time waiting on ASR jobs, not calling Azure
+    # The network-plan check the kind is held to before it runs in a plan (see engine.plan.rules):
+    # rules(inspector, step, args, adapter), as a staticmethod.
+    rules: ClassVar[Callable[..., None] | None] = None
 
     def plan(self, ctx: StepContext, args: Any) -> Decision:
         raise NotImplementedError

@@ -9,10 +9,11 @@ from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
 from adapters.shared import ids
-from adapters.shared.addressing import network_text, parsed_network
+from adapters.shared.addressing import network_text, parsed_network, prefixes_after
 from adapters.shared.secret import Secret
 from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.plan.rules.gateways import check_connection, check_local_gateway_prefixes
 from engine.run.context import StepContext
 
 
@@ -61,6 +62,7 @@ class NetworkConnection(StepKind):
     name = "network.connection"
     summary = "A VNet-to-VNet or site-to-site (IPsec) gateway connection, present or absent."
     Args = ConnectionArgs
+    rules = staticmethod(check_connection)
     outputs = {"id": "the connection's resource ID", "status": "its connection status"}
     secret_fields = frozenset({"shared_key"})
 
@@ -264,43 +266,19 @@ class LocalGatewayPrefixesArgs(Args):
         return self
 
 
-def apply_prefix_changes(current: list[str], add: list[str], remove: list[str]) -> list[str]:
-    """The local gateway's prefixes after removing and adding.
-
-    Removing a prefix inside a larger one splits the larger one (192.168.0.0/16 minus 192.168.1.0/24
-    leaves 192.168.0.0/24, 192.168.2.0/23, ... 192.168.128.0/17); removing a prefix drops every prefix
-    inside it. Adding a prefix already covered changes nothing; adding a larger one absorbs smaller ones.
-    """
-    nets = [parsed_network(p) for p in current]
-    for text in remove:
-        gone = parsed_network(text)
-        kept = []
-        for net in nets:
-            if net.version != gone.version or not net.overlaps(gone):
-                kept.append(net)
-            elif gone.subnet_of(net) and gone != net:
-                kept.extend(sorted(net.address_exclude(gone)))
-        nets = kept
-    for text in add:
-        new = parsed_network(text)
-        if any(new.version == n.version and new.subnet_of(n) for n in nets):
-            continue
-        nets = [n for n in nets if not (n.version == new.version and n.subnet_of(new))] + [new]
-    return [str(n) for n in nets]
-
-
 @register
 class LocalGatewayPrefixes(StepKind):
     name = "network.local_gateway_prefixes"
     summary = "Add or remove address prefixes of a local network gateway (the on-premises site)."
     Args = LocalGatewayPrefixesArgs
+    rules = staticmethod(check_local_gateway_prefixes)
     outputs = {"prefixes": "the gateway's prefixes afterwards"}
 
     def plan(self, ctx: StepContext, args: LocalGatewayPrefixesArgs) -> Decision:
         lng_id = ctx.resource_id(args.gateway, ids.LOCAL_GATEWAY)
         lng = ctx.adapter.network.get_local_gateway(lng_id)
         current = list(lng.address_prefixes)
-        wanted = apply_prefix_changes(current, args.add, args.remove)
+        wanted = prefixes_after(current, args.add, args.remove)
         if wanted == current:
             return Decision("none", outputs={"prefixes": current})
         change = Change(f"local network gateway {lng.name}", "address_prefixes", current, wanted)

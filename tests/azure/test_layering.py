@@ -20,7 +20,7 @@ def test_no_engine_module_imports_azure():
 
 
 def test_a_fake_run_loads_no_azure_module():
-    code = ("import sys, engine.cli, engine.run.runner, engine.planner, adapters.fake; "
+    code = ("import sys, engine.cli, engine.run.runner, engine.plan.simulation, adapters.fake; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'azure'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.shared.addressing import prefixes_after
 from adapters.shared.secret import Secret, redact
-from engine.kinds.network import apply_prefix_changes
 from engine.model import expressions
 from engine.model.durations import parse_duration
 from engine.model.loader import load_runbook_text
@@ -14,7 +14,7 @@ from engine.model.params import resolve_parameters
 
 def test_removing_a_subnet_splits_the_supernet():
     """192.168.0.0/16 minus 192.168.1.0/24 leaves exactly the rest of the /16, in eight prefixes."""
-    after = apply_prefix_changes(["10.0.0.0/8", "192.168.0.0/16"], [], ["192.168.1.0/24"])
+    after = prefixes_after(["10.0.0.0/8", "192.168.0.0/16"], [], ["192.168.1.0/24"])
     assert after[0] == "10.0.0.0/8"
     assert after[1:] == ["192.168.0.0/24", "192.168.2.0/23", "192.168.4.0/22", "192.168.8.0/21",
                          "192.168.16.0/20", "192.168.32.0/19", "192.168.64.0/18", "192.168.128.0/17"]
@@ -22,16 +22,16 @@ def test_removing_a_subnet_splits_the_supernet():
 
 def test_prefix_changes_are_idempotent():
     """Applying the same removal twice, or adding a covered prefix, changes nothing more."""
-    once = apply_prefix_changes(["192.168.0.0/16"], [], ["192.168.1.0/24"])
-    assert apply_prefix_changes(once, [], ["192.168.1.0/24"]) == once
-    assert apply_prefix_changes(["192.168.0.0/16"], ["192.168.7.0/24"], []) == ["192.168.0.0/16"]
+    once = prefixes_after(["192.168.0.0/16"], [], ["192.168.1.0/24"])
+    assert prefixes_after(once, [], ["192.168.1.0/24"]) == once
+    assert prefixes_after(["192.168.0.0/16"], ["192.168.7.0/24"], []) == ["192.168.0.0/16"]
 
 
 def test_adding_a_supernet_absorbs_its_parts_and_removing_one_drops_them():
     """Adding 192.168.0.0/16 replaces prefixes inside it; removing it removes them."""
-    assert apply_prefix_changes(["192.168.0.0/24", "10.1.0.0/16"], ["192.168.0.0/16"], []) == [
+    assert prefixes_after(["192.168.0.0/24", "10.1.0.0/16"], ["192.168.0.0/16"], []) == [
         "10.1.0.0/16", "192.168.0.0/16"]
-    assert apply_prefix_changes(["192.168.0.0/24", "192.168.2.0/23"], [], ["192.168.0.0/16"]) == []
+    assert prefixes_after(["192.168.0.0/24", "192.168.2.0/23"], [], ["192.168.0.0/16"]) == []
 
 
 def test_whole_expression_keeps_its_type_and_text_interpolates():

@@ -15,7 +15,7 @@ from adapters.ports import Adapter, VaultRef
 from engine import collector
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
-from engine.netplan import NetworkPlanInspector
+from engine.plan.rules.inspector import NetworkPlanInspector
 from engine.run.runner import Runner, RunResult
 
 
