@@ -174,7 +174,7 @@ def main() -> None:
         started = time.perf_counter()
         loaded = load_runbook(runbook_path)
         values, _ = resolve_parameters(loaded.runbook, {})
-        with collector.paused():  # as the commands open an estate (engine.settings.open_adapter)
+        with collector.paused():  # as the commands open an estate (engine.cli.wiring.open_adapter)
             adapter = FakeAdapter.open(estate_path, folder / "state.db")
         problems = simulate(loaded, values, adapter, rules=True).problems
         validate_s = time.perf_counter() - started

@@ -137,7 +137,7 @@ def test_markdown_report_for_a_ticket(passed_drill):
     rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \| ", line)]
     assert [row.split(" | ")[1] for row in rows] == DRILL_STEPS
     assert "succeeded → compensated" in rows[0] and "test_ip: ∅ → 192.168.1.10" in rows[0]
-    assert "## Recovery time" in markdown and "| **target** | 15m | met |" in markdown
+    assert "## Recovery time" in markdown and "| **target** | 15m00s | met |" in markdown
     assert "drill cleanup: complete, nothing left behind." in markdown
     assert markdown.count("- undone: ") == len(UNDONE)
     assert VPN_KEY not in markdown + result.stderr
@@ -206,8 +206,9 @@ def test_report_of_a_run_with_a_secret_parameter_never_shows_it(tmp_path, estate
 def test_collect_redacts_a_secret_that_reached_the_journal(tmp_path, estate_file):
     """Even a secret written to the journal by accident is redacted from the document and both renderings."""
     from adapters.shared.secret import Secret
-    from engine.render import render_html, render_markdown
-    from engine.report import collect
+    from engine.cli.report.collect import collect
+    from engine.cli.report.html import render_html
+    from engine.cli.report.markdown import render_markdown
     from engine.run.journal import Journal
 
     run_id = drill(tmp_path, estate_file)
@@ -229,8 +230,9 @@ def test_collect_redacts_a_secret_that_reached_the_journal(tmp_path, estate_file
 
 def test_every_text_is_escaped(tmp_path, estate_file):
     """Markup in a step's id, error or change cannot inject anything into the page."""
-    from engine.render import render_html, render_markdown
-    from engine.report import collect
+    from engine.cli.report.collect import collect
+    from engine.cli.report.html import render_html
+    from engine.cli.report.markdown import render_markdown
     from engine.run.journal import Journal
 
     run_id = drill(tmp_path, estate_file)

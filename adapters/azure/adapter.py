@@ -5,6 +5,7 @@ engine's: the SDK's own retries are off), the read-only guard when asked, and no
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ from adapters.azure.credentials import credential_from_settings
 from adapters.azure.guard import ReadOnlyPolicy
 from adapters.azure.network import AzureDns, AzureNetwork, AzureSecrets
 from adapters.azure.replication import AzureReplication
-from adapters.ports import VaultRef
+from adapters.ports import Adapter, VaultRef
+from adapters.shared import ids
 from adapters.shared.clock import Clock
+from adapters.shared.estate import Estate
+
+# An estate read from Azure, and its connections' key fingerprints, as an adapter to simulate on (the
+# command line hands in a fake estate; this adapter does not import one).
+Simulate = Callable[[Estate, dict[str, str]], Adapter]
 
 # ARM's public token buckets (per subscription, region and principal): (capacity, refill per second).
 ARM_READS = (250.0, 25.0)
@@ -86,8 +93,10 @@ class AzureAdapter:
     name = "azure"
 
     def __init__(self, credential: TokenCredential, *, read_only: bool, transport: HttpTransport | None = None,
-                 polling_interval: float = 30.0, settings: dict[str, Any] | None = None):
+                 polling_interval: float = 30.0, settings: dict[str, Any] | None = None,
+                 simulate: Simulate | None = None):
         self.settings = settings or {}
+        self._simulate = simulate
         self.read_only = read_only
         self.writes_real_cloud = not read_only
         self.clients = Clients(credential, read_only=read_only, transport=transport,
@@ -102,27 +111,27 @@ class AzureAdapter:
         self.rate_limits = (tuple(limits.get("reads", ARM_READS)), tuple(limits.get("writes", ARM_WRITES)))
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], *, read_only: bool) -> AzureAdapter:
-        return cls(credential_from_settings(settings), read_only=read_only, settings=settings)
+    def from_settings(cls, settings: dict[str, Any], *, read_only: bool,
+                      simulate: Simulate | None = None) -> AzureAdapter:
+        return cls(credential_from_settings(settings), read_only=read_only, settings=settings, simulate=simulate)
 
     def simulation(self, scope: VaultRef | None = None):
         """A faithful offline copy of the estate in ``scope`` (read with GETs only), as a fake adapter:
         what plan and dry run execute against, so they cannot write by construction."""
         from adapters.azure.snapshot import snapshot
-        from adapters.fake import FakeAdapter
-        from adapters.shared.estate import Estate
 
         if scope is None:
             raise ValueError("a simulation of Azure needs the runbook's target (subscription, resource group, vault)")
+        if self._simulate is None:
+            raise ValueError("this Azure adapter was opened without a way to simulate an estate")
         estate = Estate.model_validate(snapshot(self, scope))
-        simulation = FakeAdapter.from_estate(estate, calm=True)
         # The snapshot leaves keys out; the copy keeps each one's fingerprint, so a plan can tell a key
         # that would change from one that holds.
-        for doc in simulation.store.all("connection"):
-            connection_id = simulation.cloud.id("connections", doc["name"])
-            doc["key_fingerprint"] = self.network.shared_key(connection_id).fingerprint()
-            simulation.store.put("connection", doc)
-        return simulation
+        fingerprints = {}
+        for name in estate.connections:
+            connection_id = ids.resolve(name, "connections", scope.subscription, scope.resource_group)
+            fingerprints[name] = self.network.shared_key(connection_id).fingerprint()
+        return self._simulate(estate, fingerprints)
 
     def close(self) -> None:
         self.clients.close()

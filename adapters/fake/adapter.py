@@ -118,9 +118,15 @@ class FakeAdapter:
         return adapter
 
     @classmethod
-    def from_estate(cls, estate: Estate, *, calm: bool = False) -> FakeAdapter:
+    def from_estate(cls, estate: Estate, *, calm: bool = False,
+                    key_fingerprints: dict[str, str] | None = None) -> FakeAdapter:
+        """An in-memory estate; ``key_fingerprints``: connections whose shared key is known only by its
+        fingerprint (an estate read from Azure keeps keys out)."""
         adapter = cls(MemoryStore(), estate, None, calm=calm)
         adapter.reset()
+        for name, fingerprint in (key_fingerprints or {}).items():
+            doc = adapter.store.get("connection", name)
+            adapter.store.put("connection", {**doc, "key_fingerprint": fingerprint})
         return adapter
 
     def reset(self) -> None:

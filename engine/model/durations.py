@@ -22,7 +22,13 @@ def parse_duration(value: object) -> float:
     raise ValueError(f"{value!r} is not a duration: write a number of seconds or text like 30s, 5m, 1h30m")
 
 
-def format_duration(seconds: float) -> str:
+def format_duration(seconds: float | None) -> str:
+    """Seconds for a person, in the form ``parse_duration`` reads back: 250ms, 12.5s, 1m30s, 2h05m; a dash
+    for none."""
+    if seconds is None:
+        return "—"
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:

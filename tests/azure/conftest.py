@@ -14,6 +14,7 @@ from adapters.azure import AzureAdapter
 from adapters.fake import FakeAdapter
 from adapters.shared.clock import Clock
 from adapters.shared.estate import Estate
+from engine.cli.wiring import simulate_on_fake
 from tests.azure.arm import ArmService
 from tests.azure.arm.mock import mocked
 from tests.conftest import FAST, WOODGROVE, merge
@@ -69,7 +70,8 @@ def arm():
 
 
 def open_azure(*, read_only: bool = False) -> AzureAdapter:
-    adapter = AzureAdapter(StaticCredential(), read_only=read_only, transport=InstantTransport(), polling_interval=0)
+    adapter = AzureAdapter(StaticCredential(), read_only=read_only, transport=InstantTransport(), polling_interval=0,
+                           simulate=simulate_on_fake)
     adapter.clock = Clock(0.001)  # the engine's own waits (job polls, retries) pass quickly too
     return adapter
 

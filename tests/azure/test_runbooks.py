@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from adapters.ports import VaultRef
 from engine import cli
+from engine.cli import wiring
 from tests.azure.conftest import open_azure
 from tests.conftest import CHANGE_IP, SUBNET_FAILOVER
 from tests.durable import VPN_KEY
@@ -27,12 +28,12 @@ def failover(arm, monkeypatch, tmp_path):
     """``failover`` in this process, its adapter the Azure one (on the ARM simulation)."""
     opened = []
 
-    def adapter(settings, *, estate, azure, state, read_only):
+    def adapter(settings, *, estate, azure, state, read_only, fresh=False):
         assert azure, "these tests run against Azure only"
         opened.append(open_azure(read_only=read_only))
         return opened[-1]
 
-    monkeypatch.setattr(cli, "open_adapter", adapter)
+    monkeypatch.setattr(wiring, "open_adapter", adapter)
     monkeypatch.setenv("FAILOVER_LOG_FILE", str(tmp_path / "failover.log"))
 
     def run(*args: str):

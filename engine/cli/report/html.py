@@ -1,4 +1,4 @@
-"""A run's report (``engine.report.collect``) as one self-contained HTML page, or as Markdown for a ticket.
+"""A run's report (``engine.cli.report.collect``) as one self-contained HTML page.
 
 The HTML page has no external resource and needs no JavaScript: inline CSS, an inline SVG Gantt timeline
 (one bar per step from its start to its finish, coloured by status, on a time axis in the run's seconds),
@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from adapters.shared.secret import redact, redact_data
+from engine.model.durations import format_duration
 
 STATUS_COLOURS = {
     "succeeded": "#2f9e44",
@@ -47,27 +48,12 @@ def _e(value: Any) -> str:
     return escape(value, quote=True)
 
 
-def fmt_s(seconds: float | None) -> str:
-    """Seconds for a person: 0.25s, 12s, 1m 30s, 2h 5m."""
-    if seconds is None:
-        return "—"
-    seconds = float(seconds)
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 10:
-        text = f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
-    elif seconds < 60:
-        text = f"{seconds:.0f}s"
-    elif seconds < 3600:
-        minutes, rest = divmod(round(seconds), 60)
-        text = f"{minutes}m" + (f" {rest}s" if rest else "")
-    else:
-        hours, rest = divmod(round(seconds), 3600)
-        text = f"{hours}h" + (f" {rest // 60}m" if rest // 60 else "")
-    return sign + text
+def _when(seconds: float | None) -> str:
+    """A duration or an offset, escaped."""
+    return _e(format_duration(seconds))
 
 
-def _value(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A change's before/after value, short."""
     if value is None or value == "":
         return "∅"
@@ -76,11 +62,11 @@ def _value(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
-def _change_line(change: dict) -> str:
-    return f"{change['resource']} · {change['field']}: {_value(change['before'])} → {_value(change['after'])}"
+def change_line(change: dict) -> str:
+    return f"{change['resource']} · {change['field']}: {value_text(change['before'])} → {value_text(change['after'])}"
 
 
-def _status_of(step: dict) -> str:
+def status_of(step: dict) -> str:
     """The status as shown: ``succeeded → compensated`` when a change was undone."""
     if step["status"] == "compensated" and step.get("outcome") not in (None, "compensated"):
         return f"{step['outcome']} → compensated"
@@ -124,8 +110,8 @@ def timeline_svg(document: dict) -> str:
     if cleanup:
         cx0, cx1 = x(cleanup["start_s"]), x(cleanup["end_s"])
         parts.append(f'<rect class="cleanup-band" x="{cx0}" y="{top - 6}" width="{max(cx1 - cx0, 2)}" '
-                     f'height="{row_h * len(steps) + 6}" fill="#f3f0ff"><title>cleanup {fmt_s(cleanup["start_s"])}'
-                     f' – {fmt_s(cleanup["end_s"])}</title></rect>')
+                     f'height="{row_h * len(steps) + 6}" fill="#f3f0ff"><title>cleanup {format_duration(cleanup["start_s"])}'
+                     f' – {format_duration(cleanup["end_s"])}</title></rect>')
     # the time axis: a grid line and a label per tick, on top and at the bottom
     count = int(round(axis_end / tick))
     bottom = top + row_h * len(steps)
@@ -137,8 +123,8 @@ def timeline_svg(document: dict) -> str:
         gx = x(seconds)
         parts.append(f'<line class="tick" x1="{gx}" y1="{top - 6}" x2="{gx}" y2="{bottom}" stroke="#dee2e6"/>')
         parts.append(f'<text class="tick-label" x="{gx}" y="{top - 12}" text-anchor="middle" '
-                     f'fill="#495057">{_e(fmt_s(seconds))}</text>')
-        parts.append(f'<text x="{gx}" y="{bottom + 16}" text-anchor="middle" fill="#495057">{_e(fmt_s(seconds))}</text>')
+                     f'fill="#495057">{_when(seconds)}</text>')
+        parts.append(f'<text x="{gx}" y="{bottom + 16}" text-anchor="middle" fill="#495057">{_when(seconds)}</text>')
     parts.append(f'<line x1="{label_w}" y1="{bottom}" x2="{label_w + chart_w}" y2="{bottom}" stroke="#868e96"/>')
     for index, step in enumerate(steps):
         y = top + index * row_h
@@ -148,8 +134,8 @@ def timeline_svg(document: dict) -> str:
                      f'{_e(step["id"])}</text>')
         colour = STATUS_COLOURS.get(step["status"], "#868e96")
         start, finish = step.get("start_s"), step.get("end_s")
-        tip = (f"{step['id']} ({step['kind']}): {_status_of(step)}, {fmt_s(start)} → {fmt_s(finish)}"
-               f", took {fmt_s(step.get('duration_s'))}")
+        tip = (f"{step['id']} ({step['kind']}): {status_of(step)}, {format_duration(start)} → {format_duration(finish)}"
+               f", took {format_duration(step.get('duration_s'))}")
         if start is None:
             parts.append(f'<text class="not-started" x="{label_w + 4}" y="{y + row_h / 2 + 4}" fill="#868e96" '
                          f'font-style="italic">{_e(step["status"])}: {_e(step.get("reason") or "not started")}</text>')
@@ -171,7 +157,7 @@ def timeline_svg(document: dict) -> str:
             fill = "#7048e8" if compensation["undone"] else "#e03131"
             label = "undone" if compensation["undone"] else "NOT undone"
             parts.append(f'<path class="undo-mark" d="M{mx} {my - 7} L{mx + 6} {my} L{mx} {my + 7} L{mx - 6} {my} Z" '
-                         f'fill="{fill}" stroke="#fff"><title>{_e(label)} at {fmt_s(compensation["at_s"])}: '
+                         f'fill="{fill}" stroke="#fff"><title>{_e(label)} at {format_duration(compensation["at_s"])}: '
                          f'{_e(compensation["detail"])}</title></path>')
     line_y = bottom + 32  # each annotation on its own line under the axis, so that none overlaps another
     for seconds, name, colour in ((recovered, "recovered", "#1971c2"), (target, "RTO target", "#c92a2a")):
@@ -181,7 +167,7 @@ def timeline_svg(document: dict) -> str:
                          f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>')
             anchor = "end" if lx > label_w + chart_w * 0.8 else "start"
             parts.append(f'<text x="{lx + (-4 if anchor == "end" else 4)}" y="{line_y}" text-anchor="{anchor}" '
-                         f'fill="{colour}" font-weight="600">{_e(name)} {_e(fmt_s(seconds))}</text>')
+                         f'fill="{colour}" font-weight="600">{_e(name)} {_when(seconds)}</text>')
             line_y += 14
     if cleanup:
         cx0, cx1 = x(cleanup["start_s"]), x(cleanup["end_s"])
@@ -189,7 +175,7 @@ def timeline_svg(document: dict) -> str:
                      f'stroke-width="3"/>')
         anchor = "end" if cx1 > label_w + chart_w * 0.8 else "start"
         parts.append(f'<text x="{cx1 if anchor == "end" else cx0}" y="{line_y + 10}" text-anchor="{anchor}" '
-                     f'fill="#5f3dc4">cleanup {_e(fmt_s(cleanup["start_s"]))} – {_e(fmt_s(cleanup["end_s"]))}</text>')
+                     f'fill="#5f3dc4">cleanup {_when(cleanup["start_s"])} – {_when(cleanup["end_s"])}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -273,7 +259,7 @@ def _meta(document: dict) -> str:
         ("kind", document.get("kind")), ("status", document.get("status")),
         ("mode", f"{document.get('mode')} · {document.get('adapter')}"), ("target", document.get("target")),
         ("started", document.get("started_at")), ("finished", document.get("finished_at")),
-        ("duration", fmt_s(document.get("duration_s"))),
+        ("duration", format_duration(document.get("duration_s"))),
         ("who", f"{who.get('operator')} on {who.get('host')} (pid {who.get('pid')})"),
     ]
     if document.get("schedule"):
@@ -306,8 +292,8 @@ def _changes_html(step: dict) -> str:
         groups.setdefault(str(change["resource"]), []).append(change)
     parts = []
     for resource, changes in groups.items():
-        fields = "".join(f"<li><code>{_e(c['field'])}</code>: {_e(_value(c['before']))} → "
-                         f"<b>{_e(_value(c['after']))}</b></li>" for c in changes)
+        fields = "".join(f"<li><code>{_e(c['field'])}</code>: {_e(value_text(c['before']))} → "
+                         f"<b>{_e(value_text(c['after']))}</b></li>" for c in changes)
         parts.append(f'<div class="resource">{_e(resource)}</div><ul class="changes">{fields}</ul>')
     return "".join(parts)
 
@@ -345,14 +331,14 @@ def _steps_table(document: dict) -> str:
             outputs = json.dumps(step["outputs"], indent=1, default=str, sort_keys=True)
             notes.append(f"<details><summary>outputs</summary><pre>{_e(outputs)}</pre></details>")
         if step.get("operations"):
-            ops = "\n".join(f"{fmt_s(o['at_s'])} {o['during']} {o['operation']} {o['phase']}"
+            ops = "\n".join(f"{format_duration(o['at_s'])} {o['during']} {o['operation']} {o['phase']}"
                             f"{' ' + o['detail'] if o.get('detail') else ''}" for o in step["operations"])
             notes.append(f"<details><summary>{len(step['operations'])} operations</summary><pre>{_e(ops)}</pre></details>")
         overhead = step.get("overhead_ms")
         rows.append(
             f'<tr id="step-{_e(step["id"])}"><td class="num">{index}</td><td><b>{_e(step["id"])}</b><br>'
-            f'<code>{_e(step["kind"])}</code></td><td>{_badge(step["status"], _status_of(step))}</td>'
-            f'<td class="num">{_e(fmt_s(step.get("start_s")))}</td><td class="num">{_e(fmt_s(step.get("duration_s")))}</td>'
+            f'<code>{_e(step["kind"])}</code></td><td>{_badge(step["status"], status_of(step))}</td>'
+            f'<td class="num">{_when(step.get("start_s"))}</td><td class="num">{_when(step.get("duration_s"))}</td>'
             f'<td class="num">{_e(step["attempts"])} / {_e(step["retries"])}</td>'
             + (f'<td class="num overhead">{_overhead_html(overhead, step.get("calls"))}</td>'
                if with_overhead else "") +
@@ -378,13 +364,13 @@ def _rto_table(document: dict) -> str:
         mark = "—" if within is None else ("within target" if within else "over target")
         cls = ' class="error"' if within is False else ""
         rows.append(f"<tr><td>{_e(row['milestone'])}</td><td>{_e(row['what'])}</td>"
-                    f'<td class="num">{_e(fmt_s(row["seconds"]))}</td><td{cls}>{_e(mark)}</td></tr>')
-    rows.append(f'<tr><th>target (rto)</th><th></th><th class="num">{_e(fmt_s(target))}</th><th>{_e(verdict)}</th></tr>')
+                    f'<td class="num">{_when(row["seconds"])}</td><td{cls}>{_e(mark)}</td></tr>')
+    rows.append(f'<tr><th>target (rto)</th><th></th><th class="num">{_when(target)}</th><th>{_e(verdict)}</th></tr>')
     table = ("<table class=\"rto\"><tr><th>milestone</th><th>meaning</th><th>since start</th><th>against target</th></tr>"
              + "".join(rows) + "</table>")
     if rto.get("items"):
         items = "".join(f"<tr><td>{_e(i.get('item'))}</td><td>{_e(i.get('step'))}</td>"
-                        f'<td class="num">{_e(fmt_s(i.get("failed_over_s")))}</td></tr>' for i in rto["items"])
+                        f'<td class="num">{_when(i.get("failed_over_s"))}</td></tr>' for i in rto["items"])
         table += ("<h3>Per VM</h3><table class=\"rto-items\"><tr><th>VM</th><th>failed over by</th><th>since start</th></tr>"
                   + items + "</table>")
     return f'<p class="muted">{_e(rto.get("source"))}; seconds in the run\'s own time.</p>{table}'
@@ -401,7 +387,7 @@ def _cleanup_section(document: dict) -> str:
                 else '<span class="left">INCOMPLETE: changes were left behind.</span></p>')]
     if cleanup.get("undone"):
         rows = "".join(f"<tr><td>{_e(u['step'])}</td><td><code>{_e(u['kind'])}</code></td><td>{_e(u['detail'])}</td>"
-                       f'<td class="num">{_e(fmt_s(u.get("at_s")))}</td></tr>' for u in cleanup["undone"])
+                       f'<td class="num">{_when(u.get("at_s"))}</td></tr>' for u in cleanup["undone"])
         parts.append("<h3>Undone</h3><table class=\"undone\"><tr><th>step</th><th>kind</th><th>what was undone</th>"
                      f"<th>at</th></tr>{rows}</table>")
     if cleanup.get("left_behind"):
@@ -449,85 +435,3 @@ runbook {_e(document.get('runbook_path'))} sha256 {_e(document.get('runbook_sha2
 </html>
 """
     return redact(html)
-
-
-# --- Markdown ------------------------------------------------------------------------------------
-
-
-def _md(value: Any) -> str:
-    """Text for a Markdown table cell: escaped (HTML and pipes), on one line."""
-    if value is None:
-        return "—"
-    if not isinstance(value, str):
-        value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
-    value = escape(value, quote=False).replace("|", "\\|").replace("`", "\\`")
-    return " ".join(value.split())
-
-
-def render_markdown(document: dict) -> str:
-    """The report as Markdown, to paste into a ticket."""
-    document = redact_data(document)
-    who = document.get("who") or {}
-    lines = [f"# {_md(document.get('runbook'))}: {_md(document.get('headline'))}", ""]
-    if document.get("kind") == "drill" and document.get("verdict"):
-        passed = document["verdict"] == "passed"
-        why = "recovery worked, within the target, and nothing was left behind" if passed else document["verdict"]
-        lines += [f"**Verdict: {'✅ PASSED' if passed else '❌ FAILED'}** — {_md(why)}", ""]
-    else:
-        lines += [f"**Status: {_md(document.get('status'))}**", ""]
-    lines += [
-        "| | |", "|---|---|",
-        f"| run | {_md(document.get('run_id'))} |",
-        f"| runbook | {_md(document.get('runbook'))} ({_md(document.get('kind'))}) |",
-        f"| mode | {_md(document.get('mode'))}, {_md(document.get('adapter'))}: {_md(document.get('target'))} |",
-        f"| started | {_md(document.get('started_at'))} |",
-        f"| finished | {_md(document.get('finished_at'))} |",
-        f"| duration | {_md(fmt_s(document.get('duration_s')))} |",
-        f"| who | {_md(who.get('operator'))} on {_md(who.get('host'))} |",
-        "",
-        "## Steps", "",
-        "| # | step | kind | status | start | took | attempts/retries | changes | errors / notes |",
-        "|---:|---|---|---|---:|---:|---:|---|---|",
-    ]
-    for index, step in enumerate(document["steps"], 1):
-        changes = "; ".join(_md(_change_line(c)) for c in step["changes"]) or _md(step["summary"])
-        notes = "; ".join(_md(e) for e in step["errors"])
-        if step.get("reason"):
-            notes = (notes + "; " if notes else "") + _md(step["reason"])
-        if step["jobs"]:
-            notes = (notes + "; " if notes else "") + "jobs: " + ", ".join(_md(j["job_id"]) for j in step["jobs"])
-        lines.append(f"| {index} | {_md(step['id'])} | {_md(step['kind'])} | {_md(_status_of(step))} | "
-                     f"{_md(fmt_s(step.get('start_s')))} | {_md(fmt_s(step.get('duration_s')))} | "
-                     f"{step['attempts']}/{step['retries']} | {changes} | {notes or '—'} |")
-    lines += ["", "## Recovery time", ""]
-    rto = document.get("rto")
-    if rto:
-        lines += ["| milestone | since start | against target |", "|---|---:|---|"]
-        for row in rto["rows"]:
-            within = row.get("within_target")
-            lines.append(f"| {_md(row['milestone'])} ({_md(row['what'])}) | {_md(fmt_s(row['seconds']))} | "
-                         f"{'—' if within is None else ('within' if within else '**over**')} |")
-        met = rto.get("met")
-        lines.append(f"| **target** | {_md(fmt_s(rto.get('target_s')))} | "
-                     f"{'no target' if met is None else ('met' if met else '**missed**')} |")
-        if rto.get("items"):
-            lines += ["", "| VM | failed over by | since start |", "|---|---|---:|"]
-            lines += [f"| {_md(i.get('item'))} | {_md(i.get('step'))} | {_md(fmt_s(i.get('failed_over_s')))} |"
-                      for i in rto["items"]]
-    else:
-        lines.append("No recovery time was measured.")
-    lines += ["", "## Cleanup", ""]
-    cleanup = document.get("cleanup") or {}
-    if not cleanup.get("performed"):
-        lines.append("Nothing needed undoing." if document.get("kind") == "drill" else "No compensation ran.")
-    else:
-        lines.append(f"{_md(cleanup.get('kind'))}: " + ("complete, nothing left behind." if cleanup.get("complete")
-                                                         else "**INCOMPLETE: changes were left behind.**"))
-        lines.append("")
-        lines += [f"- undone: {_md(u['step'])}: {_md(u['detail'])}" for u in cleanup.get("undone", [])]
-        lines += [f"- **left behind** by {_md(u['step'])}: {_md(u['detail'])}" for u in cleanup.get("left_behind", [])]
-    lines += ["", f"_Generated {_md(document.get('generated_at'))} from the failover journal._", ""]
-    return redact("\n".join(lines))
-
-
-__all__ = ["render_html", "render_markdown", "timeline_svg", "fmt_s"]

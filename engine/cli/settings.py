@@ -1,6 +1,5 @@
-"""Settings from ``config/failover.yaml`` (or ``--config`` / ``FAILOVER_CONFIG``), and opening the
-adapter they, or the command line, ask for. With nothing said, the adapter is the fake Woodgrove
-estate: nothing real is touched by accident."""
+"""Settings from ``config/failover.yaml`` (or ``--config`` / ``FAILOVER_CONFIG``). With nothing said, the
+adapter is the fake Woodgrove estate: nothing real is touched by accident."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ from typing import Any
 
 import yaml
 
-from adapters.ports import Adapter
-from engine import collector
 from engine.model.problems import InvalidInput, Problem
 
 DEFAULT_CONFIG = Path("config/failover.yaml")
@@ -29,7 +26,7 @@ class Settings:
     job_poll_interval: float = 15.0
     journal_fsync: bool = False  # fsync each mutating call's intent (survives a host crash, costs ms per call)
     azure: dict[str, Any] = field(default_factory=dict)
-    drills: list[dict[str, Any]] = field(default_factory=list)  # scheduled drills (engine.schedule)
+    drills: list[dict[str, Any]] = field(default_factory=list)  # scheduled drills (engine.cli.scheduler)
     reports: Path = Path(".failover/reports")
 
     def state_for(self, estate: Path) -> Path:
@@ -83,33 +80,3 @@ def _from_dict(data: dict, path: Path) -> Settings:
                  "estate": str(rel(d["estate"])) if d.get("estate") else None} for d in data.get("drills") or []],
         reports=rel(data.get("reports")) or base / ".failover/reports",
     )
-
-
-def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state: Path | None,
-                 read_only: bool, fresh: bool = False) -> Adapter:
-    """The adapter a command asks for; ``fresh``: a fake estate started over from its estate file."""
-    if azure or (estate is None and settings.adapter == "azure"):
-        from adapters.azure import AzureAdapter
-
-        try:
-            return AzureAdapter.from_settings(settings.azure, read_only=read_only)
-        except ValueError as exc:
-            raise InvalidInput([Problem("CF004", str(exc), file=str(settings.file) if settings.file else None,
-                                        fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
-    from adapters.fake import FakeAdapter
-    from adapters.fake.adapter import StateOutdated
-    from adapters.shared.estate import EstateInvalid
-
-    estate = estate or settings.estate
-    try:
-        with collector.paused():  # the estate's model and documents live as long as the command
-            return FakeAdapter.open(estate, state or settings.state_for(estate), fresh=fresh)
-    except EstateInvalid as exc:
-        raise InvalidInput([Problem("ES001", message, file=str(exc.file), line=line,
-                                    fix="see docs/estates.md") for (_, line, message) in exc.problems]) from None
-    except StateOutdated as exc:
-        raise InvalidInput([Problem("ES003", str(exc), file=str(state or settings.state_for(estate)),
-                                    fix="failover fake reset")]) from None
-    except FileNotFoundError as exc:
-        raise InvalidInput([Problem("ES002", f"no estate file {exc.filename}", file=str(estate),
-                                    fix="give --estate a file under config/estates/")]) from None

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from engine.cli.views.text import STATUS_STYLE
 from engine.model.durations import format_duration
 from engine.model.loader import LoadedRunbook
-from engine.output import STATUS_STYLE
 from engine.run.records import RunResult, StepRecord
 
 SPINNER = {"running": "⟳ ", "succeeded": "✔ ", "unchanged": "= ", "failed": "✘ ", "skipped": "- ", "pending": "· "}

@@ -8,8 +8,8 @@ left behind. Times are given both as UTC timestamps and as seconds since the run
 own seconds (simulated with the fake estate, divided by its ``time_scale``; real against Azure), the
 same seconds as step durations and the recovery-time table.
 
-The document passes through secret redaction before it is returned; ``engine.render`` turns it into
-HTML or Markdown.
+The document passes through secret redaction before it is returned; ``engine.cli.report.html`` and
+``engine.cli.report.markdown`` turn it into pages.
 """
 
 from __future__ import annotations

@@ -1,0 +1,10 @@
+"""The ``failover`` command line: the application and its command groups (``commands``), the one
+module that opens adapters (``wiring``), a command's session, settings, terminal views, report pages
+and the drill scheduler."""
+
+from engine.cli.app import app, main
+
+# Each module adds its commands; the order they are imported is the order of --help.
+from engine.cli.commands import runbooks, records, schedule, estate  # noqa: F401  # isort: skip
+
+__all__ = ["app", "main"]

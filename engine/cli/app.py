@@ -1,0 +1,39 @@
+"""The ``failover`` application: its command groups, and ``main`` as the console script runs it.
+
+Results go to stdout (text, or one JSON document with ``-o json``); logs and notes to stderr.
+Exit codes: 0 success; 1 the run failed; 2 invalid input; 3 refused; 4 paused.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from adapters.shared.errors import AdapterError
+from adapters.shared.secret import redact
+from engine.cli.session import Exit, print_problems, stderr
+from engine.model.problems import InvalidInput
+
+app = typer.Typer(
+    name="failover", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Declarative failover runbooks for Azure Site Recovery: validate, plan, rehearse, run.",
+)
+fake_app = typer.Typer(help="The fake estate's live state: start over, dump it, list its mutating calls.",
+                       no_args_is_help=True)
+app.add_typer(fake_app, name="fake")
+schedule_app = typer.Typer(help="Scheduled drills, from the `drills:` section of the settings.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+
+
+def main() -> None:
+    """Errors a command's session already reported end as its exit code; these are the ones raised
+    before a session began (reading a runbook to find its target, for instance)."""
+    try:
+        app()  # usage errors exit 2 with click's message
+    except InvalidInput as exc:
+        print_problems(exc.problems)
+        sys.exit(Exit.INVALID)
+    except AdapterError as exc:
+        stderr.print(f"[red]failed[/]: {redact(str(exc))}")
+        sys.exit(Exit.FAILED)

@@ -1,0 +1,99 @@
+"""Commands on the journal's records: a run's status, the history of runs, a run's report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adapters.shared.secret import redact, redact_data
+from engine.cli.app import app
+from engine.cli.options import ConfigOpt, JournalOpt, OutputOpt
+from engine.cli.session import Session, stderr
+from engine.cli.views import text
+from engine.model.problems import InvalidInput, Problem
+
+
+def _no_run(run_id: str, journal) -> InvalidInput:
+    return InvalidInput([Problem("RUN001", f"no run {run_id} in the journal {journal.path}",
+                                 fix="see failover history")])
+
+
+@app.command()
+def status(run_id: Annotated[str | None, typer.Argument(help="a run (default: runs going on now)")] = None,
+           journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
+    """A run and its steps, from the journal; without RUN_ID, the runs running or paused now."""
+    with Session(config, output_format=output_format, journal=journal) as session:
+        if run_id is not None:
+            found = session.journal.load(run_id)
+            if found is None:
+                raise _no_run(run_id, session.journal)
+            session.emit(found[1].to_json(), text.run_text(found[1]))
+            return
+        rows = [r for r in session.journal.runs(limit=200) if r["status"] in ("running", "paused", "interrupted")]
+        results = [session.journal.load(r["run_id"])[1] for r in rows]
+        session.emit({"runs": [r.to_json() for r in results]},
+                     "\n\n".join(text.run_text(r) for r in results) or "no run is going on")
+
+
+@app.command()
+def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
+            drills: Annotated[bool, typer.Option("--drills", help="only drills, with their pass/fail trend")] = False,
+            journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
+    """Past runs, newest first."""
+    with Session(config, output_format=output_format, journal=journal) as session:
+        runs = [text.history_row(r) for r in session.journal.runs(limit=limit, kind="drill" if drills else None)]
+        document = {"runs": runs}
+        if drills:
+            document["trend"] = "".join("P" if r["status"] == "succeeded" else "F" for r in reversed(runs))
+            document["passed"] = sum(r["status"] == "succeeded" for r in runs)
+            document["failed"] = len(runs) - document["passed"]
+        shown = text.history_text(runs)
+        if drills and runs:
+            shown += (f"\n\ntrend (oldest → newest): {document['trend']}  "
+                      f"({document['passed']} passed, {document['failed']} failed)")
+        session.emit(document, shown)
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def report(run_id: Annotated[str, typer.Argument(help="the run (or drill) to report on")],
+           report_format: Annotated[ReportFormat, typer.Option(
+               "--format", "-f", help="html (one self-contained page), json, or markdown (for a ticket)")
+           ] = ReportFormat.html,
+           out: Annotated[Path | None, typer.Option(
+               "--out", "-o", help="write the report to this file instead of stdout")] = None,
+           journal: JournalOpt = None, config: ConfigOpt = None) -> None:
+    """A run's report from the journal: verdict, timeline, steps with their changes, retries and errors,
+    recovery time, and what was cleaned up or left behind."""
+    from engine.cli.report.collect import UnknownRun, collect
+    from engine.cli.report.html import render_html
+    from engine.cli.report.markdown import render_markdown
+
+    with Session(config, journal=journal) as session:
+        try:
+            document = collect(session.journal, run_id)
+        except UnknownRun:
+            raise _no_run(run_id, session.journal) from None
+    if report_format == ReportFormat.json:
+        page = json.dumps(redact_data(document), indent=2, default=str) + "\n"
+    elif report_format == ReportFormat.markdown:
+        page = render_markdown(document)
+    else:
+        page = render_html(document)
+    page = redact(page)
+    if out is None:
+        sys.stdout.write(page)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    stderr.print(f"{report_format.value} report of {run_id} written to {out}")

@@ -1,0 +1,241 @@
+"""Commands on a runbook: validate, plan, run, drill, resume, approve, and the runbook's JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.cli.app import app
+from engine.cli.options import (
+    AzureOpt,
+    ConfigOpt,
+    EstateOpt,
+    JournalOpt,
+    LogFormatOpt,
+    OutputOpt,
+    ParamOpt,
+    RunbookArg,
+    StateOpt,
+    VerboseOpt,
+    YesOpt,
+)
+from engine.cli.session import Exit, Session, print_json, stderr
+from engine.cli.views import text
+from engine.model.loader import load_runbook
+from engine.model.params import resolve_parameters
+from engine.model.problems import WARNING, InvalidInput, Problem
+
+
+@app.command()
+def validate(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+             param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+             config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Check schema, references, parameters, secrets and the network-plan rules; nothing is changed."""
+    from engine.plan.simulation import simulate
+
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose) as session:
+        adapter = session.adapter(estate, azure, state, read_only=True)
+        loaded, values, problems = session.load(runbook, param, adapter)
+        problems = problems + simulate(loaded, values, adapter, rules=True).problems
+        if any(p.severity != WARNING for p in problems):
+            raise InvalidInput(problems)
+        warnings = [p.to_json() for p in problems if p.severity == WARNING]
+        session.emit({"valid": True, "errors": [], "warnings": warnings}, text.validation_text(loaded, problems))
+
+
+@app.command()
+def plan(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+         param: ParamOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+         config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Show what each step would change (before -> after), simulated on a copy; reads only."""
+    from engine.plan.simulation import plan_json, simulate
+
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose) as session:
+        adapter = session.adapter(estate, azure, state, read_only=True)
+        loaded, values, _ = session.load(runbook, param, adapter)
+        document = plan_json(simulate(loaded, values, adapter, rules=True))
+        session.emit(document, text.plan_text(document))
+    if not document["would_succeed"]:
+        raise typer.Exit(Exit.INVALID)
+
+
+@app.command()
+def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+        param: ParamOpt = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="simulate on a copy")] = False,
+        yes: YesOpt = False,
+        preflight: Annotated[bool, typer.Option(
+            "--preflight/--no-preflight", help="simulate the runbook and check the network-plan rules first")] = True,
+        concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="steps at once")] = None,
+        journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+        config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Execute a runbook (--dry-run: simulate it on a copy, no writes)."""
+    from engine.cli.views.progress import progress_observer
+    from engine.plan.simulation import simulate
+
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose,
+                 journal=journal) as session:
+        adapter = session.adapter(estate, azure, state, read_only=dry_run)
+        loaded, values, _ = session.load(runbook, param, adapter)
+        if preflight and not dry_run:
+            problems = simulate(loaded, values, adapter, rules=True).problems
+            if any(p.severity != WARNING for p in problems):
+                raise InvalidInput(problems)
+        if adapter.writes_real_cloud and not dry_run:
+            session.confirm_real_cloud(loaded, yes)
+        concurrency = concurrency or session.settings.concurrency
+        with progress_observer(loaded, enabled=not session.json) as observer:
+            if dry_run:
+                result = simulate(loaded, values, adapter, observer=observer,
+                                  concurrency=concurrency or loaded.runbook.defaults.concurrency).result
+            else:
+                result = _journaled(session, loaded, values, adapter, observer, concurrency=concurrency)
+        _finish(session, result)
+
+
+def _journaled(session: Session, loaded, values, adapter, observer, *, concurrency=None, prior=None,
+               kind: str = "run"):
+    from engine.run.runs import LockHeld, execute
+
+    try:
+        return execute(loaded, values, adapter, session.journal, options=session.adapter_options, observer=observer,
+                       prior=prior, concurrency=concurrency, job_poll_interval=session.settings.job_poll_interval,
+                       kind=kind)
+    except LockHeld as exc:
+        stderr.print(f"refused: {exc}. If that process is gone, the lock is taken over automatically.")
+        raise typer.Exit(Exit.REFUSED) from None
+
+
+def _finish(session: Session, result) -> None:
+    session.emit(result.to_json(), text.run_text(result, steps=not sys.stderr.isatty()))
+    if str(result.status) in ("interrupted", "paused", "failed"):
+        session.note(f"resume with: failover resume {result.run_id}")
+    code = {"succeeded": Exit.OK, "paused": Exit.PAUSED, "interrupted": Exit.FAILED}.get(str(result.status), Exit.FAILED)
+    raise typer.Exit(code)
+
+
+@app.command()
+def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, state: StateOpt = None,
+          param: ParamOpt = None, yes: YesOpt = False,
+          report_dir: Annotated[Path | None, typer.Option(
+              "--report-dir", help="write the HTML and JSON reports here")] = None,
+          schedule_name: Annotated[str | None, typer.Option("--schedule-name", hidden=True)] = None,
+          journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+          config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """A DR drill: the runbook's test failover and probes, then, whatever happens, every change undone;
+    the recovery time measured against the runbook's rto; exit 0 only if it passed and cleaned up."""
+    from engine.cli.views.progress import progress_observer
+    from engine.plan.simulation import simulate
+
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose,
+                 journal=journal) as session:
+        adapter = session.adapter(estate, azure, state, read_only=False)
+        session.adapter_options["schedule"] = schedule_name
+        loaded, values, _ = session.load(runbook, param, adapter)
+        problems = simulate(loaded, values, adapter, rules=True).problems
+        if any(p.severity != WARNING for p in problems):
+            raise InvalidInput(problems)
+        if adapter.writes_real_cloud:
+            session.confirm_real_cloud(loaded, yes)
+        with progress_observer(loaded, enabled=not session.json) as observer:
+            result = _journaled(session, loaded, values, adapter, observer, kind="drill")
+        if report_dir is not None:
+            _write_reports(session, result.run_id, report_dir)
+        session.note(f"drill {result.verdict}")
+        if str(result.status) != "succeeded":
+            for entry in (r for r in result.to_json()["rollback"] if not r["undone"]):
+                session.note(f"[red]left behind[/] by {entry['step']}: {entry['detail']}")
+        session.emit(result.to_json(), text.run_text(result, steps=not sys.stderr.isatty()))
+    raise typer.Exit(Exit.OK if str(result.status) == "succeeded" else Exit.FAILED)
+
+
+def _write_reports(session: Session, run_id: str, folder: Path) -> None:
+    """The drill's evidence, as files an auditor can keep (HTML to read, JSON for machines)."""
+    from adapters.shared.secret import redact_data
+    from engine.cli.report.collect import collect
+    from engine.cli.report.html import render_html
+
+    document = collect(session.journal, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{run_id}.json").write_text(json.dumps(redact_data(document), indent=2, default=str))
+    (folder / f"{run_id}.html").write_text(render_html(document))
+    stderr.print(f"reports written to {folder / run_id}.html and .json")
+
+
+@app.command()
+def resume(run_id: Annotated[str, typer.Argument(help="the run to continue")],
+           accept_changed_runbook: Annotated[bool, typer.Option(
+               "--accept-changed-runbook", help="resume even though the runbook file changed")] = False,
+           yes: YesOpt = False,
+           journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+           config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Continue a run that crashed, was interrupted, failed or paused; finished steps are not repeated."""
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose,
+                 journal=journal) as session:
+        _resume(session, run_id, accept_changed=accept_changed_runbook, yes=yes)
+
+
+def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool) -> None:
+    from engine.cli.views.progress import progress_observer
+    from engine.run.runs import NotResumable, RunbookChanged, prepare_resume
+
+    try:
+        row, prior = prepare_resume(session.journal, run_id, accept_changed=accept_changed)
+    except NotResumable as exc:
+        raise InvalidInput([Problem("RUN001", str(exc), fix="see failover history")]) from None
+    except RunbookChanged as exc:
+        stderr.print(f"refused: {exc}")
+        raise typer.Exit(Exit.REFUSED) from None
+    options = json.loads(row["options"])
+    adapter = session.adapter(Path(options["estate"]) if options.get("estate") else None, options.get("azure", False),
+                              Path(options["state"]) if options.get("state") else None, read_only=False)
+    stored = {k: v for k, v in prior.parameters.items() if v != "***"}
+    loaded = load_runbook(row["runbook_path"])
+    values, problems = resolve_parameters(loaded.runbook, stored, file=loaded.file, lines=loaded.line,
+                                          fetch_secret=adapter.secrets.get_secret)
+    if any(p.severity != WARNING for p in problems):
+        raise InvalidInput(problems)
+    if adapter.writes_real_cloud:
+        session.confirm_real_cloud(loaded, yes)
+    with progress_observer(loaded, enabled=not session.json) as observer:
+        result = _journaled(session, loaded, values, adapter, observer, prior=prior)
+    _finish(session, result)
+
+
+@app.command()
+def approve(run_id: Annotated[str, typer.Argument(help="the paused run")],
+            step_id: Annotated[str, typer.Argument(help="the approval or manual step to release")],
+            comment: Annotated[str | None, typer.Option("--comment", help="recorded with the approval")] = None,
+            then_resume: Annotated[bool, typer.Option("--resume/--no-resume", help="resume the run at once")] = True,
+            journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+            config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Release a paused approval or manual step (recording who approved), then resume the run."""
+    from engine.run.journal import who
+
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose,
+                 journal=journal) as session:
+        found = session.journal.load(run_id)
+        if found is None:
+            raise InvalidInput([Problem("RUN001", f"no run {run_id} in the journal", fix="see failover history")])
+        _, prior = found
+        record = next((s for s in prior.steps if s.id == step_id), None)
+        if record is None or str(record.status) != "paused":
+            state = "no such step" if record is None else f"it is {record.status}"
+            raise InvalidInput([Problem("RUN002", f"step {step_id} of run {run_id} is not waiting for approval "
+                                        f"({state})", fix="approve a paused step; see failover status " + run_id)])
+        session.journal.approve(run_id, step_id, who(), comment)
+        if not session.json or not then_resume:
+            stderr.print(f"{step_id} of run {run_id} approved by {who()}")
+        if then_resume:
+            _resume(session, run_id, accept_changed=False, yes=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the runbook JSON Schema (for editors)."""
+    from engine.model.schema import runbook_schema
+
+    print_json(runbook_schema())

@@ -1,0 +1,59 @@
+"""Which adapter a command gets. The one module that imports the adapters: the engine knows them only
+by the ports they implement, and each adapter knows neither the engine nor the other adapter (the Azure
+adapter's offline copy of an estate, which plan and dry run execute against, is a fake estate handed to
+it from here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.ports import Adapter
+from adapters.shared.estate import Estate
+from engine import collector
+from engine.cli.settings import Settings
+from engine.model.problems import InvalidInput, Problem
+
+
+def open_adapter(settings: Settings, *, estate: Path | None, azure: bool, state: Path | None,
+                 read_only: bool, fresh: bool = False) -> Adapter:
+    """The adapter a command asks for; ``fresh``: a fake estate started over from its estate file."""
+    if azure or (estate is None and settings.adapter == "azure"):
+        return _azure(settings, read_only=read_only)
+    return _fake(settings, estate or settings.estate, state, fresh=fresh)
+
+
+def _azure(settings: Settings, *, read_only: bool) -> Adapter:
+    from adapters.azure import AzureAdapter
+
+    try:
+        return AzureAdapter.from_settings(settings.azure, read_only=read_only, simulate=simulate_on_fake)
+    except ValueError as exc:
+        raise InvalidInput([Problem("CF004", str(exc), file=str(settings.file) if settings.file else None,
+                                    fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
+
+
+def simulate_on_fake(estate: Estate, key_fingerprints: dict[str, str]) -> Adapter:
+    """A read estate as a calm fake (no injected latency or faults), each connection's key known by its
+    fingerprint only."""
+    from adapters.fake import FakeAdapter
+
+    return FakeAdapter.from_estate(estate, calm=True, key_fingerprints=key_fingerprints)
+
+
+def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) -> Adapter:
+    from adapters.fake import FakeAdapter
+    from adapters.fake.adapter import StateOutdated
+    from adapters.shared.estate import EstateInvalid
+
+    state = state or settings.state_for(estate)
+    try:
+        with collector.paused():  # the estate's model and documents live as long as the command
+            return FakeAdapter.open(estate, state, fresh=fresh)
+    except EstateInvalid as exc:
+        raise InvalidInput([Problem("ES001", message, file=str(exc.file), line=line,
+                                    fix="see docs/estates.md") for (_, line, message) in exc.problems]) from None
+    except StateOutdated as exc:
+        raise InvalidInput([Problem("ES003", str(exc), file=str(state), fix="failover fake reset")]) from None
+    except FileNotFoundError as exc:
+        raise InvalidInput([Problem("ES002", f"no estate file {exc.filename}", file=str(estate),
+                                    fix="give --estate a file under config/estates/")]) from None
