@@ -8,15 +8,13 @@ Resources are addressed by full Azure resource IDs (see ``adapters.shared.ids``)
 every ``find_*`` returns ``None`` instead. Methods that change the cloud are marked "writes"; they
 appear in the fake's ledger.
 
-What the ports answer is immutable. The answers a plan builds by the thousand (a protected item, its
-NICs, an address check) are ``NamedTuple``s: a frozen dataclass sets each field through
-``object.__setattr__``, and building those made a tenth of a 5,000-VM plan.
+What the ports answer is immutable: frozen dataclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from adapters.shared.clock import Clock
 from adapters.shared.itemstate import JOB_FINISHED, TEST_FAILOVER_SCENARIO, WAITING_FOR_CLEANUP, ItemState
@@ -33,7 +31,8 @@ class VaultRef:
     vault: str
 
 
-class NicSettings(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class NicSettings:
     """One NIC of a protected item: where it comes up after failover and after test failover.
 
     ASR keeps only the primary IP configuration of a NIC (``ip_config`` names it, as the item does);
@@ -53,7 +52,8 @@ class NicSettings(NamedTuple):
     test_ip: str | None = None
 
 
-class NetworkSettings(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class NetworkSettings:
     """The desired target network of one NIC; ``None`` leaves a field as it is, and ``test_network=""``
     clears the test-failover settings (they are optional in ASR; the recovery network cannot be cleared)."""
 
@@ -65,7 +65,8 @@ class NetworkSettings(NamedTuple):
     test_ip: str | None = None
 
 
-class ProtectedItem(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ProtectedItem:
     name: str  # ASR's name of the replicated item
     vm_name: str  # the friendly name operators use
     state: ItemState  # what it does and may do next (decide from this)
@@ -186,7 +187,8 @@ class VirtualNetwork:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class IpAvailability(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class IpAvailability:
     available: bool
     platform_reserved: bool = False
     available_alternatives: tuple[str, ...] = ()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
+from dataclasses import asdict
 
 from adapters.fake.network import ip_user, virtual_network
 from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
@@ -240,7 +241,7 @@ class FakeReplication:
             handle = self._start_job(vault, UPDATE, [doc], item, params={"nic": nic["id"]})
             self.store.record("replication_protected_items.update", self._view(vault, doc).id,
                               {"nic": nic["id"], "ip_config": nic["ip_config"], "job": handle.job_id,
-                               **{k: v for k, v in settings._asdict().items() if v is not None}})
+                               **{k: v for k, v in asdict(settings).items() if v is not None}})
         self._await(vault, handle)
         return self._item_view(vault, item)
 

@@ -1,22 +1,6 @@
-"""The one registry of step kinds: ``uses:`` in a runbook names a key of ``KINDS``."""
+"""The step kinds, one module per family; importing this package registers every kind in ``KINDS``."""
 
-from __future__ import annotations
+from engine.kinds import approval, asr, asserts, dns, network  # noqa: F401  (each registers its kinds)
+from engine.kinds.registry import KINDS, get, register
 
-from engine.kinds.base import StepKind
-
-KINDS: dict[str, StepKind] = {}
-
-
-def register(cls: type[StepKind]) -> type[StepKind]:
-    if cls.name in KINDS:
-        raise ValueError(f"step kind {cls.name} registered twice")
-    KINDS[cls.name] = cls()
-    return cls
-
-
-def get(name: str) -> StepKind:
-    return KINDS[name]
-
-
-# Importing the modules registers their kinds.
-from engine.kinds import approval, asr, asserts, dns, network  # noqa: E402,F401
+__all__ = ["KINDS", "get", "register"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind
+from engine.kinds.registry import register
 from engine.run.context import PauseRequested, StepContext, StepTimeout
 
 

@@ -12,8 +12,8 @@ from adapters.shared import ids
 from adapters.shared.addressing import address_text, parsed_address
 from adapters.shared.errors import JobFailedError
 from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
-from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.kinds.registry import register
 from engine.plan.rules.addresses import check_target_ip
 from engine.plan.rules.items import check_cleanup, check_commit, check_failover
 from engine.run.context import StepContext

@@ -14,8 +14,8 @@ from pydantic import Field
 from adapters.shared import ids
 from adapters.shared.errors import NotFoundError
 from adapters.shared.itemstate import Stage
-from engine.kinds import register
 from engine.kinds.base import Args, Decision, StepKind, VerificationFailed
+from engine.kinds.registry import register
 from engine.model.runbook import Duration
 from engine.run.context import StepContext
 

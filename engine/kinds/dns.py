@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters.shared import ids
-from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, StepKind, VerificationFailed
+from engine.kinds.registry import register
 from engine.run.context import StepContext
 
 

@@ -11,8 +11,8 @@ from adapters.ports import NEXT_HOP_TYPES, ConnectionSpec, Route
 from adapters.shared import ids
 from adapters.shared.addressing import network_text, parsed_network, prefixes_after
 from adapters.shared.secret import Secret
-from engine.kinds import register
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.kinds.registry import register
 from engine.plan.rules.gateways import check_connection, check_local_gateway_prefixes
 from engine.run.context import StepContext
 
