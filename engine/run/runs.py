@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine import collector
 from engine.model.loader import LoadedRunbook
 from engine.run.journal import Journal, LockHeld
 from engine.run.logs import get_logger
@@ -107,7 +106,7 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
             journal.begin_run(runner.result, runbook_path=str(Path(loaded.file).resolve()),
                               runbook_sha256=file_sha256(loaded.file), scope=scope, kind=kind,
                               options={**options, "rto_s": loaded.runbook.rto, "time_scale": adapter.clock.scale})
-        with sigterm_as_interrupt(), collector.settled():
+        with sigterm_as_interrupt():
             return runner.run()
 
 
