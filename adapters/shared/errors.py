@@ -15,12 +15,14 @@ from __future__ import annotations
 class AdapterError(Exception):
     """An error answered by (or on the way to) the cloud, with the service's code and message."""
 
-    def __init__(self, message: str, *, code: str = "", status: int | None = None, operation: str = ""):
+    def __init__(self, message: str, *, code: str = "", status: int | None = None, operation: str = "",
+                 hint: str = ""):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.operation = operation
+        self.hint = hint  # what the operator can do about it (sign in, assign a role, fix a setting)
 
     def __str__(self) -> str:
         prefix = f"{self.code}: " if self.code else ""
@@ -57,6 +59,22 @@ class NotFoundError(PermanentError):
 
 class ConflictError(PermanentError):
     pass
+
+
+class SignInFailed(PermanentError):
+    """No identity could get a token: nothing was sent to the service."""
+
+
+class AccessDenied(PermanentError):
+    """The identity signed in but lacks a permission; ``action`` is the one Azure named, when it did."""
+
+    def __init__(self, message: str, *, action: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.action = action
+
+
+class Unreachable(TransientError):
+    """The request never reached the service (name resolution, proxy, firewall, TLS)."""
 
 
 class UnknownOutcomeError(AdapterError):

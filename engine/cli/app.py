@@ -11,8 +11,7 @@ import sys
 import typer
 
 from adapters.shared.errors import AdapterError
-from adapters.shared.secret import redact
-from engine.cli.session import Exit, print_problems, stderr
+from engine.cli.session import Exit, Refused, print_problems, say_failed, say_refused
 from engine.model.problems import InvalidInput
 
 app = typer.Typer(
@@ -29,11 +28,21 @@ app.add_typer(schedule_app, name="schedule")
 def main() -> None:
     """Errors a command's session already reported end as its exit code; these are the ones raised
     before a session began (reading a runbook to find its target, for instance)."""
+    verbose = "-v" in sys.argv or "--verbose" in sys.argv
     try:
         app()  # usage errors exit 2 with click's message
     except InvalidInput as exc:
         print_problems(exc.problems)
         sys.exit(Exit.INVALID)
+    except Refused as exc:
+        say_refused(exc.reason, exc.next_step)
+        sys.exit(Exit.REFUSED)
     except AdapterError as exc:
-        stderr.print(f"[red]failed[/]: {redact(str(exc))}")
+        say_failed(str(exc), exc.hint, code=exc.code, verbose=verbose)
+        sys.exit(Exit.FAILED)
+    except Exception as exc:  # a fault of failover itself: said in one paragraph, the traceback with -v
+        if verbose:
+            raise
+        say_failed(f"unexpected {type(exc).__name__}: {exc}", "run the command again with -v for the traceback "
+                   "and report it with the journal's run id", code=type(exc).__name__)
         sys.exit(Exit.FAILED)

@@ -5,7 +5,9 @@ refusal becomes a message and an exit code."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import traceback as tracebacks
 from contextlib import ExitStack
 from enum import IntEnum
 from pathlib import Path
@@ -36,6 +38,15 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class Refused(Exception):
+    """The command will not go ahead (confirmation missing, a lock held, a guard tripped): exit 3."""
+
+    def __init__(self, reason: str, *, next_step: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.next_step = next_step
+
+
 class Session:
     """``with Session(...) as session:`` around a command's work."""
 
@@ -56,6 +67,8 @@ class Session:
                 raise InvalidInput([Problem("CLI001", f"--output {self._output_format!r}",
                                             fix="use --output text or json")])
             logs.configure(self._log_format, "info" if self._verbose else "warning")  # warnings always show
+            # the SDK's own account of a failed sign-in is said once, as a message with its next step
+            logging.getLogger("azure").setLevel(logging.INFO if self._verbose else logging.CRITICAL)
             self.settings: Settings = load_settings(self._config)
         except BaseException as exc:
             if not self.__exit__(type(exc), exc, exc.__traceback__):
@@ -63,16 +76,34 @@ class Session:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        self._closing.close()
+        try:
+            self._closing.close()
+        except (AdapterError, JournalError, OSError) as exc:  # closing failed: said like any other failure
+            error = error or exc
+        if error is None or isinstance(error, typer.Exit | KeyboardInterrupt | SystemExit):
+            return False
+        if self._verbose and not isinstance(error, InvalidInput):
+            stderr.print("".join(tracebacks.format_exception(error)).rstrip(), markup=False)
         if isinstance(error, InvalidInput):
             print_problems(error.problems, as_json=self.json)
             raise typer.Exit(Exit.INVALID) from None
+        if isinstance(error, Refused):
+            say_refused(error.reason, error.next_step, as_json=self.json)
+            raise typer.Exit(Exit.REFUSED) from None
         if isinstance(error, AdapterError):  # the cloud refused something outside any step (reading to plan)
-            stderr.print(f"[red]failed[/]: {redact(str(error))}")
+            say_failed(str(error), getattr(error, "hint", ""), code=error.code, as_json=self.json,
+                       verbose=self._verbose)
             raise typer.Exit(Exit.FAILED) from None
         if isinstance(error, JournalError):  # the run stops rather than act unrecorded; what it did is journaled
-            stderr.print(f"[red]stopped[/]: {error}. Free the disk or fix the journal file, then `failover resume` "
-                         "the run: every step reads the state before it acts.")
+            say_failed(f"stopped: {error}", "free the disk or fix the journal file, then `failover resume` the run: "
+                       "every step reads the state before it acts", code="JournalError", as_json=self.json,
+                       verbose=self._verbose)
+            raise typer.Exit(Exit.FAILED) from None
+        if isinstance(error, OSError):  # a file the command reads or writes: named, with the system's reason
+            where = f" {error.filename}" if getattr(error, "filename", None) else ""
+            say_failed(f"{error.strerror or error}{':' + where if where else ''}",
+                       "check the path and its permissions, then run again", code=type(error).__name__,
+                       as_json=self.json, verbose=self._verbose)
             raise typer.Exit(Exit.FAILED) from None
         return False
 
@@ -133,24 +164,43 @@ class Session:
         if yes:
             return
         if not sys.stdin.isatty():
-            stderr.print(f"refused: {name} would write to real Azure; pass --yes to confirm when not on a terminal")
-            raise typer.Exit(Exit.REFUSED)
+            raise Refused(f"{name} would write to real Azure and no one at a terminal confirmed it",
+                          next_step="pass --yes to confirm when not on a terminal")
         stderr.print(f"[bold red]This run writes to real Azure[/] (subscription {loaded.runbook.target.subscription}).")
         typed = typer.prompt(f"Type the runbook name ({name}) to go on", default="", show_default=False)
         if typed.strip() != name:
-            stderr.print("refused: the name typed does not match")
-            raise typer.Exit(Exit.REFUSED)
+            raise Refused("the name typed does not match the runbook's", next_step=f"type {name} to go on")
 
 
 def print_json(document) -> None:
     sys.stdout.write(json.dumps(redact_data(document), indent=2, default=str) + "\n")
 
 
+def say_failed(cause: str, next_step: str = "", *, code: str = "", as_json: bool = False,
+               verbose: bool = False) -> None:
+    """A failure as one paragraph (cause, then what to do), or as the JSON document on stdout."""
+    cause = " ".join(redact(cause).split())
+    if as_json:
+        print_json({"status": "failed", "error": {"code": code, "message": cause, "next_step": next_step}})
+    paragraph = cause.rstrip(".") + "." + (f" Next: {next_step.rstrip('.')}." if next_step else "")
+    if not verbose:
+        paragraph += " (-v shows the details.)"
+    stderr.print(f"[red]failed[/]: {paragraph}", markup=True, highlight=False)
+
+
+def say_refused(reason: str, next_step: str = "", *, as_json: bool = False) -> None:
+    reason = redact(reason).strip()
+    if as_json:
+        print_json({"status": "refused", "error": {"code": "refused", "message": reason, "next_step": next_step}})
+    paragraph = reason.rstrip(".") + "." + (f" {next_step[0].upper()}{next_step[1:].rstrip('.')}." if next_step else "")
+    stderr.print(f"[yellow]refused[/]: {paragraph}", markup=True, highlight=False)
+
+
 def print_problems(problems: list[Problem], *, as_json: bool = False) -> None:
     if as_json:
         errors = [p.to_json() for p in problems if p.severity != WARNING]
         warnings = [p.to_json() for p in problems if p.severity == WARNING]
-        print_json({"valid": False, "errors": errors, "warnings": warnings})
+        print_json({"valid": False, "status": "invalid", "errors": errors, "warnings": warnings})
         return
     for problem in problems:
         label = "warning" if problem.severity == WARNING else "error"

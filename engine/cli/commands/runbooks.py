@@ -23,7 +23,7 @@ from engine.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from engine.cli.session import Exit, Session, print_json, stderr
+from engine.cli.session import Exit, Refused, Session, print_json, stderr
 from engine.cli.views import text
 from engine.model.loader import load_runbook
 from engine.model.params import resolve_parameters
@@ -80,12 +80,12 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
                  journal=journal) as session:
         adapter = session.adapter(estate, azure, state, read_only=dry_run)
         loaded, values, _ = session.load(runbook, param, adapter)
+        if adapter.writes_real_cloud and not dry_run:  # asked before anything is read from the cloud
+            session.confirm_real_cloud(loaded, yes)
         if preflight and not dry_run:
             problems = simulate(loaded, values, adapter, rules=True).problems
             if any(p.severity != WARNING for p in problems):
                 raise InvalidInput(problems)
-        if adapter.writes_real_cloud and not dry_run:
-            session.confirm_real_cloud(loaded, yes)
         concurrency = concurrency or session.settings.concurrency
         with progress_observer(loaded, enabled=not session.json) as observer:
             if dry_run:
@@ -105,8 +105,8 @@ def _journaled(session: Session, loaded, values, adapter, observer, *, concurren
                        prior=prior, concurrency=concurrency, job_poll_interval=session.settings.job_poll_interval,
                        kind=kind)
     except LockHeld as exc:
-        stderr.print(f"refused: {exc}. If that process is gone, the lock is taken over automatically.")
-        raise typer.Exit(Exit.REFUSED) from None
+        raise Refused(str(exc), next_step="wait for that run to end; if its process is gone, the lock is taken "
+                      "over automatically") from None
 
 
 def _finish(session: Session, result) -> None:
@@ -135,11 +135,11 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
         adapter = session.adapter(estate, azure, state, read_only=False)
         session.adapter_options["schedule"] = schedule_name
         loaded, values, _ = session.load(runbook, param, adapter)
+        if adapter.writes_real_cloud:
+            session.confirm_real_cloud(loaded, yes)
         problems = simulate(loaded, values, adapter, rules=True).problems
         if any(p.severity != WARNING for p in problems):
             raise InvalidInput(problems)
-        if adapter.writes_real_cloud:
-            session.confirm_real_cloud(loaded, yes)
         with progress_observer(loaded, enabled=not session.json) as observer:
             result = _journaled(session, loaded, values, adapter, observer, kind="drill")
         if report_dir is not None:
@@ -187,8 +187,7 @@ def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool) -
     except NotResumable as exc:
         raise InvalidInput([Problem("RUN001", str(exc), fix="see failover history")]) from None
     except RunbookChanged as exc:
-        stderr.print(f"refused: {exc}")
-        raise typer.Exit(Exit.REFUSED) from None
+        raise Refused(str(exc), next_step="restore the runbook, or pass --accept-changed-runbook") from None
     options = json.loads(row["options"])
     adapter = session.adapter(Path(options["estate"]) if options.get("estate") else None, options.get("azure", False),
                               Path(options["state"]) if options.get("state") else None, read_only=False)
