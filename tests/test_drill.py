@@ -145,12 +145,14 @@ def test_schedule_due_now_runs_the_drill_once_and_not_twice(tmp_path, estate_fil
     env = {**os.environ, "FAILOVER_CONFIG": str(config)}
     listed = json_out(run_cli("schedule", "list", "-o", "json", env={"FAILOVER_CONFIG": str(config)}))
     assert listed["drills"][0]["due"] is True
-    command = [sys.executable, "-m", "engine.cli", "schedule", "run", "--once"]
+    command = [sys.executable, "-m", "engine.cli", "schedule", "run", "--once", "-o", "json"]
     schedulers = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                   for _ in range(2)]
-    outcomes = [json.loads(line) for p in schedulers for line in p.communicate(timeout=180)[0].splitlines()]
-    assert sorted(o["action"] for o in outcomes) in (["skipped", "started"], ["started"]), outcomes
+    documents = [json.loads(p.communicate(timeout=180)[0]) for p in schedulers]
+    outcomes = [o for d in documents for o in d["drills"]]
+    assert sorted(o["action"] for o in outcomes) in (["elsewhere", "started"], ["started"]), outcomes
+    assert [d["exit_code"] for d in documents] == [0, 0] and [p.returncode for p in schedulers] == [0, 0]
     history = json_out(run_cli("history", "--drills", "-o", "json", env={"FAILOVER_CONFIG": str(config)}))
     assert len(history["runs"]) == 1 and history["trend"] == "P"
     again = run_cli("schedule", "run", "--once", env={"FAILOVER_CONFIG": str(config)})
-    assert again.returncode == 0 and again.stdout.strip() == ""
+    assert again.returncode == 0 and again.stdout.strip() == "no drill is due"

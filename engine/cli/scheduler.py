@@ -5,6 +5,11 @@ down), with its reports written to the reports folder. A drill is due when a cro
 since its last run began, no longer ago than the grace period (a scheduler started late does not
 replay a month of missed drills); one whose previous run is still going is skipped, not started twice: the
 journal knows what is running, and the run lock refuses a second run on the same target anyway.
+
+A drill's relative paths (``runbook``, ``estate``) are relative to the settings file that schedules it,
+like every path in a settings file (``engine.cli.settings``); ``schedule list`` shows them resolved.
+Every outcome carries a ``reason`` when a drill did not pass, and ``exit_code`` sums them up for cron
+and CI: 0 only when every drill due ran and passed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +38,7 @@ class ScheduledDrill:
     cron: str
     params: dict
     estate: str | None = None
+    declared_in: str | None = None  # the settings file that schedules it (relative paths start there)
 
     def previous_slot(self, now: datetime) -> datetime:
         return croniter(self.cron, now).get_prev(datetime)
@@ -50,7 +57,7 @@ def drills_from(settings) -> list[ScheduledDrill]:
                                     fix="e.g. cron: \"0 3 1 * *\" (03:00 UTC on the first of each month)"))
             continue
         drills.append(ScheduledDrill(name, entry["runbook"], entry["cron"], dict(entry.get("params") or {}),
-                                     entry.get("estate")))
+                                     entry.get("estate"), str(settings.file) if settings.file else None))
     if problems:
         raise InvalidInput(problems)
     return drills
@@ -68,7 +75,8 @@ def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
     ran_since = bool(last) and last["started_at"] >= slot.timestamp()
     in_grace = (now - slot).total_seconds() <= GRACE_S
     return {
-        "name": drill.name, "runbook": drill.runbook, "cron": drill.cron,
+        "name": drill.name, "runbook": drill.runbook, "estate": drill.estate, "declared_in": drill.declared_in,
+        "runbook_exists": Path(drill.runbook).is_file(), "cron": drill.cron,
         "next_run": drill.next_slot(now).isoformat(), "last_slot": slot.isoformat(),
         "last_run": last["run_id"] if last else None, "last_status": last["status"] if last else None,
         "running": bool(last) and last["status"] == "running",
@@ -77,8 +85,12 @@ def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
 
 
 def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, now: datetime | None = None,
-            config: Path | None = None, log=None) -> list[dict]:
-    """Start every due drill (one process each) and wait for them; return what happened."""
+            config: Path | None = None, log=None, junit: Path | None = None) -> list[dict]:
+    """Start every due drill (one process each) and wait for them; return what happened, each outcome
+    with its ``exit`` code and, unless it passed, its ``reason``. With ``junit``, every drill that was
+    due is written there as a test suite (one that could not run, as an error)."""
+    from engine.cli.report import junit as junit_xml
+
     now = now or datetime.now(UTC)
     started = []
     journal = Journal(journal_path)
@@ -91,19 +103,23 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
                 claimed[drill.name] = journal.claim_slot(drill.name, state["last_slot"], who())
     finally:
         journal.close()
+    scratch = tempfile.TemporaryDirectory(prefix="failover-junit-")
     for drill in drills:
         state = states[drill.name]
+        entry = {"name": drill.name, "runbook": drill.runbook}
         if state["running"]:
-            started.append({"name": drill.name, "action": "skipped", "why": f"run {state['last_run']} is still going"})
+            started.append({**entry, "action": "skipped", "exit": 3,
+                            "reason": f"run {state['last_run']} of this drill is still going"})
             continue
         if not state["due"]:
             continue
         if not claimed.get(drill.name):
-            started.append({"name": drill.name, "action": "skipped",
-                            "why": f"another scheduler started the {state['last_slot']} drill"})
+            started.append({**entry, "action": "elsewhere", "exit": 0,
+                            "reason": f"another scheduler started the {state['last_slot']} drill"})
             continue
         command = [sys.executable, "-m", "engine.cli", "drill", drill.runbook, "--journal", str(journal_path),
-                   "--report-dir", str(reports), "--schedule-name", drill.name, "-o", "json"]
+                   "--report-dir", str(reports), "--schedule-name", drill.name, "-o", "json",
+                   "--junit", str(Path(scratch.name) / f"{len(started)}.xml")]
         command += [arg for key, value in drill.params.items() for arg in ("--param", f"{key}={value}")]
         if drill.estate:
             command += ["--estate", drill.estate]
@@ -111,21 +127,61 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
             command += ["--config", str(config)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=os.environ.copy())
-        started.append({"name": drill.name, "action": "started", "process": process})
+        started.append({**entry, "action": "started", "process": process, "junit": command[command.index("--junit") + 1]})
+    suites = []
     for entry in started:
         process = entry.pop("process", None)
+        own_junit = entry.pop("junit", None)
         if process is None:
+            if entry["exit"]:
+                suites.append(junit_xml.not_run_suite(entry["name"], entry["reason"], kind=entry["action"]))
             continue
-        stdout, stderr = process.communicate()
+        out, err = process.communicate()
         entry["exit"] = process.returncode
+        entry.update(_outcome(out, err, process.returncode))
         if process.returncode == 3:
-            entry.update(action="skipped", why="another run holds the target's lock: " + stderr.strip()[-300:])
-        else:
-            try:
-                document = json.loads(stdout)
-                entry.update(run_id=document["run_id"], verdict=document.get("verdict"))
-            except (ValueError, KeyError):
-                entry.update(error=stderr.strip()[-500:])
+            entry["action"] = "skipped"
+        if own_junit and Path(own_junit).is_file():
+            suites += junit_xml.read_suites(Path(own_junit))
+        elif entry["exit"]:
+            suites.append(junit_xml.not_run_suite(entry["name"], entry.get("reason") or "the drill did not run",
+                                                  kind=entry["action"]))
         if log:
             log.info("schedule.drill", **entry)
+    if junit is not None:
+        junit_xml.write(suites, junit)
+    scratch.cleanup()
     return started
+
+
+def _outcome(out: str, err: str, code: int) -> dict:
+    """What a drill's process said: its run and verdict, or why it did not run (its JSON error document,
+    else the end of its stderr)."""
+    try:
+        document = json.loads(out)
+    except ValueError:
+        document = {}
+    found: dict = {}
+    if document.get("run_id"):
+        found.update(run_id=document["run_id"], status=document.get("status"), verdict=document.get("verdict"))
+        if code != 0:
+            found["reason"] = document.get("verdict") or f"the drill {document.get('status')}"
+        return found
+    if document.get("errors"):
+        found["reason"] = "; ".join(
+            f"{e['code']} {e['message']}" + (f" ({e['file']}{':' + str(e['line']) if e.get('line') else ''})"
+                                            if e.get("file") else "") for e in document["errors"])
+    elif document.get("error"):
+        error = document["error"]
+        found["reason"] = error["message"] + (f"; next: {error['next_step']}" if error.get("next_step") else "")
+    else:
+        lines = [line for line in err.strip().splitlines() if line.strip()]
+        found["reason"] = " ".join(lines[-3:])[-500:] or f"the drill exited {code} without saying why"
+    return found
+
+
+def exit_code(outcomes: list[dict]) -> int:
+    """The scheduler's exit code: 1 if a drill failed, else 2 if one's input was invalid, else 3 if one was
+    skipped or refused, else 4 if one paused; 0 when every drill due ran and passed (or ran elsewhere)."""
+    codes = {o.get("exit") or 0 for o in outcomes}
+    return next((code for code in (1, 2, 3, 4) if code in codes), 0 if codes <= {0} else 1)

@@ -51,12 +51,13 @@ class Session:
     """``with Session(...) as session:`` around a command's work."""
 
     def __init__(self, config: Path | None, *, output_format: str = "text", log_format: str = "auto",
-                 verbose: bool = False, journal: Path | None = None):
+                 verbose: bool = False, journal: Path | None = None, file_option: str = ""):
         self._config = config
         self._log_format, self._verbose = log_format, verbose
         self._journal_path = journal
         self.json = output_format == "json"
         self._output_format = output_format
+        self._file_option = file_option  # where a command writes a file, for a --output given a file name
         self._closing = ExitStack()
         self._journal: Journal | None = None
         self.adapter_options: dict = {}
@@ -64,8 +65,10 @@ class Session:
     def __enter__(self) -> Session:
         try:
             if self._output_format not in ("text", "json"):
-                raise InvalidInput([Problem("CLI001", f"--output {self._output_format!r}",
-                                            fix="use --output text or json")])
+                elsewhere = f"; to write a file, use {self._file_option} FILE" if self._file_option else ""
+                raise InvalidInput([Problem("CLI001", f"--output (-o) is the output format, text or json, "
+                                            f"not {self._output_format!r}",
+                                            fix=f"use -o text or -o json{elsewhere}")])
             logs.configure(self._log_format, "info" if self._verbose else "warning")  # warnings always show
             # the SDK's own account of a failed sign-in is said once, as a message with its next step
             logging.getLogger("azure").setLevel(logging.INFO if self._verbose else logging.CRITICAL)
@@ -152,6 +155,10 @@ class Session:
             print_json(document)
         elif text is not None:
             stdout.print(redact(text))
+
+    def emit_json(self, document) -> None:
+        """A result that is a document whatever the format (a state dump, a ledger)."""
+        print_json(document)
 
     def note(self, text: str) -> None:
         """A line for the person at the terminal (stderr), never in JSON output."""

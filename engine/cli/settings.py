@@ -1,5 +1,9 @@
 """Settings from ``config/failover.yaml`` (or ``--config`` / ``FAILOVER_CONFIG``). With nothing said, the
-adapter is the fake Woodgrove estate: nothing real is touched by accident."""
+adapter is the fake Woodgrove estate: nothing real is touched by accident.
+
+A relative path written in a settings file is relative to the folder of that file (``config/`` for
+``config/failover.yaml``), wherever the command runs from; a setting left out takes its default, relative
+to the current folder, as with no settings file at all."""
 
 from __future__ import annotations
 
@@ -53,7 +57,8 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def _from_dict(data: dict, path: Path) -> Settings:
-    base = path.parent.parent if path.parent.name == "config" else path.parent
+    base = path.parent.absolute()
+    defaults = Settings()
     known = {"adapter", "fake", "journal", "journal_fsync", "concurrency", "job_poll_interval", "azure", "drills",
              "reports"}
     unknown = set(data) - known
@@ -64,19 +69,22 @@ def _from_dict(data: dict, path: Path) -> Settings:
     fake = data.get("fake") or {}
 
     def rel(value):
-        return None if value is None else (base / value if not Path(value).is_absolute() else Path(value))
+        if value is None:
+            return None
+        value = Path(value).expanduser()
+        return value if value.is_absolute() else Path(os.path.normpath(base / value))
 
     return Settings(
         file=path,
         adapter=data.get("adapter", "fake"),
-        estate=rel(fake.get("estate")) or base / "config/estates/woodgrove.yaml",
+        estate=rel(fake.get("estate")) or defaults.estate,
         state=rel(fake.get("state")),
-        journal=rel(data.get("journal")) or base / ".failover/journal.db",
+        journal=rel(data.get("journal")) or defaults.journal,
         concurrency=data.get("concurrency"),
         job_poll_interval=float(data.get("job_poll_interval", 15.0)),
         journal_fsync=bool(data.get("journal_fsync", False)),
         azure=data.get("azure") or {},
         drills=[{**d, "runbook": str(rel(d["runbook"])) if d.get("runbook") else None,
                  "estate": str(rel(d["estate"])) if d.get("estate") else None} for d in data.get("drills") or []],
-        reports=rel(data.get("reports")) or base / ".failover/reports",
+        reports=rel(data.get("reports")) or defaults.reports,
     )

@@ -46,6 +46,11 @@ def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) 
     from adapters.shared.estate import EstateInvalid
 
     state = state or settings.state_for(estate)
+    if not estate.is_file():
+        where = f" (from {settings.file})" if settings.file and estate == settings.estate else ""
+        raise InvalidInput([Problem("ES002", f"no estate file {estate}{where}", file=str(estate),
+                                    fix="give --estate an estate file, e.g. config/estates/woodgrove.yaml; "
+                                        "docs/estates.md describes the format")])
     try:
         with collector.paused():  # the estate's model and documents live as long as the command
             return FakeAdapter.open(estate, state, fresh=fresh)

@@ -61,7 +61,9 @@ def drill_verdict(runner: Runner, status: RunStatus, cleaned_up: bool) -> RunSta
     if status != RunStatus.SUCCEEDED:
         failed = [s.id for s in result.steps if s.status == StepStatus.FAILED]
         reasons.append(f"steps failed: {', '.join(failed)}" if failed else f"the drill was {status}")
-    if times.met is False:
+    if times.unverified:
+        reasons.append(f"recovery not verified: {', '.join(times.unverified)} did not pass")
+    elif times.met is False:
         reasons.append(f"recovery took {times.recovered_s:.0f}s, over the {times.target_s:.0f}s target")
     if not cleaned_up:
         left = [s.id for s in result.steps if (s.reason or "").startswith("not undone")]

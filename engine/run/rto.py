@@ -7,7 +7,7 @@ divided by the clock's scale.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from engine.run.records import RunResult
 
@@ -28,17 +28,25 @@ class RecoveryTimes:
     target_s: float | None
     failed_over_s: float | None  # the last VM failed over
     network_ready_s: float | None  # the last network or DNS step done
-    verified_s: float | None  # the last probe passed
+    verified_s: float | None  # the last probe passed (None when any probe did not)
     items: list[ItemRecovery]
+    unverified: list[str] = field(default_factory=list)  # probes that failed or never ran
 
     @property
     def recovered_s(self) -> float | None:
-        """The run's recovery time: verified if it verifies, else network ready, else failed over."""
+        """The run's recovery time: verified if it verifies, else network ready, else failed over; none
+        when a probe failed, for recovery that a probe contradicts is not recovery."""
+        if self.unverified:
+            return None
         return self.verified_s or self.network_ready_s or self.failed_over_s
 
     @property
     def met(self) -> bool | None:
-        if self.target_s is None or self.recovered_s is None:
+        if self.target_s is None:
+            return None
+        if self.unverified:
+            return False
+        if self.recovered_s is None:
             return None
         return self.recovered_s <= self.target_s
 
@@ -59,10 +67,13 @@ def measure(result: RunResult, target_s: float | None, scale: float = 1.0) -> Re
     done = [r for r in result.steps if str(r.status) in ("succeeded", "unchanged", "compensated")]
     failovers = [r for r in done if r.uses in FAILOVER_KINDS]
     items = [ItemRecovery(item, r.id, since_start(r.finished_at)) for r in failovers for item in r.outputs.get("items", [])]
+    probes = [r for r in result.steps if r.uses.startswith(VERIFY_PREFIX)]
+    unverified = [r.id for r in probes if str(r.status) not in ("succeeded", "unchanged", "compensated", "skipped")]
     return RecoveryTimes(
         target_s=target_s,
         failed_over_s=last(failovers),
         network_ready_s=last([r for r in done if r.uses.startswith(NETWORK_PREFIX)]),
-        verified_s=last([r for r in done if r.uses.startswith(VERIFY_PREFIX)]),
+        verified_s=None if unverified else last([r for r in done if r.uses.startswith(VERIFY_PREFIX)]),
         items=items,
+        unverified=unverified,
     )

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from engine.cli.app import app, fake_app
-from engine.cli.options import AzureOpt, ConfigOpt, EstateOpt, StateOpt
-from engine.cli.session import Session, print_json, stderr, stdout
+from engine.cli.options import AzureOpt, ConfigOpt, EstateOpt, OutputOpt, StateOpt
+from engine.cli.session import Session
 from engine.model.loader import load_runbook
 from engine.model.problems import InvalidInput, Problem
 
@@ -19,16 +19,16 @@ from engine.model.problems import InvalidInput, Problem
 def snapshot(runbook: Annotated[Path | None, typer.Argument(
                  help="take the subscription, resource group and vault from this runbook's target")] = None,
              azure: AzureOpt = False,
-             out: Annotated[Path, typer.Option("-o", "--output-file", help="the estate file to write")] = Path(
+             out: Annotated[Path, typer.Option("--out", "--output-file", help="the estate file to write")] = Path(
                  "config/estates/snapshot.yaml"),
              subscription: Annotated[str | None, typer.Option("--subscription")] = None,
              resource_group: Annotated[str | None, typer.Option("--resource-group")] = None,
              vault: Annotated[str | None, typer.Option("--vault")] = None,
-             config: ConfigOpt = None) -> None:
+             output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
     """Read the real estate (GETs only) into the fake's estate format, secrets left out, to rehearse offline."""
     from adapters.ports import VaultRef
 
-    with Session(config) as session:
+    with Session(config, output_format=output_format, file_option="--out") as session:
         if not azure:
             raise InvalidInput([Problem("CLI003", "snapshot reads real Azure and needs --azure",
                                         fix="failover snapshot RUNBOOK --azure -o config/estates/copy.yaml")])
@@ -45,9 +45,11 @@ def snapshot(runbook: Annotated[Path | None, typer.Argument(
                                             "or set them under azure: in config/failover.yaml")])
         adapter = session.adapter(None, True, None, read_only=True)
         estate = adapter.snapshot(VaultRef(**scope), out)
-    items = len(next(iter(estate["vaults"].values()))["protected_items"])
-    stderr.print(f"wrote {out}: {items} protected items, {len(estate['virtual_networks'])} virtual networks, "
-                 f"{len(estate['connections'])} connections (shared keys left out)")
+        items = len(next(iter(estate["vaults"].values()))["protected_items"])
+        session.emit({"file": str(out), "protected_items": items, "virtual_networks": len(estate["virtual_networks"]),
+                      "connections": len(estate["connections"])},
+                     f"wrote {out}: {items} protected items, {len(estate['virtual_networks'])} virtual networks, "
+                     f"{len(estate['connections'])} connections (shared keys left out)")
 
 
 def _fake(session: Session, estate: Path | None, state: Path | None, *, fresh: bool = False):
@@ -55,22 +57,27 @@ def _fake(session: Session, estate: Path | None, state: Path | None, *, fresh: b
 
 
 @fake_app.command("reset")
-def fake_reset(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
+def fake_reset(estate: EstateOpt = None, state: StateOpt = None, output_format: OutputOpt = "text",
+               config: ConfigOpt = None) -> None:
     """Start the fake estate over from its estate file."""
-    with Session(config) as session:
+    with Session(config, output_format=output_format) as session:
         adapter = _fake(session, estate, state, fresh=True)
-        stdout.print(f"fake estate {adapter.estate_name} reset from its estate file")
+        session.emit({"estate": adapter.estate_name, "estate_file": session.adapter_options["estate"],
+                      "state": session.adapter_options["state"], "reset": True},
+                     f"fake estate {adapter.estate_name} reset from its estate file")
 
 
 @fake_app.command("show")
-def fake_show(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
-    """Print the fake estate's live state (JSON)."""
-    with Session(config) as session:
-        print_json(_fake(session, estate, state).show())
+def fake_show(estate: EstateOpt = None, state: StateOpt = None, output_format: OutputOpt = "json",
+              config: ConfigOpt = None) -> None:
+    """Print the fake estate's live state (JSON whatever --output says: it is a document)."""
+    with Session(config, output_format=output_format) as session:
+        session.emit_json(_fake(session, estate, state).show())
 
 
 @fake_app.command("ledger")
-def fake_ledger(estate: EstateOpt = None, state: StateOpt = None, config: ConfigOpt = None) -> None:
-    """Print every mutating call made on the fake estate (JSON)."""
-    with Session(config) as session:
-        print_json(_fake(session, estate, state).ledger())
+def fake_ledger(estate: EstateOpt = None, state: StateOpt = None, output_format: OutputOpt = "json",
+                config: ConfigOpt = None) -> None:
+    """Print every mutating call made on the fake estate (JSON whatever --output says: it is a list of records)."""
+    with Session(config, output_format=output_format) as session:
+        session.emit_json(_fake(session, estate, state).ledger())

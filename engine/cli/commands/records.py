@@ -13,7 +13,7 @@ import typer
 from adapters.shared.secret import redact, redact_data
 from engine.cli.app import app
 from engine.cli.options import ConfigOpt, JournalOpt, OutputOpt
-from engine.cli.session import Session, stderr
+from engine.cli.session import Session
 from engine.cli.views import text
 from engine.model.problems import InvalidInput, Problem
 
@@ -71,29 +71,33 @@ def report(run_id: Annotated[str, typer.Argument(help="the run (or drill) to rep
                "--format", "-f", help="html (one self-contained page), json, or markdown (for a ticket)")
            ] = ReportFormat.html,
            out: Annotated[Path | None, typer.Option(
-               "--out", "-o", help="write the report to this file instead of stdout")] = None,
-           journal: JournalOpt = None, config: ConfigOpt = None) -> None:
+               "--out", help="write the report to this file instead of stdout")] = None,
+           journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
     """A run's report from the journal: verdict, timeline, steps with their changes, retries and errors,
-    recovery time, and what was cleaned up or left behind."""
+    recovery time, and what was cleaned up or left behind. `-o json` prints the report's JSON document
+    (with --out: where the page was written)."""
     from engine.cli.report.collect import UnknownRun, collect
     from engine.cli.report.html import render_html
     from engine.cli.report.markdown import render_markdown
 
-    with Session(config, journal=journal) as session:
+    with Session(config, journal=journal, output_format=output_format, file_option="--out") as session:
         try:
             document = collect(session.journal, run_id)
         except UnknownRun:
             raise _no_run(run_id, session.journal) from None
-    if report_format == ReportFormat.json:
-        page = json.dumps(redact_data(document), indent=2, default=str) + "\n"
-    elif report_format == ReportFormat.markdown:
-        page = render_markdown(document)
-    else:
-        page = render_html(document)
-    page = redact(page)
-    if out is None:
-        sys.stdout.write(page)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    stderr.print(f"{report_format.value} report of {run_id} written to {out}")
+        if session.json and out is None:
+            report_format = ReportFormat.json
+        if report_format == ReportFormat.json:
+            page = json.dumps(redact_data(document), indent=2, default=str) + "\n"
+        elif report_format == ReportFormat.markdown:
+            page = render_markdown(document)
+        else:
+            page = render_html(document)
+        page = redact(page)
+        if out is None:
+            sys.stdout.write(page)
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+        session.emit({"run_id": run_id, "format": report_format.value, "file": str(out)},
+                     f"{report_format.value} report of {run_id} written to {out}")

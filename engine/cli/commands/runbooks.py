@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from adapters.shared.errors import AdapterError
 from engine.cli.app import app
 from engine.cli.options import (
     AzureOpt,
@@ -23,7 +24,7 @@ from engine.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from engine.cli.session import Exit, Refused, Session, print_json, stderr
+from engine.cli.session import Exit, Refused, Session, stderr
 from engine.cli.views import text
 from engine.model.loader import load_runbook
 from engine.model.params import resolve_parameters
@@ -122,6 +123,8 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
           param: ParamOpt = None, yes: YesOpt = False,
           report_dir: Annotated[Path | None, typer.Option(
               "--report-dir", help="write the HTML and JSON reports here")] = None,
+          junit: Annotated[Path | None, typer.Option(
+              "--junit", help="write the drill as a JUnit XML test suite (steps and checks as test cases)")] = None,
           schedule_name: Annotated[str | None, typer.Option("--schedule-name", hidden=True)] = None,
           journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
           config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
@@ -132,24 +135,51 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
 
     with Session(config, output_format=output_format, log_format=log_format, verbose=verbose,
                  journal=journal) as session:
-        adapter = session.adapter(estate, azure, state, read_only=False)
-        session.adapter_options["schedule"] = schedule_name
-        loaded, values, _ = session.load(runbook, param, adapter)
-        if adapter.writes_real_cloud:
-            session.confirm_real_cloud(loaded, yes)
-        problems = simulate(loaded, values, adapter, rules=True).problems
-        if any(p.severity != WARNING for p in problems):
-            raise InvalidInput(problems)
-        with progress_observer(loaded, enabled=not session.json) as observer:
-            result = _journaled(session, loaded, values, adapter, observer, kind="drill")
+        try:
+            adapter = session.adapter(estate, azure, state, read_only=False)
+            session.adapter_options["schedule"] = schedule_name
+            loaded, values, _ = session.load(runbook, param, adapter)
+            if adapter.writes_real_cloud:
+                session.confirm_real_cloud(loaded, yes)
+            problems = simulate(loaded, values, adapter, rules=True).problems
+            if any(p.severity != WARNING for p in problems):
+                raise InvalidInput(problems)
+            with progress_observer(loaded, enabled=not session.json) as observer:
+                result = _journaled(session, loaded, values, adapter, observer, kind="drill")
+        except (InvalidInput, Refused, AdapterError) as exc:  # CI still gets its test suite: the drill did not run
+            if junit is not None:
+                _write_junit_not_run(schedule_name or runbook.stem, exc, junit)
+            raise
         if report_dir is not None:
             _write_reports(session, result.run_id, report_dir)
+        if junit is not None:
+            _write_junit(session, result.run_id, junit, schedule_name)
         session.note(f"drill {result.verdict}")
         if str(result.status) != "succeeded":
             for entry in (r for r in result.to_json()["rollback"] if not r["undone"]):
                 session.note(f"[red]left behind[/] by {entry['step']}: {entry['detail']}")
         session.emit(result.to_json(), text.run_text(result, steps=not sys.stderr.isatty()))
     raise typer.Exit(Exit.OK if str(result.status) == "succeeded" else Exit.FAILED)
+
+
+def _write_junit(session: Session, run_id: str, path: Path, name: str | None) -> None:
+    from engine.cli.report import junit as junit_xml
+    from engine.cli.report.collect import collect
+
+    junit_xml.write([junit_xml.drill_suite(collect(session.journal, run_id), name)], path)
+    session.note(f"JUnit XML written to {path}")
+
+
+def _write_junit_not_run(name: str, error: Exception, path: Path) -> None:
+    from engine.cli.report import junit as junit_xml
+
+    if isinstance(error, InvalidInput):
+        reason, kind = "; ".join(str(p) for p in error.problems if p.severity != WARNING), "invalid"
+    elif isinstance(error, Refused):
+        reason, kind = error.reason, "refused"
+    else:
+        reason, kind = str(error), "failed"
+    junit_xml.write([junit_xml.not_run_suite(name, reason, kind=kind)], path)
 
 
 def _write_reports(session: Session, run_id: str, folder: Path) -> None:
@@ -162,7 +192,7 @@ def _write_reports(session: Session, run_id: str, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{run_id}.json").write_text(json.dumps(redact_data(document), indent=2, default=str))
     (folder / f"{run_id}.html").write_text(render_html(document))
-    stderr.print(f"reports written to {folder / run_id}.html and .json")
+    session.note(f"reports written to {folder / run_id}.html and .json")
 
 
 @app.command()
@@ -226,15 +256,19 @@ def approve(run_id: Annotated[str, typer.Argument(help="the paused run")],
             raise InvalidInput([Problem("RUN002", f"step {step_id} of run {run_id} is not waiting for approval "
                                         f"({state})", fix="approve a paused step; see failover status " + run_id)])
         session.journal.approve(run_id, step_id, who(), comment)
-        if not session.json or not then_resume:
+        if not session.json:
             stderr.print(f"{step_id} of run {run_id} approved by {who()}")
+        elif not then_resume:
+            session.emit({"run_id": run_id, "step": step_id, "approved_by": who(), "comment": comment,
+                          "status": str(prior.status)})
         if then_resume:
             _resume(session, run_id, accept_changed=False, yes=False)
 
 
 @app.command()
-def schema() -> None:
-    """Print the runbook JSON Schema (for editors)."""
+def schema(output_format: OutputOpt = "json") -> None:
+    """Print the runbook JSON Schema (for editors; JSON whatever --output says)."""
     from engine.model.schema import runbook_schema
 
-    print_json(runbook_schema())
+    with Session(None, output_format=output_format) as session:
+        session.emit_json(runbook_schema())
