@@ -4,8 +4,6 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUNBOOK ?= runbooks/woodgrove-subnet-failover.yaml
-# The rehearsal's VPN key stands in for the real one; it only ever reaches the fake estate.
-export WOODGROVE_VPN_KEY ?= rehearsal-only-shared-key
 
 .PHONY: install rehearse test lint bench clean
 

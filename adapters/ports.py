@@ -354,6 +354,9 @@ class Adapter(Protocol):
     network: NetworkPort
     dns: DnsPort
     secrets: SecretStorePort
+    # environment variables a fake estate fills in with made-up values for a rehearsal when they are not
+    # set (``stand_in_secrets`` in its estate file); always empty for Azure, whose secrets are real
+    stand_in_secrets: dict[str, str]
 
     def simulation(self, scope: VaultRef | None = None) -> Adapter:
         """A copy of the estate in ``scope`` (the runbook's target; the fake holds one estate and ignores it)

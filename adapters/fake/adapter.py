@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
@@ -32,6 +33,10 @@ class Cloud:
         self.vaults = {name.lower() for name in estate.vaults}
         self.scope = (self.subscription.lower(), self.resource_group.lower())  # compared on every ASR call
         self._names: dict[tuple[str, str], str] = {}  # (resource ID, kind) -> name, for IDs found ours
+
+    def environment(self, variable: str) -> str | None:
+        """A variable's value as this estate sees it: the environment's, else the estate's stand-in."""
+        return os.environ.get(variable) or self.estate.stand_in_secrets.get(variable)
 
     def id(self, kind: str, name: str) -> str:
         return ids.resolve(name, kind, self.subscription, self.resource_group)
@@ -93,6 +98,7 @@ class FakeAdapter:
         self.dns = FakeDns(self.cloud)
         self.secrets = FakeSecrets(self.cloud)
         self.estate_name = estate.name
+        self.stand_in_secrets = dict(estate.stand_in_secrets)  # rehearsal values of unset variables
         self.subscription = estate.subscription
         self.resource_group = estate.resource_group
         self.location = estate.location

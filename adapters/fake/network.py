@@ -4,7 +4,6 @@ a GatewaySubnet for every gateway, valid routes, reserved and used addresses."""
 from __future__ import annotations
 
 import ipaddress
-import os
 from types import MappingProxyType
 
 from adapters.ports import (
@@ -210,7 +209,7 @@ class FakeNetwork:
         self.cloud.read("virtual_network_gateway_connections.get_shared_key")
         doc = self.cloud.doc("connection", self.cloud.name(connection_id, ids.CONNECTION, "connection"), "connection")
         if doc["key_fingerprint"] is None and doc.get("key_env"):
-            known = os.environ.get(doc["key_env"])
+            known = self.cloud.environment(doc["key_env"])
             return bool(known) and Secret(known).fingerprint() == shared_key.fingerprint()
         return doc["key_fingerprint"] == shared_key.fingerprint()
 
@@ -358,7 +357,7 @@ class FakeSecrets:
         if vault is None or name not in vault["secrets"]:
             raise NotFoundError(f"Secret {name} was not found in Key Vault {key_vault}", code="SecretNotFound",
                                 status=404)
-        value = os.environ.get(vault["secrets"][name])
+        value = self.cloud.environment(vault["secrets"][name])
         if not value:
             raise NotFoundError(f"Secret {name} of Key Vault {key_vault} has no value here (the fake reads it from "
                                 f"${vault['secrets'][name]})", code="SecretNotFound", status=404)

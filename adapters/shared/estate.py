@@ -5,7 +5,6 @@ Validated with pydantic, every problem collected with its path and line (``Estat
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapters.ports import NEXT_HOP_TYPES
 from adapters.shared.addressing import address_text, network_text
+from adapters.shared.estatecheck import network_problems
 from adapters.shared.itemstate import PROTECTION_STATES, TEST_FAILOVER_STATES
 from adapters.shared.yamlsource import SourceError, load
 
@@ -142,15 +142,7 @@ class VirtualNetwork(Model):
     location: str | None = None
 
     _prefixes = field_validator("address_prefixes")(classmethod(lambda cls, v: [_prefix(p) for p in v]))
-
-    @model_validator(mode="after")
-    def _subnets_inside(self):
-        space = [ipaddress.ip_network(p) for p in self.address_prefixes]
-        for name, prefix in self.subnets.items():
-            net = ipaddress.ip_network(prefix, strict=True)
-            if not any(net.subnet_of(s) for s in space):
-                raise ValueError(f"subnet {name} ({prefix}) lies outside the address space {self.address_prefixes}")
-        return self
+    _subnets = field_validator("subnets")(classmethod(lambda cls, v: {k: _prefix(p) for k, p in v.items()}))
 
 
 class Gateway(Model):
@@ -260,6 +252,9 @@ class Estate(Model):
     virtual_machines: dict[str, VirtualMachine] = Field(default_factory=dict)
     dns_zones: dict[str, DnsZone] = Field(default_factory=dict)
     key_vaults: dict[str, KeyVault] = Field(default_factory=dict)
+    stand_in_secrets: dict[str, str] = Field(
+        default_factory=dict, description="environment variable -> a made-up value this fake estate uses when the "
+        "variable is not set, so that a rehearsal runs without the real secret (never used against Azure)")
     simulation: Simulation = Field(default_factory=Simulation)
 
     @model_validator(mode="after")
@@ -295,10 +290,15 @@ def load_estate(path: Path | str) -> Estate:
     except SourceError as exc:
         raise EstateInvalid(exc.file, [("", exc.line, exc.message)]) from None
     try:
-        return Estate.model_validate(source.data or {})
+        estate = Estate.model_validate(source.data or {})
     except ValidationError as exc:
         raise EstateInvalid(source.file, [
             (".".join(str(p) for p in e["loc"]), source.line_of(tuple(e["loc"])),
              e["msg"].removeprefix("Value error, "))
             for e in exc.errors()
         ]) from None
+    problems = network_problems(estate)  # what Azure could not hold: overlaps, reserved and duplicate IPs
+    if problems:
+        raise EstateInvalid(source.file, [(".".join(map(str, path)), source.line_of(path), message)
+                                          for path, message in problems])
+    return estate

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback as tracebacks
 from contextlib import ExitStack
@@ -140,7 +141,7 @@ class Session:
         given, problems = parse_assignments(params or [])
         values, param_problems = resolve_parameters(
             loaded.runbook, given, file=loaded.file, lines=loaded.line,
-            fetch_secret=adapter.secrets.get_secret,
+            fetch_secret=adapter.secrets.get_secret, environ=environment_of(adapter),
         )
         problems = loaded.problems + problems + param_problems
         if any(p.severity != WARNING for p in problems):
@@ -177,6 +178,12 @@ class Session:
         typed = typer.prompt(f"Type the runbook name ({name}) to go on", default="", show_default=False)
         if typed.strip() != name:
             raise Refused("the name typed does not match the runbook's", next_step=f"type {name} to go on")
+
+
+def environment_of(adapter) -> dict[str, str]:
+    """The environment secrets are read from: the process's, over a fake estate's stand-ins (a rehearsal
+    needs no real key; a real adapter has none, so real Azure always takes its secrets from their source)."""
+    return {**getattr(adapter, "stand_in_secrets", {}), **{k: v for k, v in os.environ.items() if v}}
 
 
 def print_json(document) -> None:

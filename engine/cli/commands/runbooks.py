@@ -24,7 +24,7 @@ from engine.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from engine.cli.session import Exit, Refused, Session, stderr
+from engine.cli.session import Exit, Refused, Session, environment_of, stderr
 from engine.cli.views import text
 from engine.model.loader import load_runbook
 from engine.model.params import resolve_parameters
@@ -224,7 +224,7 @@ def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool) -
     stored = {k: v for k, v in prior.parameters.items() if v != "***"}
     loaded = load_runbook(row["runbook_path"])
     values, problems = resolve_parameters(loaded.runbook, stored, file=loaded.file, lines=loaded.line,
-                                          fetch_secret=adapter.secrets.get_secret)
+                                          fetch_secret=adapter.secrets.get_secret, environ=environment_of(adapter))
     if any(p.severity != WARNING for p in problems):
         raise InvalidInput(problems)
     if adapter.writes_real_cloud:
