@@ -101,7 +101,7 @@ def test_html_report_is_one_self_contained_page(passed_drill, tmp_path):
     """The HTML report (default format, written with -o) opens with the verdict, draws one SVG bar per
     step coloured by status on a labelled time axis, and loads nothing from anywhere."""
     out = tmp_path / "out" / "report.html"
-    result = report(passed_drill, "-o", str(out))
+    result = report(passed_drill, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and str(out) in result.stderr
     html = out.read_text()
@@ -249,7 +249,9 @@ def test_every_text_is_escaped(tmp_path, estate_file):
     document["runbook"] = evil
     html = render_html(document)
     assert "<script" not in html and "&lt;script&gt;" in html
-    assert "<script" not in render_markdown(document)
+    markdown = render_markdown(document)  # escaped the Markdown way: a backslash, never an HTML entity
+    assert re.search(r"(?<!\\)<script", markdown) is None and "\\<script>" in markdown
+    assert "&lt;" not in markdown and "&gt;" not in markdown
 
 
 def test_report_of_a_real_run_carries_each_steps_engine_overhead(tmp_path, estate_file):

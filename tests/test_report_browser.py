@@ -37,7 +37,7 @@ def report_html(tmp_path, estate_file):
     assert result.returncode == 0, result.stderr
     run_id = json_out(result)["run_id"]
     path = tmp_path / f"{run_id}.html"
-    written = run_cli("report", run_id, "--format", "html", "-o", str(path))
+    written = run_cli("report", run_id, "--format", "html", "--out", str(path))
     assert written.returncode == 0, written.stderr
     return path
 

@@ -53,7 +53,7 @@ def network_problems(estate) -> list[Problem]:
                                             f"{other_name} ({other}) of the same virtual network"))
             seen.append((subnet_name, net))
     taken: dict[tuple, str] = {}
-    for where, owner, network, subnet, ip in _static_ips(estate):
+    for where, owner, group, network, subnet, ip in _static_ips(estate):
         net = subnets.get((network.lower(), subnet.lower()))
         if net is None:
             continue  # an unknown subnet is the schema's to report
@@ -65,7 +65,7 @@ def network_problems(estate) -> list[Problem]:
             problems.append((where, f"{owner}: IP {ip} is one of the five addresses Azure reserves in subnet "
                                     f"{network}/{subnet} ({net}): the first four and the last; use another"))
             continue
-        key = (network.lower(), subnet.lower(), address)
+        key = (group, network.lower(), subnet.lower(), address)
         if key in taken:
             problems.append((where, f"{owner}: IP {ip} in subnet {network}/{subnet} is also given to "
                                     f"{taken[key]}; an address belongs to one NIC"))
@@ -74,10 +74,12 @@ def network_problems(estate) -> list[Problem]:
     return problems
 
 
-def _static_ips(estate) -> Iterator[tuple[Path, str, str, str, str]]:
-    """(path, owner, network, subnet, ip) of every static IP the estate gives."""
+def _static_ips(estate) -> Iterator[tuple[Path, str, str, str, str, str]]:
+    """(path, owner, group, network, subnet, ip) of every static IP the estate gives. Duplicates are
+    looked for within a group: running VMs among themselves, protected items' target IPs among
+    themselves (a failed-over item's VM runs on its own recovery IP)."""
     for name, vm in estate.virtual_machines.items():
-        yield ("virtual_machines", name, "ip"), f"virtual machine {name}", vm.vnet, vm.subnet, vm.ip
+        yield ("virtual_machines", name, "ip"), f"virtual machine {name}", "vm", vm.vnet, vm.subnet, vm.ip
     for vault_name, vault in estate.vaults.items():
         for item_name, item in vault.protected_items.items():
             at = ("vaults", vault_name, "protected_items", item_name)
@@ -89,5 +91,5 @@ def _static_ips(estate) -> Iterator[tuple[Path, str, str, str, str]]:
             for path, target, kind in targets:
                 if target is not None and target.ip is not None:
                     # the test network is isolated: its addresses are counted apart from production's
-                    yield (path + (kind, "ip"), f"protected item {item_name} ({kind} IP)", target.network,
+                    yield (path + (kind, "ip"), f"protected item {item_name} ({kind} IP)", "item", target.network,
                            target.subnet, target.ip)

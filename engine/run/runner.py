@@ -132,7 +132,7 @@ class Runner:
         result = self.result
         self._move_run(RunStatus.RUNNING)
         started = clock.monotonic()
-        if not self.resumed:
+        if not self.resumed and result.started_at is None:
             result.started_at = clock.wall()
         result.finished_at = None
         self.log.info("run.resumed" if self.resumed else "run.started", adapter=self.adapter.name,

@@ -103,6 +103,7 @@ def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Jou
     scope = lock_scope(loaded, adapter)
     with locked(journal, scope, runner.result.run_id):
         if prior is None:
+            runner.result.started_at = adapter.clock.wall()  # one start for the journal, the report and the rto
             journal.begin_run(runner.result, runbook_path=str(Path(loaded.file).resolve()),
                               runbook_sha256=file_sha256(loaded.file), scope=scope, kind=kind,
                               options={**options, "rto_s": loaded.runbook.rto, "time_scale": adapter.clock.scale})

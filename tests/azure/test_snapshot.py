@@ -17,7 +17,7 @@ VAULT = VaultRef("00000000-0000-0000-0000-000000000000", "woodgrove-dr", "woodgr
 
 def test_snapshot_writes_an_estate_the_fake_can_rehearse_on(failover, arm, tmp_path):  # noqa: F811
     out = tmp_path / "copy.yaml"
-    result = failover("snapshot", str(SUBNET_FAILOVER), "--azure", "-o", str(out))
+    result = failover("snapshot", str(SUBNET_FAILOVER), "--azure", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert {s.method for s in arm.sent} == {"GET"}
     assert VPN_KEY not in out.read_text()
@@ -46,7 +46,7 @@ def test_a_snapshot_of_a_failed_over_estate_starts_the_rehearsal_where_azure_is(
     which a snapshot leaves out, are set again)."""
     assert failover("run", str(SUBNET_FAILOVER), "--azure", "--yes").exit_code == 0
     out = tmp_path / "after.yaml"
-    assert failover("snapshot", str(SUBNET_FAILOVER), "--azure", "-o", str(out)).exit_code == 0
+    assert failover("snapshot", str(SUBNET_FAILOVER), "--azure", "--out", str(out)).exit_code == 0
     item = load_estate(out).vaults["woodgrove-asr-vault"].protected_items["app01"]
     assert (item.state, item.active_location) == ("PlannedFailoverStatesBegin", "Recovery")
     copy = FakeAdapter.from_estate(load_estate(out))
@@ -65,7 +65,7 @@ def test_snapshot_needs_azure():
 
 def test_snapshot_is_in_the_fake_estate_format_with_a_header(failover, arm, tmp_path):  # noqa: F811
     out = tmp_path / "copy.yaml"
-    failover("snapshot", "--azure", "-o", str(out), "--subscription", VAULT.subscription,
+    failover("snapshot", "--azure", "--out", str(out), "--subscription", VAULT.subscription,
              "--resource-group", VAULT.resource_group, "--vault", VAULT.vault)
     text = out.read_text()
     assert text.startswith("# A snapshot")

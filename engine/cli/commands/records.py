@@ -99,5 +99,6 @@ def report(run_id: Annotated[str, typer.Argument(help="the run (or drill) to rep
             return
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
-        session.emit({"run_id": run_id, "format": report_format.value, "file": str(out)},
-                     f"{report_format.value} report of {run_id} written to {out}")
+        if session.json:
+            session.emit({"run_id": run_id, "format": report_format.value, "file": str(out)})
+        session.note(f"{report_format.value} report of {run_id} written to {out}")

@@ -5,8 +5,14 @@
 what, when and how it ended (a drill's verdict), each step with its changes, retries, errors, jobs and
 outputs, the measured recovery time against the target (``engine.run.rto``), and what was cleaned up or
 left behind. Times are given both as UTC timestamps and as seconds since the run began, in the run's
-own seconds (simulated with the fake estate, divided by its ``time_scale``; real against Azure), the
-same seconds as step durations and the recovery-time table.
+own seconds (simulated with the fake estate, divided by its ``time_scale``; real against Azure). One clock
+gives every time: the journal's timestamps, counted from the run's start, so a step's duration is its end
+minus its start, the run's duration is when it ended, and the recovery-time table is measured from the
+same timestamps.
+
+A step's ``changes`` are the changes the service confirmed: those of a step that succeeded. A step that
+failed, paused or was interrupted lists what it meant to change under ``intended``, with the mutating
+operations the service did confirm (``operations`` whose phase is ``done``).
 
 The document passes through secret redaction before it is returned; ``engine.cli.report.html`` and
 ``engine.cli.report.markdown`` turn it into pages.
@@ -52,8 +58,8 @@ def collect(store, run_id: str) -> dict:
     steps = [_step(record, transitions, operations, jobs, store, run_id, since) for record in result.steps]
     cleanup = _cleanup(result, steps, kind, since, transitions)
     rto = _rto(result, options, scale)
-
     run_end = since(result.finished_at)
+
     ends = [s["end_s"] for s in steps if s["end_s"] is not None]
     ends += [c["at_s"] for c in cleanup["undone"] + cleanup["left_behind"] if c.get("at_s") is not None]
     timeline_end = max([e for e in [run_end, *ends] if e is not None], default=0.0)
@@ -80,14 +86,16 @@ def collect(store, run_id: str) -> dict:
         "headline": _headline(kind, result),
         "started_at": iso(result.started_at),
         "finished_at": iso(result.finished_at),
-        "duration_s": None if result.duration_s is None else round(result.duration_s, 3),
+        "duration_s": run_end if run_end is not None else (None if result.duration_s is None
+                                                           else round(result.duration_s, 3)),
         "time_scale": scale,
         "who": {"operator": row["operator"], "host": row["host"], "pid": row["pid"]},
         "parameters": result.parameters,
         "summary": {
             "steps": len(steps),
             "by_status": by_status,
-            "changes": sum(len(s["changes"]) for s in steps),
+            "changes": sum(len(s["changes"]) for s in steps),  # confirmed by the service
+            "intended_not_confirmed": sum(len(s["intended"]) for s in steps),
             "attempts": sum(s["attempts"] for s in steps),
             "retries": sum(s["retries"] for s in steps),
             "errors": sum(1 for s in steps if s["error"]),
@@ -140,7 +148,10 @@ def _headline(kind: str, result: RunResult) -> str:
     return f"run {result.status}"
 
 
-def _change_summary(record: StepRecord) -> str:
+def _change_summary(record: StepRecord, confirmed: bool = True) -> str:
+    if record.changes and not confirmed:
+        count = len(record.changes)
+        return f"{count} change{'s' if count != 1 else ''} intended, not confirmed (the step {record.status})"
     if not record.changes:
         if record.action in (None, "none"):
             return "no change" if str(record.status) in ("succeeded", "unchanged") else "—"
@@ -185,6 +196,11 @@ def _step(record: StepRecord, transitions, operations, jobs, store, run_id: str,
     errors = [record.error] if record.error else []
     errors += [f"{o['operation']}: {o['detail'] or 'failed'}" for o in ops if o["phase"] == "failed"]
     start_s, end_s = since(record.started_at), since(record.finished_at)
+    duration = round(end_s - start_s, 3) if start_s is not None and end_s is not None else None
+    if duration is None and record.duration_s is not None and str(record.status) == "running":
+        duration = round(record.duration_s, 3)
+    changes = [c.to_json() for c in record.changes]
+    confirmed = outcome in ("succeeded", "unchanged")
     return {
         "id": record.id,
         "kind": record.uses,
@@ -195,14 +211,16 @@ def _step(record: StepRecord, transitions, operations, jobs, store, run_id: str,
         "finished_at": iso(record.finished_at),
         "start_s": start_s,
         "end_s": end_s,
-        "duration_s": None if record.duration_s is None else round(record.duration_s, 3),
+        "duration_s": duration,
         "attempts": record.attempts,
         "retries": record.retries,
         "error": record.error,
         "errors": errors,
         "reason": record.reason,
-        "changes": [c.to_json() for c in record.changes],
-        "summary": _change_summary(record),
+        "changes": changes if confirmed else [],
+        "intended": [] if confirmed else changes,
+        "confirmed_operations": [o["operation"] for o in ops if o["phase"] == "done"],
+        "summary": _change_summary(record, confirmed),
         "jobs": step_jobs,
         "operations": ops,
         "outputs": record.outputs,
@@ -258,18 +276,14 @@ def _cleanup(result: RunResult, steps: list[dict], kind: str, since, transitions
 
 
 def _rto(result: RunResult, options: dict, scale: float) -> dict | None:
-    """The recovery-time table: the drill's measurement as recorded, else measured now from the steps."""
-    if result.rto is not None:
-        times = dict(result.rto)
-        source = "recorded"
-    else:
-        target = options.get("rto_s")
-        measured = measure(result, float(target) if target is not None else None, scale)
-        if measured.recovered_s is None and target is None:
-            return None
-        times = measured.to_json()
-        source = "measured from the journal"
-    target = times.get("target_s")
+    """The recovery-time table, measured from the journal's timestamps (the clock of every other time in
+    the report); the target is the one the run recorded."""
+    target = (result.rto or {}).get("target_s", options.get("rto_s"))
+    measured = measure(result, float(target) if target is not None else None, scale)
+    if measured.recovered_s is None and target is None and not measured.unverified:
+        return None
+    times = measured.to_json()
+    source = "measured from the journal"
 
     def row(milestone: str, key: str, what: str) -> dict:
         seconds = times.get(key)
@@ -288,6 +302,7 @@ def _rto(result: RunResult, options: dict, scale: float) -> dict | None:
             row("recovered", "recovered_s", "the run's recovery time"),
         ],
         "items": times.get("items") or [],
+        "unverified": times.get("unverified") or [],
     }
 
 

@@ -130,8 +130,9 @@ def timeline_svg(document: dict) -> str:
         y = top + index * row_h
         if index % 2:
             parts.append(f'<rect x="0" y="{y}" width="{label_w - 6}" height="{row_h}" fill="#f8f9fa"/>')
+        label = step["id"] if len(step["id"]) <= 34 else step["id"][:33] + "…"  # the label column's width
         parts.append(f'<text x="{label_w - 10}" y="{y + row_h / 2 + 4}" text-anchor="end" fill="#212529">'
-                     f'{_e(step["id"])}</text>')
+                     f'<title>{_e(step["id"])}</title>{_e(label)}</text>')
         colour = STATUS_COLOURS.get(step["status"], "#868e96")
         start, finish = step.get("start_s"), step.get("end_s")
         tip = (f"{step['id']} ({step['kind']}): {status_of(step)}, {format_duration(start)} → {format_duration(finish)}"
@@ -205,15 +206,21 @@ h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid #dee2e6;padding-bot
 dl.meta{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:4px 16px;margin:0}
 dl.meta dt{color:#495057;font-weight:600}dl.meta dd{margin:0;word-break:break-all}
 .counts span{display:inline-block;margin-right:14px}
-table{border-collapse:collapse;width:100%;margin:6px 0}
-th,td{border:1px solid #dee2e6;padding:5px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;max-width:100%;margin:6px 0;table-layout:fixed}
+th,td{border:1px solid #dee2e6;padding:5px 8px;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;word-break:break-word}
+code,.resource,dd{overflow-wrap:anywhere;word-break:break-word}
 th{background:#f1f3f5}
-td.num{text-align:right;white-space:nowrap}
+td.num{text-align:right}
 .badge{display:inline-block;border-radius:4px;padding:1px 6px;color:#fff;font-size:12px;white-space:nowrap}
 ul.changes{margin:0 0 4px;padding-left:16px}
 .resource{font-weight:600}
-table.steps{font-size:13px}td.changes{min-width:220px}td.notes{min-width:180px}td.jobs{min-width:140px}
-.job{margin-bottom:4px;white-space:nowrap}.job code{font-size:11px}
+table.steps{font-size:13px}
+table.steps col.n{width:3%}table.steps col.step{width:14%}table.steps col.status{width:9%}
+table.steps col.time{width:6%}table.steps col.tries{width:6%}table.steps col.overhead{width:7%}
+table.steps col.changes{width:23%}table.steps col.jobs{width:12%}table.steps col.notes{width:16%}
+.job{margin-bottom:4px}.job code{font-size:11px}
+.badge{white-space:normal}
 .error{color:#c92a2a}
 .muted{color:#868e96}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
@@ -225,7 +232,10 @@ pre{background:#f8f9fa;padding:6px;margin:4px 0;white-space:pre-wrap;word-break:
 .swatch.diamond{background:#7048e8;transform:rotate(45deg);width:9px;height:9px}
 .left{color:#c92a2a;font-weight:600}
 footer{margin-top:32px;color:#868e96;font-size:12px}
-@media print{.timeline-box{overflow:visible}}
+@page{size:A4;margin:12mm}
+@media print{body{font-size:10px}main{max-width:none;padding:0}.timeline-box{overflow:visible;border:none;padding:0}
+svg{max-width:100%;height:auto}table.steps{font-size:9px}tr,.verdict{break-inside:avoid}h2{break-after:avoid}
+details{display:block}details>*{display:block}.chart-box{overflow:visible}}
 """
 
 
@@ -284,7 +294,15 @@ def _counts(document: dict) -> str:
 
 
 def _changes_html(step: dict) -> str:
-    """A step's changes, grouped by resource: field: before → after."""
+    """A step's changes, grouped by resource: field: before → after; a step that did not succeed shows
+    what it meant to change, apart, as not confirmed."""
+    if not step["changes"] and step.get("intended"):
+        fields = "".join(f"<li>{_e(change_line(c))}</li>" for c in step["intended"])
+        done = step.get("confirmed_operations") or []
+        confirmed = (f'<div class="muted">confirmed by the service: {_e(", ".join(done))}</div>' if done
+                     else '<div class="muted">none confirmed by the service</div>')
+        return (f'<div class="intended"><span class="muted">{_e(step["summary"])}:</span>'
+                f'<ul class="changes">{fields}</ul>{confirmed}</div>')
     if not step["changes"]:
         return f'<span class="muted">{_e(step["summary"])}</span>'
     groups: dict[str, list[dict]] = {}
@@ -347,7 +365,10 @@ def _steps_table(document: dict) -> str:
     head = ("<tr><th>#</th><th>step</th><th>status</th><th>start</th><th>took</th><th>attempts / retries</th>"
             + ("<th>engine overhead</th>" if with_overhead else "")
             + "<th>changes</th><th>ASR jobs</th><th>errors, notes, outputs</th></tr>")
-    return f'<table class="steps">{head}{"".join(rows)}</table>'
+    columns = ["n", "step", "status", "time", "time", "tries"] + (["overhead"] if with_overhead else []) + [
+        "changes", "jobs", "notes"]
+    colgroup = "<colgroup>" + "".join(f'<col class="{c}">' for c in columns) + "</colgroup>"
+    return f'<table class="steps">{colgroup}{head}{"".join(rows)}</table>'
 
 
 def _rto_table(document: dict) -> str:

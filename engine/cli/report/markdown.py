@@ -1,10 +1,10 @@
 """A run's report (``engine.cli.report.collect``) as Markdown, to paste into a ticket: escaped for
-tables, redacted again here."""
+tables the Markdown way (backslashes, never HTML entities, which a ticket would show as they are),
+redacted again here."""
 
 from __future__ import annotations
 
 import json
-from html import escape
 from typing import Any
 
 from adapters.shared.secret import redact, redact_data
@@ -13,12 +13,15 @@ from engine.model.durations import format_duration
 
 
 def _md(value: Any) -> str:
-    """Text for a Markdown table cell: escaped (HTML and pipes), on one line."""
+    """Text for a Markdown table cell, on one line: pipes, backticks and the characters that would
+    start HTML escaped with a backslash (``->`` stays ``->``)."""
     if value is None:
         return "—"
     if not isinstance(value, str):
         value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
-    value = escape(value, quote=False).replace("|", "\\|").replace("`", "\\`")
+    value = value.replace("\\", "\\\\")
+    for char in "|`<":
+        value = value.replace(char, "\\" + char)
     return " ".join(value.split())
 
 
