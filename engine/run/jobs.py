@@ -12,8 +12,10 @@ from adapters.ports import Job, JobHandle, VaultRef
 class JobTracker:
     """Waits for ASR jobs on behalf of every step of a run, polling them together."""
 
-    def __init__(self, replication, clock, interval: float, log, *, inline: bool = False):
+    def __init__(self, replication, clock, interval: float, log, *, inline: bool = False,
+                 on_poll: Callable[[Job], None] | None = None):
         self.replication, self.clock, self.interval, self.log = replication, clock, interval, log
+        self.on_poll = on_poll  # told each job's state as polled (a progress view's heartbeat)
         self.inline = inline  # one step at a time (a simulation): poll in the waiting thread, no poller
         self.lock = threading.Lock()
         self.pending: dict[str, JobHandle] = {}
@@ -104,6 +106,9 @@ class JobTracker:
                 if retry_after:
                     self.clock.sleep(retry_after)
                 continue
+            if self.on_poll is not None:
+                for job in jobs:
+                    self.on_poll(job)
             with self.lock:
                 finished = [job for job in jobs if job.finished and job.id in self.pending]
                 for job in finished:

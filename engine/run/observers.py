@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from adapters.ports import JobHandle
+from adapters.ports import Job, JobHandle
 from engine.run.records import RunResult, StepRecord
 
 
@@ -24,6 +24,8 @@ class Observer(Protocol):
     def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
                   detail: str | None) -> None: ...
 
+    def job_polled(self, result: RunResult, job: Job) -> None: ...
+
 
 class Observers:
     """Several observers as one; the journal goes first, so a record is on disk before it is shown."""
@@ -32,7 +34,7 @@ class Observers:
         self.observers = [o for o in observers if o is not None]
         # Each method's implementations, looked up once: a step reports to them several times.
         self._methods = {name: [method for o in self.observers if (method := getattr(o, name, None)) is not None]
-                         for name in ("run_changed", "step_changed", "job_started", "operation")}
+                         for name in ("run_changed", "step_changed", "job_started", "operation", "job_polled")}
 
     def observes(self, name: str) -> bool:
         return bool(self._methods[name])
@@ -52,3 +54,6 @@ class Observers:
 
     def operation(self, *args) -> None:
         self._tell("operation", args)
+
+    def job_polled(self, *args) -> None:
+        self._tell("job_polled", args)

@@ -108,7 +108,9 @@ class Runner:
         if self.limiter is not None:
             polls.append(Pace(self.limiter, adapter.clock.sleep))
         self.jobs = JobTracker(VIEWS["replication"](chain(*polls, Send(adapter))), adapter.clock, job_poll_interval,
-                               self.log, inline=self.one_at_a_time)
+                               self.log, inline=self.one_at_a_time,
+                               on_poll=(lambda job: self.observer.job_polled(self.result, job))
+                               if self.observer.observes("job_polled") else None)
         self.items = ItemReader(inline=self.one_at_a_time)
         if prior is not None:
             self._adopt(prior)

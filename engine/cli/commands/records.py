@@ -40,23 +40,53 @@ def status(run_id: Annotated[str | None, typer.Argument(help="a run (default: ru
                      "\n\n".join(text.run_text(r) for r in results) or "no run is going on")
 
 
+class HistoryFormat(StrEnum):
+    text = "text"
+    html = "html"
+    markdown = "markdown"
+
+
 @app.command()
 def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
             drills: Annotated[bool, typer.Option("--drills", help="only drills, with their pass/fail trend")] = False,
+            page: Annotated[HistoryFormat, typer.Option(
+                "--format", "-f", help="text, or (drills) an html page with the recovery-time chart, or markdown")
+            ] = HistoryFormat.text,
+            out: Annotated[Path | None, typer.Option("--out", help="write the page to this file")] = None,
             journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
-    """Past runs, newest first."""
-    with Session(config, output_format=output_format, journal=journal) as session:
+    """Past runs, newest first; with --drills, each drill's recovery time against its objective and the
+    pass/fail trend (--format html: a page with the chart)."""
+    from engine.cli.report.history import drill_history, render_history_html, render_history_markdown
+
+    with Session(config, output_format=output_format, journal=journal, file_option="--out") as session:
         runs = [text.history_row(r) for r in session.journal.runs(limit=limit, kind="drill" if drills else None)]
         document = {"runs": runs}
         if drills:
-            document["trend"] = "".join("P" if r["status"] == "succeeded" else "F" for r in reversed(runs))
-            document["passed"] = sum(r["status"] == "succeeded" for r in runs)
-            document["failed"] = len(runs) - document["passed"]
+            chart = drill_history(session.journal, limit=limit)
+            by_id = {d["run_id"]: d for d in chart["drills"]}
+            for run in runs:
+                found = by_id.get(run["run_id"], {})
+                run.update({k: found.get(k) for k in ("verdict", "passed", "recovered_s", "target_s", "met")})
+            document.update(trend=chart["trend"], passed=chart["passed"], failed=chart["failed"])
+        if page != HistoryFormat.text:
+            if not drills:
+                raise InvalidInput([Problem("CLI005", f"--format {page.value} draws the drill history",
+                                            fix=f"failover history --drills --format {page.value}")])
+            rendered = render_history_html(chart) if page == HistoryFormat.html else render_history_markdown(chart)
+            if out is None and not session.json:
+                sys.stdout.write(rendered)
+                return
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(rendered, encoding="utf-8")
+                document["file"] = str(out)
+                session.note(f"drill history written to {out}")
         shown = text.history_text(runs)
         if drills and runs:
             shown += (f"\n\ntrend (oldest → newest): {document['trend']}  "
                       f"({document['passed']} passed, {document['failed']} failed)")
-        session.emit(document, shown)
+        if out is None or session.json:
+            session.emit(document, shown)
 
 
 class ReportFormat(StrEnum):

@@ -88,7 +88,7 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
             if any(p.severity != WARNING for p in problems):
                 raise InvalidInput(problems)
         concurrency = concurrency or session.settings.concurrency
-        with progress_observer(loaded, enabled=not session.json) as observer:
+        with progress_observer(loaded, enabled=not session.json, scale=adapter.clock.scale) as observer:
             if dry_run:
                 result = simulate(loaded, values, adapter, observer=observer,
                                   concurrency=concurrency or loaded.runbook.defaults.concurrency).result
@@ -144,7 +144,7 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
             problems = simulate(loaded, values, adapter, rules=True).problems
             if any(p.severity != WARNING for p in problems):
                 raise InvalidInput(problems)
-            with progress_observer(loaded, enabled=not session.json) as observer:
+            with progress_observer(loaded, enabled=not session.json, scale=adapter.clock.scale) as observer:
                 result = _journaled(session, loaded, values, adapter, observer, kind="drill")
         except (InvalidInput, Refused, AdapterError) as exc:  # CI still gets its test suite: the drill did not run
             if junit is not None:
@@ -229,7 +229,7 @@ def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool) -
         raise InvalidInput(problems)
     if adapter.writes_real_cloud:
         session.confirm_real_cloud(loaded, yes)
-    with progress_observer(loaded, enabled=not session.json) as observer:
+    with progress_observer(loaded, enabled=not session.json, scale=adapter.clock.scale) as observer:
         result = _journaled(session, loaded, values, adapter, observer, prior=prior)
     _finish(session, result)
 
