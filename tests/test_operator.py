@@ -270,7 +270,7 @@ def test_docs_estates_describes_every_field():
             return
         seen.add(model)
         for name, info in model.model_fields.items():
-            if f"`{info.alias or name}`" not in doc:
+            if not re.search(rf"`(\w+\.)?{re.escape(info.alias or name)}`", doc):
                 missing.append(f"{model.__name__}.{name}")
             for inner in _models(info.annotation):
                 walk(inner)
