@@ -1,5 +1,6 @@
 """The HTML report in a real browser: headless Chromium renders it (screenshot) and its DOM still has the
-SVG timeline with a bar per step. Skipped where no Chromium is installed (`apt-get install chromium`)."""
+SVG timeline with a bar per step; at 1280 px no table overflows, long resource ids and all; the drill history
+chart has a column per drill, pass and fail marked. Skipped where no Chromium is installed (`apt-get install chromium`)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,102 @@ def test_chromium_renders_the_report(report_html, tmp_path):
     assert bars == STEPS
     assert "DRILL PASSED" in dom
     assert VPN_KEY not in dom
+
+
+# The page has no script of its own; the tests add one to a copy, to measure the layout Chromium made.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const width = document.documentElement.clientWidth;
+  const tables = [...document.querySelectorAll("table")].map(t => ({
+    cls: t.className, right: Math.round(t.getBoundingClientRect().right), scroll: t.scrollWidth,
+    client: t.clientWidth}));
+  const wide = [...document.querySelectorAll("td, th, dd")].filter(c => c.scrollWidth > c.clientWidth + 1)
+    .map(c => c.textContent.slice(0, 60));
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({width, page: document.documentElement.scrollWidth, tables, wide});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def measured(binary: str, profile, page) -> dict:
+    import json
+
+    probe = page.with_name(page.stem + "-measured.html")
+    probe.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    dumped = browse(binary, profile, "--window-size=1280,1600", "--dump-dom", f"file://{probe}")
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dumped.stdout, flags=re.S)
+    assert found, "the layout was not measured"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
+                      .replace("&gt;", ">"))
+
+
+def test_no_table_overflows_at_1280px_even_with_long_resource_ids(tmp_path, estate_file):
+    """A report whose changes, jobs and errors carry full Azure resource ids (long, unbroken) keeps every
+    table within the page at 1280 px: cells wrap, nothing scrolls sideways."""
+    binary = chromium()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (install it with `apt-get install -y chromium`)")
+    from engine.cli.report.collect import collect
+    from engine.cli.report.html import render_html
+    from engine.run.journal import Journal
+
+    args = ["--estate", str(estate_file()), "--state", str(tmp_path / "state.db")]
+    run_id = json_out(run_cli("drill", str(DRILL), *args, "-o", "json"))["run_id"]
+    store = Journal(tmp_path / "journal.db")
+    try:
+        document = collect(store, run_id)
+    finally:
+        store.close()
+    long_id = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/woodgrove-dr/providers/"
+               "Microsoft.RecoveryServices/vaults/woodgrove-asr-vault/replicationFabrics/woodgrove-hyperv-site/"
+               "replicationProtectionContainers/woodgrove-hyperv-site-container/replicationProtectedItems/"
+               "app01-0123456789abcdef0123456789abcdef")
+    for step in document["steps"]:
+        for change in step["changes"]:
+            change["resource"] = long_id
+        step["errors"] = [f"Conflict: {long_id}{long_id}"]
+        for job in step["jobs"]:
+            job["job_id"] = long_id
+    document["steps"][0]["id"] = "keep-" + "x" * 120
+    page = tmp_path / "long.html"
+    page.write_text(render_html(document))
+    layout = measured(binary, tmp_path / "profile-long", page)
+    assert layout["width"] <= 1280 and layout["page"] <= layout["width"], layout
+    assert layout["tables"] and all(t["right"] <= layout["width"] and t["scroll"] <= t["client"] + 1
+                                    for t in layout["tables"]), layout["tables"]
+    assert layout["wide"] == [], layout["wide"]
+
+
+def test_chromium_draws_the_drill_history_chart(tmp_path, estate_file):
+    """The drill history page, in Chromium: the chart's SVG has a column per recovered drill, green for a
+    pass, a red cross for a drill whose probe failed, the objective of each, and no table overflows."""
+    binary = chromium()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (install it with `apt-get install -y chromium`)")
+    args = ["--estate", str(estate_file()), "--state", str(tmp_path / "state.db")]
+    broken = tmp_path / "drill.yaml"
+    broken.write_text(DRILL.read_text().replace("{item: web01, ip: 192.168.1.20,", "{item: web01, ip: 192.168.1.99,"))
+    assert run_cli("drill", str(DRILL), *args).returncode == 0
+    assert run_cli("drill", str(broken), *args).returncode == 1
+    assert run_cli("drill", str(DRILL), *args).returncode == 0
+    page = tmp_path / "history.html"
+    written = run_cli("history", "--drills", "--format", "html", "--out", str(page))
+    assert written.returncode == 0, written.stderr
+
+    screenshot = tmp_path / "history.png"
+    shot = browse(binary, tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1280,1000",
+                  f"file://{page}")
+    assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
+    dumped = browse(binary, tmp_path / "profile-dom", "--dump-dom", f"file://{page}")
+    svg = re.search(r"<svg\b[^>]*class=\"history-chart\".*?</svg>", dumped.stdout, flags=re.S)
+    assert svg, "no drill history chart in the rendered DOM"
+    chart = svg.group(0)
+    assert re.findall(r'class="drill (passed|failed)[^"]*"', chart) == ["passed", "failed", "passed"]
+    assert len(re.findall(r'<rect class="drill passed"', chart)) == 2
+    assert 'class="drill failed not-recovered"' in chart and chart.count('class="objective"') == 3
+    assert "2 passed, 1 failed" in dumped.stdout and "PFP" in dumped.stdout
+    layout = measured(binary, tmp_path / "profile-measure", page)
+    assert layout["page"] <= layout["width"] and all(t["right"] <= layout["width"] for t in layout["tables"]), layout
