@@ -29,20 +29,31 @@ def main() -> None:
     """Errors a command's session already reported end as its exit code; these are the ones raised
     before a session began (reading a runbook to find its target, for instance)."""
     verbose = "-v" in sys.argv or "--verbose" in sys.argv
+    as_json = _asks_for_json(sys.argv[1:])
     try:
         app()  # usage errors exit 2 with click's message
     except InvalidInput as exc:
-        print_problems(exc.problems)
+        print_problems(exc.problems, as_json=as_json)
         sys.exit(Exit.INVALID)
     except Refused as exc:
-        say_refused(exc.reason, exc.next_step)
+        say_refused(exc.reason, exc.next_step, as_json=as_json)
         sys.exit(Exit.REFUSED)
     except AdapterError as exc:
-        say_failed(str(exc), exc.hint, code=exc.code, verbose=verbose)
+        say_failed(str(exc), exc.hint, code=exc.code, as_json=as_json, verbose=verbose)
         sys.exit(Exit.FAILED)
     except Exception as exc:  # a fault of failover itself: said in one paragraph, the traceback with -v
         if verbose:
             raise
         say_failed(f"unexpected {type(exc).__name__}: {exc}", "run the command again with -v for the traceback "
-                   "and report it with the journal's run id", code=type(exc).__name__)
+                   "and report it with the journal's run id", code=type(exc).__name__, as_json=as_json)
         sys.exit(Exit.FAILED)
+
+
+def _asks_for_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON output (for an error raised before a command's session)."""
+    for index, arg in enumerate(args):
+        if arg in ("-o", "--output") and index + 1 < len(args) and args[index + 1] == "json":
+            return True
+        if arg in ("-ojson", "--output=json"):
+            return True
+    return False

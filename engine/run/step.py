@@ -139,7 +139,8 @@ def execute(runner: Runner, step: Step) -> None:
     except TransientError as exc:
         error = f"gave up after {policy.attempts} tries: {exc}"
     except (AdapterError, VerificationFailed, ArgumentsInvalid) as exc:
-        error = str(exc)
+        hint = getattr(exc, "hint", "")  # what to do about it (sign in, the role to assign)
+        error = str(exc) + (f". Next: {hint}" if hint else "")
     tally = ctx.adapter.tally
     overhead = time.monotonic() - wall_started - tally.seconds - ctx.waited_s
     cpu = time.thread_time() - cpu_started - tally.cpu_seconds - ctx.waited_cpu_s
