@@ -137,7 +137,7 @@ def execute(runner: Runner, step: Step) -> None:
     except StepTimeout as exc:
         error = f"timed out after {runner.runbook.timeout_of(step):.0f}s: {exc}"
     except TransientError as exc:
-        error = f"gave up after {policy.attempts} tries: {exc}"
+        error = f"gave up after {policy.attempts} tries: {exc}" + (f". Next: {exc.hint}" if exc.hint else "")
     except (AdapterError, VerificationFailed, ArgumentsInvalid) as exc:
         hint = getattr(exc, "hint", "")  # what to do about it (sign in, the role to assign)
         error = str(exc) + (f". Next: {hint}" if hint else "")
