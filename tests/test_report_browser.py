@@ -166,3 +166,17 @@ def test_chromium_draws_the_drill_history_chart(tmp_path, estate_file):
     assert "2 passed, 1 failed" in dumped.stdout and "PFP" in dumped.stdout
     layout = measured(binary, tmp_path / "profile-measure", page)
     assert layout["page"] <= layout["width"] and all(t["right"] <= layout["width"] for t in layout["tables"]), layout
+
+
+def test_the_report_prints_on_a4(report_html, tmp_path):
+    """Printed (to PDF) by Chromium, the report's pages are A4 (595 x 842 points), as its @page asks."""
+    binary = chromium()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (install it with `apt-get install -y chromium`)")
+    pdf = tmp_path / "report.pdf"
+    printed = browse(binary, tmp_path / "profile-pdf", f"--print-to-pdf={pdf}", "--no-pdf-header-footer",
+                     f"file://{report_html}")
+    assert printed.returncode == 0 and pdf.exists(), printed.stderr[-2000:]
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf.read_bytes())
+    assert boxes, "no page in the PDF"
+    assert all(abs(float(w) - 595) < 2 and abs(float(h) - 842) < 2 for w, h in boxes), boxes

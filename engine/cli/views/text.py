@@ -104,6 +104,11 @@ def history_text(runs: list[dict]) -> str:
     for run in runs:
         took = format_duration(run["duration_s"]) if run["duration_s"] is not None else ""
         style = STATUS_STYLE.get(run["status"], "")
-        lines.append(f"{run['run_id']}  [{style}]{run['status']:<11}[/] {run['runbook']:<32} {took:>8}  "
-                     f"{run['started_at'] or ''}  {run['operator']}@{run['host']}  {run['adapter']}")
+        line = (f"{run['run_id']}  [{style}]{run['status']:<11}[/] {run['runbook']:<32} {took:>8}  "
+                f"{run['started_at'] or ''}  {run['operator']}@{run['host']}  {run['adapter']}")
+        if "recovered_s" in run:  # a drill: its recovery time against the objective
+            recovered = "not recovered" if run["recovered_s"] is None else format_duration(run["recovered_s"])
+            target = "" if run.get("target_s") is None else f" / objective {format_duration(run['target_s'])}"
+            line += f"  recovery {recovered}{target}"
+        lines.append(line)
     return "\n".join(lines)
