@@ -73,13 +73,13 @@ def translate(error: AzureError, operation: str, *, writes: bool) -> AdapterErro
             return ThrottledError(message, retry_after=retry_after(error), **kwargs)
         if status in TRANSIENT_STATUS or status >= 506 or code in BUSY_CODES:
             return TransientError(message, retry_after=retry_after(error), **kwargs)
+        if code in SUBSCRIPTION_CODES:  # not "this resource is absent": the whole subscription is out of reach
+            return PermanentError(message, hint="check target.subscription in the runbook (or azure.subscription in "
+                                  "the settings) and that the identity can see it: `az account list`", **kwargs)
         if status == 404:
             return NotFoundError(message, **kwargs)
         if status == 409:
             return ConflictError(message, **kwargs)
-        if code in SUBSCRIPTION_CODES:
-            return PermanentError(message, hint="check target.subscription in the runbook (or azure.subscription in "
-                                  "the settings) and that the identity can see it: `az account list`", **kwargs)
         if status == 403:
             return access_denied(message, **kwargs)
         if status == 401:

@@ -230,3 +230,25 @@ def test_recovery_plan_steps_that_start_together_share_one_list_request(azure, a
     assert answers == [["app01", "app02"], ["web01", "app01"]]
     sent = [(s.method, s.path.rstrip("/").rsplit("/", 1)[-1]) for s in arm.sent[before:]]
     assert sent == [("GET", "replicationProtectedItems")] * 2  # one list of the vault, in its two pages
+
+
+def test_a_403_says_the_permission_to_grant_and_a_wrong_subscription_where_to_look(azure, arm):
+    from adapters.shared.errors import AccessDenied
+
+    arm.fail_next("GET", r"/virtualNetworks/recovery-vnet$", 403, "AuthorizationFailed")
+    with pytest.raises(AccessDenied) as denied:
+        azure.network.get_virtual_network(RECOVERY_VNET)
+    assert "Least privilege" in denied.value.hint and denied.value.status == 403
+    arm.fail_next("GET", r"/virtualNetworks/recovery-vnet$", 404, "SubscriptionNotFound")
+    with pytest.raises(PermanentError) as missing:
+        azure.network.get_virtual_network(RECOVERY_VNET)
+    assert "target.subscription" in missing.value.hint and "az account list" in missing.value.hint
+
+
+def test_an_unreachable_azure_says_what_to_check(azure, arm):
+    from adapters.shared.errors import Unreachable
+
+    arm.drop_next("GET", r"/routeTables/", requests.exceptions.ConnectionError("connection refused"))
+    with pytest.raises(Unreachable) as caught:
+        azure.network.get_route_table(TABLE)
+    assert caught.value.message.startswith("Azure could not be reached") and "proxy" in caught.value.hint
