@@ -319,6 +319,12 @@ def test_the_readme_commands_run_outside_make(tmp_path):
     again = json.loads(cli("run", "runbooks/woodgrove-subnet-failover.yaml", "-o", "json").stdout)
     assert {s["status"] for s in again["steps"]} == {"unchanged"}
     assert "rehearsal-only-shared-key" not in first.stdout + first.stderr
+    drill = re.search(r"^\.venv/bin/failover (drill .+)$", (REPO / "README.md").read_text(), flags=re.M).group(1)
+    drill = drill.replace("reports/", f"{tmp_path}/reports/")
+    assert cli("fake", "reset").returncode == 0
+    drilled = cli(*drill.split())
+    assert drilled.returncode == 0, drilled.stderr[-2000:]
+    assert (tmp_path / "reports/drill.xml").is_file()
     azure = cli("validate", "runbooks/woodgrove-subnet-failover.yaml", "--azure", "-o", "json")
     assert azure.returncode == 2 and "PA005" in {e["code"] for e in json.loads(azure.stdout)["errors"]}
 
