@@ -31,7 +31,7 @@ def snapshot(runbook: Annotated[Path | None, typer.Argument(
     with Session(config, output_format=output_format, file_option="--out") as session:
         if not azure:
             raise InvalidInput([Problem("CLI003", "snapshot reads real Azure and needs --azure",
-                                        fix="failover snapshot RUNBOOK --azure -o config/estates/copy.yaml")])
+                                        fix="failover snapshot RUNBOOK --azure --out config/estates/copy.yaml")])
         target = load_runbook(runbook).runbook.target if runbook is not None else None
         settings = session.settings.azure
         scope = {"subscription": subscription or (target and target.subscription) or settings.get("subscription"),
