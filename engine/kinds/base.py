@@ -70,6 +70,7 @@ class StepKind:
     secret_fields: ClassVar[frozenset[str]] = frozenset()  # arguments that may take a secret parameter
     mutates: ClassVar[bool] = True
     waits_for_jobs: ClassVar[bool] = False  # spends its time waiting on ASR jobs, not calling Azure
+    waits_for_person: ClassVar[bool] = False  # pauses a run until `failover approve` (see prompt())
     # The network-plan check the kind is held to before it runs in a plan (see engine.plan.rules):
     # rules(inspector, step, args, adapter), as a staticmethod.
     rules: ClassVar[Callable[..., None] | None] = None
