@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from engine.kinds.footprint import Scope, Touch
     from engine.run.context import StepContext
 
 ACTIONS = ("none", "create", "update", "delete", "trigger")
@@ -74,6 +75,12 @@ class StepKind:
     # The network-plan check the kind is held to before it runs in a plan (see engine.plan.rules):
     # rules(inspector, step, args, adapter), as a staticmethod.
     rules: ClassVar[Callable[..., None] | None] = None
+
+    def footprint(self, args: Any, scope: Scope) -> list[Touch]:
+        """The resources the step reads and writes (see ``engine.kinds.footprint``): two steps whose
+        footprints conflict must be ordered by ``needs``. A kind that touches nothing in Azure (an approval)
+        keeps this default."""
+        return []
 
     def plan(self, ctx: StepContext, args: Any) -> Decision:
         raise NotImplementedError

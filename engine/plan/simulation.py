@@ -53,8 +53,10 @@ def simulate(loaded: LoadedRunbook, params: dict[str, Any], adapter: Adapter, *,
     rules are checked before every step and at the end, and a step that would fail is a problem too."""
     target = loaded.runbook.target
     simulation = adapter.simulation(VaultRef(target.subscription, target.resource_group, target.vault or ""))
-    inspector = NetworkPlanInspector(loaded) if rules else None
+    inspector = NetworkPlanInspector(loaded, parameters=params) if rules else None
     try:
+        if inspector is not None:
+            inspector.begin(simulation)
         runner = Runner(loaded, params, simulation, dry_run=True, concurrency=1 if rules else concurrency,
                         observer=observer, job_poll_interval=1.0, inspector=inspector, auto_approve=True)
         result = runner.run()

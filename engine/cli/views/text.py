@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from rich.markup import escape
+
 from engine.model.durations import format_duration
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
@@ -23,7 +25,7 @@ def _value(value) -> str:
 
 def validation_text(loaded: LoadedRunbook, problems: list[Problem]) -> str:
     lines = [f"[green]valid[/]: {loaded.file} ({loaded.runbook.name}, {len(loaded.runbook.steps)} steps)"]
-    lines += [f"[yellow]warning[/] {p}" for p in problems if p.severity == WARNING]
+    lines += [f"[yellow]warning[/] {escape(str(p))}" for p in problems if p.severity == WARNING]
     return "\n".join(lines)
 
 
@@ -48,7 +50,7 @@ def plan_text(document: dict) -> str:
     for problem in document.get("errors", []) + document.get("warnings", []):
         lines.append(f"[{'red' if problem['severity'] == 'error' else 'yellow'}]{problem['severity']}[/] "
                      f"{problem['code']} {('step ' + problem['step'] + ': ') if problem['step'] else ''}"
-                     f"{problem['message']} Fix: {problem['fix']}")
+                     f"{escape(problem['message'])} Fix: {escape(problem['fix'] or '')}")
     changed = sum(1 for s in document["steps"] if s["action"] != "none")
     verdict = "[green]would succeed[/]" if document["would_succeed"] else "[red]would fail[/]"
     lines += ["", f"{changed} of {len(document['steps'])} steps would change something; the runbook {verdict}."]
