@@ -15,6 +15,7 @@ from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, Ver
 from engine.kinds.footprint import CONNECT, READ, WRITE, Scope, Touch, gateway_reach, named_resource
 from engine.kinds.registry import register
 from engine.plan.rules.gateways import check_connection, check_local_gateway_prefixes
+from engine.plan.rules.withdrawals import check_routes
 from engine.run.context import StepContext
 
 
@@ -196,6 +197,7 @@ class NetworkRoutes(StepKind):
     name = "network.routes"
     summary = "Routes in a route table, present (created or updated) or absent."
     Args = RoutesArgs
+    rules = staticmethod(check_routes)
     outputs = {"table": "the route table's resource ID", "routes": "names of the routes now present"}
 
     def footprint(self, args: RoutesArgs, scope: Scope) -> list[Touch]:

@@ -21,6 +21,7 @@ from engine.plan.rules.dns import dns_follows_changed_ips
 from engine.plan.rules.isolation import tests_isolated_from_later_recovery
 from engine.plan.rules.races import unordered_steps
 from engine.plan.rules.subnets import routed_to_azure, whole_subnets_move
+from engine.plan.rules.withdrawals import Withdrawal, withdrawn_before_failover
 
 
 @dataclass
@@ -44,6 +45,7 @@ class NetworkPlanInspector:
     arguments: dict[str, Any] = field(default_factory=dict)  # step id -> its arguments as the simulation resolved them
     connections_at_start: list | None = None
     overlaps_reported: set[str] = field(default_factory=set)  # gateway reaches NET004 was reported for
+    withdrawals: list[Withdrawal] = field(default_factory=list)  # steps that route a prefix away from on-premises
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _finishing: bool = False
     _blocked: list[Step] = field(default_factory=list)  # at the end: the steps a failure kept from running
@@ -90,6 +92,7 @@ class NetworkPlanInspector:
         routed_to_azure(self, adapter)
         if not self.unrun("dns.record"):
             dns_follows_changed_ips(self, result)
+        withdrawn_before_failover(self, adapter, result)
 
     def _blocked_steps(self, result) -> list[Step]:
         """The steps that did not run (or not to the end) because a step failed: the failed ones, those
