@@ -61,15 +61,15 @@ def withdrawn_before_failover(inspector, adapter, result) -> None:
     if not inspector.withdrawals:
         return
     precedence = inspector.loaded.runbook.precedence
-    records = {record.id: record for record in result.steps}
-    vms_of: dict[str, list[str]] = {}  # failover step -> the VMs it moves (that were on-premises)
+    failovers: dict[str, list[str]] = {}  # failover step -> the VMs it covers
     for (what, vm), step in inspector.steps_of.items():
-        if what == "failover" and f"protected item {vm}" in {c.resource for c in records[step.id].changes}:
-            vms_of.setdefault(step.id, []).append(vm)
+        if what == "failover":
+            failovers.setdefault(step.id, []).append(vm)
+    moved: dict[str, list[str]] = {}  # failover step -> the VMs it moved (those that were on-premises)
     source_ips: dict[str, str] | None = None
     windows: dict[tuple[str, str], tuple[Step, list[str], set[str]]] = {}  # (step, failover) -> whats, VMs
     for withdrawal in inspector.withdrawals:
-        late = [f for f in vms_of if not precedence.before(f, withdrawal.step.id)]
+        late = [f for f in failovers if not precedence.before(f, withdrawal.step.id)]
         if not late:
             continue
         if source_ips is None:  # read once, and only when a failover may come late
@@ -77,7 +77,10 @@ def withdrawn_before_failover(inspector, adapter, result) -> None:
             source_ips = {i.vm_name: i.primary_nic.source_ip for i in items if i.nics and i.primary_nic.source_ip}
         network = parsed_network(withdrawal.prefix)
         for failover in late:
-            left = {vm for vm in vms_of[failover] if vm in source_ips and parsed_address(source_ips[vm]) in network}
+            if failover not in moved:
+                changed = {change.resource for change in result.step(failover).changes}
+                moved[failover] = [vm for vm in failovers[failover] if f"protected item {vm}" in changed]
+            left = {vm for vm in moved[failover] if vm in source_ips and parsed_address(source_ips[vm]) in network}
             if left:
                 _, whats, vms = windows.setdefault((withdrawal.step.id, failover), (withdrawal.step, [], set()))
                 whats.append(withdrawal.what)
