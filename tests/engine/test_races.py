@@ -95,6 +95,13 @@ def test_each_race_shape_fails_validate_naming_both_steps(tmp_path, shape, base,
     assert "needs: [" in error["fix"] and earlier in error["fix"]
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "runbooks").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_bundled_runbooks_have_no_race_and_no_warning(tmp_path, path):
+    _, result, document = validate(tmp_path, yaml.safe_load(path.read_text()))
+    assert result.returncode == 0, document
+    assert document["errors"] == [] and document["warnings"] == []
+
+
 def test_the_fix_a_race_names_makes_the_runbook_valid(tmp_path):
     """Doing what RACE001's fix says (the failover in the commit's needs) leaves no race."""
     runbook = subnet_failover()
