@@ -82,7 +82,7 @@ def simulate(loaded: LoadedRunbook, params: dict[str, Any], adapter: Adapter, *,
 
 
 def _gates(loaded: LoadedRunbook, runner: Runner) -> list[Gate]:
-    """The steps that wait for a person and that the simulation passed, in the order they ran."""
+    """The steps that wait for a person and that the simulation passed, each after its needs."""
     gates = []
     for step_id in loaded.runbook.order:
         step, record = loaded.runbook.step(step_id), runner.result.step(step_id)
