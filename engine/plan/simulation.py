@@ -93,6 +93,7 @@ def _gates(loaded: LoadedRunbook, runner: Runner) -> list[Gate]:
             except ArgumentsInvalid:
                 prompt = ""
             gates.append(Gate(step.id, step.uses, prompt))
+            record.reason = "taken as approved: a real run pauses here for `failover approve`"
     return gates
 
 
