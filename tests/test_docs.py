@@ -71,7 +71,7 @@ def test_every_step_kind_and_argument_is_documented():
 def test_every_problem_code_is_documented():
     """Each problem code the engine can report appears in docs/rules.md."""
     source = "".join(p.read_text() for p in (REPO / "engine").rglob("*.py"))
-    codes = set(re.findall(r'"((?:RB|PA|CF|ES|CLI|NET|SIM|RUN)\d{3})"', source))
+    codes = set(re.findall(r'"((?:RB|PA|CF|ES|CLI|NET|SIM|RUN|RACE)\d{3})"', source))
     assert len(codes) >= 20
     rules = (REPO / "docs/rules.md").read_text()
     assert not [c for c in sorted(codes) if f"| {c} |" not in rules and f"| {c} " not in rules]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from adapters.shared.errors import AdapterError
 from adapters.shared.secret import redact, redact_data
@@ -218,7 +219,7 @@ def print_problems(problems: list[Problem], *, as_json: bool = False) -> None:
         return
     for problem in problems:
         label = "warning" if problem.severity == WARNING else "error"
-        stderr.print(f"[{'yellow' if label == 'warning' else 'red'}]{label}[/] {redact(str(problem))}",
+        stderr.print(f"[{'yellow' if label == 'warning' else 'red'}]{label}[/] {escape(redact(str(problem)))}",
                      markup=True, highlight=False)
     count = sum(1 for p in problems if p.severity != WARNING)
     stderr.print(f"{count} error(s); nothing was executed.")

@@ -22,9 +22,11 @@ class ManualArgs(Args):
 
 class WaitForPerson(StepKind):
     mutates = False
+    waits_for_person = True
     outputs = {"approved_by": "who released the step", "approved_at": "when (UTC, ISO 8601)"}
 
     def prompt(self, args) -> str:
+        """What the person is asked, or told to do."""
         raise NotImplementedError
 
     def plan(self, ctx: StepContext, args) -> Decision:

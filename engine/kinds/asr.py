@@ -13,6 +13,7 @@ from adapters.shared.addressing import address_text, parsed_address
 from adapters.shared.errors import JobFailedError
 from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.kinds.footprint import READ, Scope, Touch, named_resource, protected_item, protected_items
 from engine.kinds.registry import register
 from engine.plan.rules.addresses import check_target_ip
 from engine.plan.rules.items import check_cleanup, check_commit, check_failover
@@ -113,6 +114,12 @@ class SetTargetIp(StepKind):
         return Decision("update", changes, outputs=outputs, state=(vault, item, nic, want),
                         undo={"vault": vault.__dict__, "item": item.vm_name, "nic": nic.nic_id, "previous": previous,
                               "changed": [c.field for c in changes]})
+
+    def footprint(self, args: SetTargetIpArgs, scope: Scope) -> list[Touch]:
+        touches = [protected_item(scope.vault(args.vault), args.item)]
+        for network in {n for n in (args.network, args.test_network) if n}:
+            touches.append(named_resource(scope, network, ids.VIRTUAL_NETWORK, "virtual network", READ))
+        return touches
 
     def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
         vault, item, nic, want = decision.state
@@ -221,6 +228,10 @@ class JobOperation(StepKind):
         return Decision("trigger", [self.change(item, args) for item in todo], outputs=outputs,
                         state=(vault, names, todo), undo=self.undo_for(vault, todo, args))
 
+    def footprint(self, args, scope: Scope) -> list[Touch]:
+        """Each item (an item runs one ASR job at a time), or each item of the recovery plan."""
+        return protected_items(scope, args.vault, args.items, args.plan)
+
     def undo_for(self, vault: VaultRef, todo: list[ProtectedItem], args) -> dict:
         return {}
 
@@ -324,6 +335,13 @@ class Failover(JobOperation):
         return ctx.adapter.replication.start_plan_failover(
             vault, plan, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source
         )
+
+    def footprint(self, args: FailoverArgs, scope: Scope) -> list[Touch]:
+        touches = super().footprint(args, scope)
+        if args.network:
+            touches.append(named_resource(scope, args.network, ids.VIRTUAL_NETWORK, "virtual network",
+                                              READ))
+        return touches
 
     def undo_for(self, vault: VaultRef, todo: list[ProtectedItem], args: FailoverArgs) -> dict:
         return {"vault": vault.__dict__, "items": [i.vm_name for i in todo],

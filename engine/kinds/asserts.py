@@ -15,6 +15,7 @@ from adapters.shared import ids
 from adapters.shared.errors import NotFoundError
 from adapters.shared.itemstate import Stage
 from engine.kinds.base import Args, Decision, StepKind, VerificationFailed
+from engine.kinds.footprint import READ, Scope, Touch, dns_record, named_resource, protected_item, protected_items
 from engine.kinds.registry import register
 from engine.model.runbook import Duration
 from engine.run.context import StepContext
@@ -79,6 +80,9 @@ class AssertItemState(Probe):
     summary = "Protected VMs are failed over, test-failed-over, committed, or protected at the primary."
     Args = ItemStateArgs
 
+    def footprint(self, args: ItemStateArgs, scope: Scope) -> list[Touch]:
+        return protected_items(scope, args.vault, args.items, None, READ)
+
     def check(self, ctx, args: ItemStateArgs):
         vault = ctx.vault(args.vault)
         found = {}
@@ -104,6 +108,9 @@ class AssertNicIp(Probe):
     name = "assert.nic_ip"
     summary = "The failed-over (or test) VM of a protected item has the expected IP in the expected subnet."
     Args = NicIpArgs
+
+    def footprint(self, args: NicIpArgs, scope: Scope) -> list[Touch]:
+        return [protected_item(scope.vault(args.vault), args.item, READ)]
 
     def check(self, ctx, args: NicIpArgs):
         item = ctx.adapter.replication.get_protected_item(ctx.vault(args.vault), args.item)
@@ -132,6 +139,9 @@ class AssertConnection(Probe):
     summary = "A gateway connection exists and has the expected status."
     Args = ConnectionArgs
 
+    def footprint(self, args: ConnectionArgs, scope: Scope) -> list[Touch]:
+        return [named_resource(scope, args.name, ids.CONNECTION, "connection", READ)]
+
     def check(self, ctx, args: ConnectionArgs):
         conn = ctx.adapter.network.find_connection(ctx.resource_id(args.name, ids.CONNECTION))
         found = conn.status if conn else "absent"
@@ -150,6 +160,9 @@ class AssertRoute(Probe):
     name = "assert.route"
     summary = "A route table has a route for a prefix with the expected next hop."
     Args = RouteArgs
+
+    def footprint(self, args: RouteArgs, scope: Scope) -> list[Touch]:
+        return [named_resource(scope, args.table, ids.ROUTE_TABLE, "route table", READ)]
 
     def check(self, ctx, args: RouteArgs):
         table = ctx.adapter.network.get_route_table(ctx.resource_id(args.table, ids.ROUTE_TABLE))
@@ -173,6 +186,9 @@ class AssertDnsRecord(Probe):
     summary = "A DNS A record resolves to exactly the expected addresses."
     Args = DnsArgs
 
+    def footprint(self, args: DnsArgs, scope: Scope) -> list[Touch]:
+        return [dns_record(scope, args.zone, args.name, READ)]
+
     def check(self, ctx, args: DnsArgs):
         record = ctx.adapter.dns.find_a_record(ctx.resource_id(args.zone, ids.DNS_ZONE), args.name)
         found = sorted(record.ips) if record else []
@@ -189,6 +205,9 @@ class AssertPrefixAbsent(Probe):
     name = "assert.prefix_absent"
     summary = "No prefix of a local network gateway overlaps the given one (the subnet left the site)."
     Args = PrefixAbsentArgs
+
+    def footprint(self, args: PrefixAbsentArgs, scope: Scope) -> list[Touch]:
+        return [named_resource(scope, args.gateway, ids.LOCAL_GATEWAY, "local network gateway", READ)]
 
     def check(self, ctx, args: PrefixAbsentArgs):
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from engine.kinds.footprint import Scope, Touch
     from engine.run.context import StepContext
 
 ACTIONS = ("none", "create", "update", "delete", "trigger")
@@ -70,9 +71,16 @@ class StepKind:
     secret_fields: ClassVar[frozenset[str]] = frozenset()  # arguments that may take a secret parameter
     mutates: ClassVar[bool] = True
     waits_for_jobs: ClassVar[bool] = False  # spends its time waiting on ASR jobs, not calling Azure
+    waits_for_person: ClassVar[bool] = False  # pauses a run until `failover approve` (see prompt())
     # The network-plan check the kind is held to before it runs in a plan (see engine.plan.rules):
     # rules(inspector, step, args, adapter), as a staticmethod.
     rules: ClassVar[Callable[..., None] | None] = None
+
+    def footprint(self, args: Any, scope: Scope) -> list[Touch]:
+        """The resources the step reads and writes (see ``engine.kinds.footprint``): two steps whose
+        footprints conflict must be ordered by ``needs``. A kind that touches nothing in Azure (an approval)
+        keeps this default."""
+        return []
 
     def plan(self, ctx: StepContext, args: Any) -> Decision:
         raise NotImplementedError

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from adapters.shared import ids
 from engine.kinds.base import Args, Change, Decision, StepKind, VerificationFailed
+from engine.kinds.footprint import Scope, Touch, dns_record
 from engine.kinds.registry import register
 from engine.run.context import StepContext
 
@@ -48,6 +49,9 @@ class DnsRecord(StepKind):
     summary = "An A record set in a DNS zone, pointing at the given IPs (or absent)."
     Args = DnsRecordArgs
     outputs = {"fqdn": "the record's full name", "ips": "its addresses afterwards"}
+
+    def footprint(self, args: DnsRecordArgs, scope: Scope) -> list[Touch]:
+        return [dns_record(scope, args.zone, args.name)]
 
     def plan(self, ctx: StepContext, args: DnsRecordArgs) -> Decision:
         zone_id = ctx.resource_id(args.zone, ids.DNS_ZONE)

@@ -12,8 +12,10 @@ from adapters.shared import ids
 from adapters.shared.addressing import network_text, parsed_network, prefixes_after
 from adapters.shared.secret import Secret
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
+from engine.kinds.footprint import CONNECT, READ, WRITE, Scope, Touch, gateway_reach, named_resource
 from engine.kinds.registry import register
 from engine.plan.rules.gateways import check_connection, check_local_gateway_prefixes
+from engine.plan.rules.withdrawals import check_routes
 from engine.run.context import StepContext
 
 
@@ -65,6 +67,20 @@ class NetworkConnection(StepKind):
     rules = staticmethod(check_connection)
     outputs = {"id": "the connection's resource ID", "status": "its connection status"}
     secret_fields = frozenset({"shared_key"})
+
+    def footprint(self, args: ConnectionArgs, scope: Scope) -> list[Touch]:
+        """The connection itself; and what its gateways reach, which another connection to them changes in a
+        way that commutes with this one (the same networks in either order), but a prefix change of a
+        local network gateway connected to them does not. Site-to-site: the local network gateway, read."""
+        touches = [named_resource(scope, args.name, ids.CONNECTION, "connection")]
+        if args.state == "absent":
+            return touches  # a removal only shrinks what its gateways reach: no overlap can follow from it
+        touches.append(gateway_reach(scope.resource_id(args.gateway, ids.GATEWAY), CONNECT))
+        if args.type == "vnet2vnet":
+            touches.append(gateway_reach(scope.resource_id(args.peer, ids.GATEWAY), CONNECT))
+        else:
+            touches.append(named_resource(scope, args.peer, ids.LOCAL_GATEWAY, "local network gateway", READ))
+        return touches
 
     def plan(self, ctx: StepContext, args: ConnectionArgs) -> Decision:
         net = ctx.adapter.network
@@ -181,7 +197,13 @@ class NetworkRoutes(StepKind):
     name = "network.routes"
     summary = "Routes in a route table, present (created or updated) or absent."
     Args = RoutesArgs
+    rules = staticmethod(check_routes)
     outputs = {"table": "the route table's resource ID", "routes": "names of the routes now present"}
+
+    def footprint(self, args: RoutesArgs, scope: Scope) -> list[Touch]:
+        """The table: Azure changes a route table one operation at a time, and which route wins for a
+        prefix depends on every route in it."""
+        return [named_resource(scope, args.table, ids.ROUTE_TABLE, "route table")]
 
     def plan(self, ctx: StepContext, args: RoutesArgs) -> Decision:
         table_id = ctx.resource_id(args.table, ids.ROUTE_TABLE)
@@ -273,6 +295,12 @@ class LocalGatewayPrefixes(StepKind):
     Args = LocalGatewayPrefixesArgs
     rules = staticmethod(check_local_gateway_prefixes)
     outputs = {"prefixes": "the gateway's prefixes afterwards"}
+
+    def footprint(self, args: LocalGatewayPrefixesArgs, scope: Scope) -> list[Touch]:
+        """The local network gateway, and what every virtual network gateway connected to it reaches."""
+        lng_id = scope.resource_id(args.gateway, ids.LOCAL_GATEWAY)
+        return [named_resource(scope, lng_id, ids.LOCAL_GATEWAY, "local network gateway"),
+                *(gateway_reach(gateway, WRITE) for gateway in scope.gateways_connected_to(lng_id))]
 
     def plan(self, ctx: StepContext, args: LocalGatewayPrefixesArgs) -> Decision:
         lng_id = ctx.resource_id(args.gateway, ids.LOCAL_GATEWAY)

@@ -21,6 +21,7 @@ from adapters.ports import VaultRef
 from adapters.shared import ids
 from engine.model import expressions
 from engine.model.durations import parse_duration
+from engine.model.precedence import Precedence
 
 Duration = Annotated[
     float,
@@ -194,6 +195,11 @@ class Runbook(Strict):
         """The step ids, each after its needs: worked out once (loading checks it, every run and
         simulation ranks its steps by it). Raises ``graphlib.CycleError`` if the needs form a cycle."""
         return tuple(TopologicalSorter({s.id: set(s.needs) for s in self.steps}).static_order())
+
+    @cached_property
+    def precedence(self) -> Precedence:
+        """Which steps are ordered by needs (directly or through others), worked out once."""
+        return Precedence(self.order, lambda step_id: self.step(step_id).needs)
 
     def has_step(self, step_id: str) -> bool:
         return step_id in self._positions()

@@ -90,10 +90,12 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
         concurrency = concurrency or session.settings.concurrency
         with progress_observer(loaded, enabled=not session.json, scale=adapter.clock.scale) as observer:
             if dry_run:
-                result = simulate(loaded, values, adapter, observer=observer,
-                                  concurrency=concurrency or loaded.runbook.defaults.concurrency).result
+                simulation = simulate(loaded, values, adapter, observer=observer,
+                                      concurrency=concurrency or loaded.runbook.defaults.concurrency)
             else:
                 result = _journaled(session, loaded, values, adapter, observer, concurrency=concurrency)
+        if dry_run:
+            _finish_dry_run(session, simulation)
         _finish(session, result)
 
 
@@ -108,6 +110,21 @@ def _journaled(session: Session, loaded, values, adapter, observer, *, concurren
     except LockHeld as exc:
         raise Refused(str(exc), next_step="wait for that run to end; if its process is gone, the lock is taken "
                       "over automatically") from None
+
+
+def _finish_dry_run(session: Session, simulation) -> None:
+    """A dry run is not journaled: nothing can be approved or resumed. It says what a real run will wait
+    for (the approvals and manual steps it took as approved) and, if it failed, where a real run would stop."""
+    result = simulation.result
+    gates = [gate.to_json() for gate in simulation.gates]
+    session.emit({**result.to_json(), "gates": gates}, text.run_text(result, steps=not sys.stderr.isatty()))
+    for line in text.gates_text(gates):
+        session.note(line)
+    failed = [record.id for record in result.steps if str(record.status) == "failed"]
+    if failed:
+        session.note(f"A real run would stop at {', '.join(failed)}; fix the runbook and dry-run it again "
+                     "(`failover plan` shows each step's change and the rules it breaks).")
+    raise typer.Exit(Exit.OK if str(result.status) == "succeeded" else Exit.FAILED)
 
 
 def _finish(session: Session, result) -> None:

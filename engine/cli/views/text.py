@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from rich.markup import escape
+
 from engine.model.durations import format_duration
 from engine.model.loader import LoadedRunbook
 from engine.model.problems import WARNING, Problem
@@ -23,7 +25,7 @@ def _value(value) -> str:
 
 def validation_text(loaded: LoadedRunbook, problems: list[Problem]) -> str:
     lines = [f"[green]valid[/]: {loaded.file} ({loaded.runbook.name}, {len(loaded.runbook.steps)} steps)"]
-    lines += [f"[yellow]warning[/] {p}" for p in problems if p.severity == WARNING]
+    lines += [f"[yellow]warning[/] {escape(str(p))}" for p in problems if p.severity == WARNING]
     return "\n".join(lines)
 
 
@@ -39,6 +41,8 @@ def plan_text(document: dict) -> str:
         for change in step["changes"]:
             lines.append(f"    {change['resource']}  {change['field']}: "
                          f"{_value(change['before'])} -> {_value(change['after'])}")
+        if step.get("gate"):
+            lines.append(f"    [magenta]taken as approved here;[/] a real run pauses for {_gate_text(step['gate'])}")
         if step["error"]:
             lines.append(f"    [red]would fail:[/] {step['error']}")
         elif step["reason"] and status == "skipped":
@@ -46,11 +50,28 @@ def plan_text(document: dict) -> str:
     for problem in document.get("errors", []) + document.get("warnings", []):
         lines.append(f"[{'red' if problem['severity'] == 'error' else 'yellow'}]{problem['severity']}[/] "
                      f"{problem['code']} {('step ' + problem['step'] + ': ') if problem['step'] else ''}"
-                     f"{problem['message']} Fix: {problem['fix']}")
+                     f"{escape(problem['message'])} Fix: {escape(problem['fix'] or '')}")
     changed = sum(1 for s in document["steps"] if s["action"] != "none")
     verdict = "[green]would succeed[/]" if document["would_succeed"] else "[red]would fail[/]"
     lines += ["", f"{changed} of {len(document['steps'])} steps would change something; the runbook {verdict}."]
     return "\n".join(lines)
+
+
+def _gate_text(gate: dict) -> str:
+    """What a real run will wait for at an approval or manual step."""
+    what = "the manual work to be done and approved" if gate["uses"] == "manual" else "an approval"
+    return f"{what}: {gate['prompt']}" if gate["prompt"] else what
+
+
+def gates_text(gates: list[dict]) -> list[str]:
+    """After a dry run: where the real run will pause, and what lets it go on."""
+    if not gates:
+        return []
+    lines = ["A real run will pause for a person at:"]
+    lines += [f"  {gate['step']}: {_gate_text(gate)}" for gate in gates]
+    lines.append("Each pauses the run (exit 4) until someone runs `failover approve` with the real run's id and the "
+                 "step; the dry run took them as approved.")
+    return lines
 
 
 def run_text(result: RunResult, *, steps: bool = True) -> str:

@@ -9,6 +9,7 @@ from adapters.shared.addressing import prefixes_after
 from adapters.shared.errors import NotFoundError
 from engine.model.runbook import Step
 from engine.plan.rules.reach import check_overlaps
+from engine.plan.rules.withdrawals import record_prefix_removal
 
 
 def check_connection(inspector, step: Step, args, adapter) -> None:
@@ -74,6 +75,7 @@ def check_local_gateway_prefixes(inspector, step: Step, args, adapter) -> None:
                     "create it, or fix the name")
         return
     after = prefixes_after(list(current.address_prefixes), args.add, args.remove)
+    record_prefix_removal(inspector, step, current.name, list(current.address_prefixes), args.remove)
     inspector.prefix_removals.append((step.id, lng_id.lower(), set(current.address_prefixes) - set(after)))
     connections = adapter.network.list_connections(inspector.target.subscription, inspector.target.resource_group)
     check_overlaps(inspector, step, adapter, connections, {lng_id.lower(): after},

@@ -19,7 +19,9 @@ from engine.model.problems import WARNING, Problem
 from engine.model.runbook import Step
 from engine.plan.rules.dns import dns_follows_changed_ips
 from engine.plan.rules.isolation import tests_isolated_from_later_recovery
+from engine.plan.rules.races import unordered_steps
 from engine.plan.rules.subnets import routed_to_azure, whole_subnets_move
+from engine.plan.rules.withdrawals import Withdrawal, withdrawn_before_failover
 
 
 @dataclass
@@ -39,13 +41,19 @@ class NetworkPlanInspector:
     test_network_steps: dict[str, Step] = field(default_factory=dict)  # test network -> first step using it
     prefix_removals: list[tuple[str, str, set[str]]] = field(default_factory=list)  # (step, lng id, removed)
     claims: dict | None = None  # (recovery|test, vnet id, ip) -> the VM that gets it
+    parameters: dict[str, Any] = field(default_factory=dict)  # the values the runbook is simulated with
+    arguments: dict[str, Any] = field(default_factory=dict)  # step id -> its arguments as the simulation resolved them
+    connections_at_start: list | None = None
+    overlaps_reported: set[str] = field(default_factory=set)  # gateway reaches NET004 was reported for
+    withdrawals: list[Withdrawal] = field(default_factory=list)  # steps that route a prefix away from on-premises
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _finishing: bool = False
     _blocked: list[Step] = field(default_factory=list)  # at the end: the steps a failure kept from running
     _started: set[str] = field(default_factory=set)  # at the end: the steps that were started
 
-    def report(self, code: str, step: Step | None, message: str, fix: str, severity: str = "error") -> None:
-        line = self.loaded.step_line(step.id) if step else None
+    def report(self, code: str, step: Step | None, message: str, fix: str, severity: str = "error",
+               path: tuple = ()) -> None:
+        line = (self.loaded.step_line(step.id, *path) or self.loaded.step_line(step.id)) if step else None
         with self._lock:
             self.problems.append(Problem(code, message, file=self.loaded.file, line=line,
                                          step=step.id if step else None, fix=fix, severity=severity))
@@ -56,8 +64,14 @@ class NetworkPlanInspector:
     def target(self):
         return self.loaded.runbook.target
 
+    def begin(self, adapter) -> None:
+        """Before the first step: what the whole-plan rules compare the end with."""
+        self.connections_at_start = adapter.network.list_connections(self.target.subscription,
+                                                                     self.target.resource_group)
+
     def before_step(self, step: Step, kind, args: Any, adapter) -> None:
         """The rules of the step's kind, on the state the earlier steps left."""
+        self.arguments[step.id] = args
         if kind.rules is not None:
             kind.rules(self, step, args, adapter)
 
@@ -71,12 +85,14 @@ class NetworkPlanInspector:
         self._finishing = True
         self._blocked = self._blocked_steps(result)
         self._started = {r.id for r in result.steps if r.attempts}
+        unordered_steps(self, adapter, result)
         tests_isolated_from_later_recovery(self)
         if not self.unrun("asr.failover", started=False):  # a failed one's items are known: before_step
             whole_subnets_move(self, adapter)
         routed_to_azure(self, adapter)
         if not self.unrun("dns.record"):
             dns_follows_changed_ips(self, result)
+        withdrawn_before_failover(self, adapter, result)
 
     def _blocked_steps(self, result) -> list[Step]:
         """The steps that did not run (or not to the end) because a step failed: the failed ones, those

@@ -52,6 +52,7 @@ def check_overlaps(inspector, step, adapter, connections: list[Connection], pref
             fix = (f"remove {moved.prefix} from {on_prem.source.removeprefix('local network gateway ')} with "
                    "network.local_gateway_prefixes before this step, and put that step in this step's needs"
                    if on_prem else "give the two networks address spaces that do not overlap")
+            inspector.overlaps_reported.add(f"{gateway_key}#reach")
             inspector.report("NET004", step,
                         f"after {change}, {a.prefix} of {a.source} overlaps {b.prefix} of {b.source}, both "
                         f"reachable through gateway {gateway}: Azure has no stretched subnets, so a prefix "
