@@ -104,14 +104,24 @@ def test_every_command_speaks_json(tmp_path, place):
     assert VPN_KEY not in json.dumps(seen)
 
 
-def test_output_takes_a_format_never_a_file_name(tmp_path, place):
-    """-o is the output format on every command; a file name given to it is refused with the option that
-    writes files, instead of a file named `json` appearing."""
+def test_report_o_takes_a_format_or_a_file_never_a_file_named_json(tmp_path, place):
+    """-o json prints the report's JSON as every command's -o json does; any other value names the file to
+    write, its format from the suffix (`report RUN -o FILE`); no file named `json` ever appears."""
     _, env = place
-    result = run_cli("report", "r20990101-000000-000000", "-o", str(tmp_path / "page.html"), env=env)
-    assert result.returncode == 2 and "--out FILE" in result.stderr
-    assert not (tmp_path / "page.html").exists()
-    no_traceback(result)
+    folder = tmp_path / "work"
+    folder.mkdir()
+    missing = run_cli("report", "r20990101-000000-000000", "-o", str(folder / "page.html"), env=env)
+    assert missing.returncode == 2 and "RUN001" in missing.stderr
+    no_traceback(missing)
+    assert not (folder / "page.html").exists()
+    run_id = one_document(run_cli("run", str(REPO / "runbooks/woodgrove-subnet-failover.yaml"), "-o", "json",
+                                  env=env))["run_id"]
+    written = run_cli("report", run_id, "-o", str(folder / "page.md"), env=env, cwd=folder)
+    assert written.returncode == 0, written.stderr
+    assert (folder / "page.md").read_text().startswith("# ")
+    as_json = run_cli("report", run_id, "-o", "json", env=env, cwd=folder)
+    assert one_document(as_json)["run_id"] == run_id
+    assert sorted(p.name for p in folder.iterdir()) == ["page.md"]
 
 
 def azure_settings(tmp_path) -> dict:

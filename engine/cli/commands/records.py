@@ -95,22 +95,33 @@ class ReportFormat(StrEnum):
     markdown = "markdown"
 
 
+SUFFIX_FORMATS = {".html": ReportFormat.html, ".htm": ReportFormat.html, ".json": ReportFormat.json,
+                  ".md": ReportFormat.markdown, ".markdown": ReportFormat.markdown}
+
+
 @app.command()
 def report(run_id: Annotated[str, typer.Argument(help="the run (or drill) to report on")],
-           report_format: Annotated[ReportFormat, typer.Option(
-               "--format", "-f", help="html (one self-contained page), json, or markdown (for a ticket)")
-           ] = ReportFormat.html,
+           report_format: Annotated[ReportFormat | None, typer.Option(
+               "--format", "-f", help="html (one self-contained page), json, or markdown (for a ticket); "
+                                      "default: from the file's suffix, else html")] = None,
+           output: Annotated[str, typer.Option(
+               "--output", "-o", help="json or text (the result on stdout, as every command), or a FILE to "
+                                      "write the report to")] = "text",
            out: Annotated[Path | None, typer.Option(
                "--out", help="write the report to this file instead of stdout")] = None,
-           journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
+           journal: JournalOpt = None, config: ConfigOpt = None) -> None:
     """A run's report from the journal: verdict, timeline, steps with their changes, retries and errors,
-    recovery time, and what was cleaned up or left behind. `-o json` prints the report's JSON document
-    (with --out: where the page was written)."""
+    recovery time, and what was cleaned up or left behind. `-o json` prints the report's JSON document;
+    `-o FILE` (or `--out FILE`) writes the page to FILE (with -o json too: where it was written)."""
     from engine.cli.report.collect import UnknownRun, collect
     from engine.cli.report.html import render_html
     from engine.cli.report.markdown import render_markdown
 
-    with Session(config, journal=journal, output_format=output_format, file_option="--out") as session:
+    if output not in ("text", "json"):  # `report RUN -o FILE`, as the command has always read
+        out, output = Path(output), "text"
+    if report_format is None:
+        report_format = SUFFIX_FORMATS.get(out.suffix.lower(), ReportFormat.html) if out else ReportFormat.html
+    with Session(config, journal=journal, output_format=output) as session:
         try:
             document = collect(session.journal, run_id)
         except UnknownRun:
