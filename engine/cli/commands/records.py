@@ -43,9 +43,16 @@ def status(run_id: Annotated[str | None, typer.Argument(help="a run (default: ru
 @app.command()
 def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
             drills: Annotated[bool, typer.Option("--drills", help="only drills, with their pass/fail trend")] = False,
+            checks: Annotated[bool, typer.Option("--checks", help="readiness checks instead, with their trend")] = False,
             journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
-    """Past runs, newest first."""
+    """Past runs, newest first (--checks: past readiness checks)."""
     with Session(config, output_format=output_format, journal=journal) as session:
+        if checks:
+            from engine.cli.views.checks import trend_document, trend_text
+
+            rows = session.journal.checks(limit=limit)
+            session.emit(trend_document(rows), trend_text(rows))
+            return
         runs = [text.history_row(r) for r in session.journal.runs(limit=limit, kind="drill" if drills else None)]
         document = {"runs": runs}
         if drills:

@@ -32,7 +32,15 @@ def trend_row(document: dict) -> dict:
             "codes": sorted({f["code"] for f in document["findings"]}), "schedule": document.get("schedule")}
 
 
-def trend_text(rows: list[dict]) -> str:
+def trend_document(documents: list[dict]) -> dict:
+    """`history --checks -o json`: the checks, newest first, and the ready/not-ready trend."""
+    rows = [trend_row(d) for d in documents]
+    return {"checks": rows, "trend": "".join("R" if r["ready"] else "N" for r in reversed(rows)),
+            "ready": sum(r["ready"] for r in rows), "not_ready": sum(not r["ready"] for r in rows)}
+
+
+def trend_text(documents: list[dict]) -> str:
+    rows = [trend_row(d) for d in documents]
     if not rows:
         return "no checks in the journal (run `failover check RUNBOOK`)"
     lines = [f"{'check':<24} {'at':<26} {'runbook':<28} {'verdict':<10} findings  new  resolved  codes"]
