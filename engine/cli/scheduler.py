@@ -1,4 +1,7 @@
-"""Scheduled drills: cron expressions in settings, a scheduler that runs what is due.
+"""Scheduled drills and readiness checks: cron expressions in settings, a scheduler that runs what is due.
+
+An entry of ``kind: check`` runs ``failover check`` (read only) instead of a drill, its JUnit XML written
+to the reports folder; its last run is its last check in the journal.
 
 Each drill runs as its own ``failover drill`` process (a crash of one drill cannot take the scheduler
 down), with its reports written to the reports folder. A drill is due when a cron time has passed
@@ -23,6 +26,7 @@ from engine.model.problems import InvalidInput, Problem
 from engine.run.journal import Journal, who
 
 GRACE_S = 3600.0
+KINDS = ("drill", "check")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ScheduledDrill:
     cron: str
     params: dict
     estate: str | None = None
+    kind: str = "drill"  # drill | check (a readiness check: `failover check`, read only)
 
     def previous_slot(self, now: datetime) -> datetime:
         return croniter(self.cron, now).get_prev(datetime)
@@ -49,14 +54,21 @@ def drills_from(settings) -> list[ScheduledDrill]:
                                     f"(got {entry.get('cron')!r})", file=str(settings.file),
                                     fix="e.g. cron: \"0 3 1 * *\" (03:00 UTC on the first of each month)"))
             continue
+        if entry.get("kind", "drill") not in KINDS:
+            problems.append(Problem("CF003", f"scheduled entry {name} has kind {entry.get('kind')!r}",
+                                    file=str(settings.file), fix="kind: drill (the default) or check"))
+            continue
         drills.append(ScheduledDrill(name, entry["runbook"], entry["cron"], dict(entry.get("params") or {}),
-                                     entry.get("estate")))
+                                     entry.get("estate"), entry.get("kind", "drill")))
     if problems:
         raise InvalidInput(problems)
     return drills
 
 
 def runs_of(journal: Journal, drill: ScheduledDrill):
+    if drill.kind == "check":
+        return [{"run_id": c["check_id"], "status": "ready" if c["ready"] else "not ready", "started_at": c["at"]}
+                for c in journal.checks(limit=500) if c.get("schedule") == drill.name]
     return [r for r in journal.runs(limit=500, kind="drill")
             if json.loads(r["options"]).get("schedule") == drill.name]
 
@@ -68,7 +80,7 @@ def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
     ran_since = bool(last) and last["started_at"] >= slot.timestamp()
     in_grace = (now - slot).total_seconds() <= GRACE_S
     return {
-        "name": drill.name, "runbook": drill.runbook, "cron": drill.cron,
+        "name": drill.name, "kind": drill.kind, "runbook": drill.runbook, "cron": drill.cron,
         "next_run": drill.next_slot(now).isoformat(), "last_slot": slot.isoformat(),
         "last_run": last["run_id"] if last else None, "last_status": last["status"] if last else None,
         "running": bool(last) and last["status"] == "running",
@@ -102,8 +114,10 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
             started.append({"name": drill.name, "action": "skipped",
                             "why": f"another scheduler started the {state['last_slot']} drill"})
             continue
-        command = [sys.executable, "-m", "engine.cli", "drill", drill.runbook, "--journal", str(journal_path),
-                   "--report-dir", str(reports), "--schedule-name", drill.name, "-o", "json"]
+        command = [sys.executable, "-m", "engine.cli", drill.kind, drill.runbook, "--journal", str(journal_path),
+                   "--schedule-name", drill.name, "-o", "json"]
+        command += (["--report-dir", str(reports)] if drill.kind == "drill"
+                    else ["--junit", str(reports / f"{drill.name}.xml")])
         command += [arg for key, value in drill.params.items() for arg in ("--param", f"{key}={value}")]
         if drill.estate:
             command += ["--estate", drill.estate]
@@ -123,7 +137,11 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
         else:
             try:
                 document = json.loads(stdout)
-                entry.update(run_id=document["run_id"], verdict=document.get("verdict"))
+                if "check_id" in document:
+                    entry.update(check_id=document["check_id"], ready=document["ready"],
+                                 findings=[f"{f['code']} {f['resource']}" for f in document["findings"]])
+                else:
+                    entry.update(run_id=document["run_id"], verdict=document.get("verdict"))
             except (ValueError, KeyError):
                 entry.update(error=stderr.strip()[-500:])
         if log:

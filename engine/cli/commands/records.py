@@ -63,6 +63,11 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
         if drills and runs:
             shown += (f"\n\ntrend (oldest → newest): {document['trend']}  "
                       f"({document['passed']} passed, {document['failed']} failed)")
+        if drills:
+            from engine.cli.views.checks import latest_checks, readiness_text
+
+            document["readiness"] = latest_checks(session.journal.checks(limit=500))
+            shown += readiness_text(document["readiness"])
         session.emit(document, shown)
 
 

@@ -12,7 +12,7 @@ def check_text(document: dict) -> str:
         lines.append(f"compared with check {document['previous']}")
     for finding in document["findings"]:
         mark = "new" if finding["status"] == "new" else f"since {finding['since']}"
-        lines.append(f"  {finding['code']}  {finding['resource']}  [{mark}]")
+        lines.append(f"  {finding['code']}  {finding['resource']}  ({mark})")
         lines.append(f"      {finding['message']}")
         for change in finding["changed"]:
             lines.append(f"      changed: {change['before'] or '(none)'} -> {change['after'] or '(gone)'}")
@@ -50,3 +50,21 @@ def trend_text(documents: list[dict]) -> str:
                      + ", ".join(r["codes"]))
     trend = "".join("R" if r["ready"] else "N" for r in reversed(rows))
     return "\n".join(lines) + f"\n\ntrend (oldest → newest): {trend}"
+
+
+def latest_checks(documents: list[dict]) -> list[dict]:
+    """The newest check of each runbook on each adapter (``documents`` newest first), for the drill
+    history: is each drilled runbook still ready today?"""
+    latest: dict[tuple[str, str], dict] = {}
+    for document in documents:
+        latest.setdefault((document["runbook"], document["adapter"]), trend_row(document))
+    return list(latest.values())
+
+
+def readiness_text(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    lines = ["", "", "readiness (the latest check of each runbook):"]
+    lines += [f"  {r['runbook']:<28} {r['adapter']:<6} {'ready' if r['ready'] else 'NOT READY':<10} {r['at']}  "
+              + ", ".join(r["codes"]) for r in rows]
+    return "\n".join(lines)
