@@ -20,7 +20,12 @@ fake_app.add_typer(drift_app, name="drift")
 def _drift(config, estate, state, change) -> None:
     with Session(config) as session:
         adapter = session.adapter(estate or session.settings.estate, False, state, read_only=False)
-        stdout.print(change(adapter.drift))
+        try:
+            stdout.print(change(adapter.drift))
+        except ValueError as exc:  # a value the estate format refuses (pydantic's errors are ValueErrors)
+            errors = exc.errors() if hasattr(exc, "errors") else None
+            message = "; ".join(e["msg"].removeprefix("Value error, ") for e in errors) if errors else str(exc)
+            raise typer.BadParameter(message) from None
 
 
 @drift_app.command("protect")
