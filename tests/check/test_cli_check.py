@@ -90,3 +90,14 @@ def test_an_unknown_schedule_kind_is_refused(tmp_path):
                                               "cron": "0 * * * *"}]}))
     result = run_cli("schedule", "list", "-o", "json", env={"FAILOVER_CONFIG": str(config)})
     assert result.returncode == 2 and "CF003" in result.stdout
+
+
+def test_a_drift_the_estate_format_refuses_is_a_usage_error(tmp_path, estate_file):
+    """`fake drift` with a value Azure would not have (a health that does not exist, an address that is
+    not one) exits 2 with the reason, and changes nothing."""
+    args = fake_args(estate_file, tmp_path)
+    health = run_cli("fake", "drift", "health", "app01", "Sick", *args)
+    address = run_cli("fake", "drift", "take-ip", "recovery-vnet", "app", "300.1.1.1", *args)
+    assert (health.returncode, address.returncode) == (2, 2)
+    assert "Normal" in health.stderr and "300.1.1.1" in address.stderr and "Traceback" not in health.stderr + address.stderr
+    assert run_cli("check", str(SUBNET_FAILOVER), *args).returncode == 0
