@@ -101,3 +101,17 @@ def test_a_drift_the_estate_format_refuses_is_a_usage_error(tmp_path, estate_fil
     assert (health.returncode, address.returncode) == (2, 2)
     assert "Normal" in health.stderr and "300.1.1.1" in address.stderr and "Traceback" not in health.stderr + address.stderr
     assert run_cli("check", str(SUBNET_FAILOVER), *args).returncode == 0
+
+
+def test_after_the_failover_the_drill_is_no_longer_ready(tmp_path, estate_file):
+    """Once the subnet has really failed over, the failover runbook checks ready (every step holds) and the
+    drill's test failover is refused by each item: NET009 on each protected item, exit 1."""
+    from tests.conftest import REPO
+
+    args = fake_args(estate_file, tmp_path)
+    assert run_cli("run", str(SUBNET_FAILOVER), *args, "-o", "json").returncode == 0
+    assert run_cli("check", str(SUBNET_FAILOVER), *args).returncode == 0
+    drill = run_cli("check", str(REPO / "runbooks/woodgrove-drill.yaml"), *args, "-o", "json")
+    assert drill.returncode == 1
+    assert sorted((f["code"], f["resource"]) for f in json_out(drill)["findings"]) == [
+        ("NET009", "protected item app01"), ("NET009", "protected item app02"), ("NET009", "protected item web01")]
