@@ -66,6 +66,30 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicationStatus:
+    """How an item's replication goes, in the service's own fields: ``replicationHealth`` and
+    ``healthErrors``; from the provider's details, the RPO it last calculated (``rpoInSeconds`` at
+    ``lastRpoCalculatedTime``), when it last replicated (``lastReplicatedTime``) and the size of the VM a
+    failover creates (``recoveryAzureVMSize``). Times are epoch seconds; ``None`` when not reported."""
+
+    health: str = "Normal"
+    health_errors: tuple[str, ...] = ()
+    rpo_seconds: float | None = None
+    rpo_calculated_at: float | None = None  # None: calculated now (the fake's replication is continuous)
+    last_replicated_at: float | None = None
+    recovery_vm_size: str | None = None
+
+    def recovery_point_age(self, now: float) -> float | None:
+        """Seconds since the latest recovery point, as of ``now``; ``None`` when the service says nothing."""
+        if self.rpo_seconds is not None:
+            since = 0.0 if self.rpo_calculated_at is None else max(0.0, now - self.rpo_calculated_at)
+            return self.rpo_seconds + since
+        if self.last_replicated_at is not None:
+            return max(0.0, now - self.last_replicated_at)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class ProtectedItem:
     name: str  # ASR's name of the replicated item
     vm_name: str  # the friendly name operators use
@@ -74,6 +98,7 @@ class ProtectedItem:
     recovery_vm_ip: str | None = None  # the failed-over VM's primary IP once it exists
     test_vm_ip: str | None = None  # the test-failover VM's primary IP while it exists
     id: str = ""
+    replication: ReplicationStatus | None = None  # how replication goes, as the service reports it
 
     @property
     def primary_nic(self) -> NicSettings:
@@ -297,6 +322,41 @@ class NetworkPort(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------------
+# Compute (read only: what a failover will need of the recovery region)
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeUsage:
+    """One quota of a region (``Microsoft.Compute/locations/{location}/usages``): ``name`` is the
+    service's ``name.value`` (``cores`` for all regional vCPUs, ``standardDSv3Family``...)."""
+
+    name: str
+    current: int
+    limit: int
+    label: str = ""  # name.localizedValue
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.current)
+
+
+@dataclass(frozen=True, slots=True)
+class VmSize:
+    """A VM size offered in a region (a ``virtualMachines`` resource SKU): its quota family and vCPUs."""
+
+    name: str
+    family: str
+    vcpus: int
+
+
+@runtime_checkable
+class ComputePort(Protocol):
+    def list_usages(self, subscription: str, location: str) -> list[ComputeUsage]: ...
+
+    def list_vm_sizes(self, subscription: str, location: str) -> list[VmSize]: ...
+
+
+# ---------------------------------------------------------------------------------------------------
 # DNS and secrets
 
 
@@ -354,6 +414,7 @@ class Adapter(Protocol):
     network: NetworkPort
     dns: DnsPort
     secrets: SecretStorePort
+    compute: ComputePort
     # environment variables a fake estate fills in with made-up values for a rehearsal when they are not
     # set (``stand_in_secrets`` in its estate file); always empty for Azure, whose secrets are real
     stand_in_secrets: dict[str, str]

@@ -12,6 +12,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import HttpTransport
 
+from adapters.azure.compute import AzureCompute
 from adapters.azure.credentials import credential_from_settings
 from adapters.azure.guard import ReadOnlyPolicy
 from adapters.azure.network import AzureDns, AzureNetwork, AzureSecrets
@@ -67,6 +68,12 @@ class Clients:
         return self._get("network", subscription, lambda: NetworkManagementClient(
             self.credential, subscription, polling_interval=self._polling_interval, **self._base(), **self._common))
 
+    def compute(self, subscription: str):
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return self._get("compute", subscription, lambda: ComputeManagementClient(
+            self.credential, subscription, **self._base(), **self._common))
+
     def dns(self, subscription: str):
         from azure.mgmt.dns import DnsManagementClient
 
@@ -107,6 +114,7 @@ class AzureAdapter:
         self.network = AzureNetwork(self.clients)
         self.dns = AzureDns(self.clients)
         self.secrets = AzureSecrets(self.clients)
+        self.compute = AzureCompute(self.clients)
         self.identity = f"azure:{self.settings.get('credential', 'default')}"
         limits = self.settings.get("rate_limits") or {}
         self.rate_limits = (tuple(limits.get("reads", ARM_READS)), tuple(limits.get("writes", ARM_WRITES)))

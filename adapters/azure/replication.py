@@ -8,6 +8,7 @@ is read here is what the REST reference documents.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -24,6 +25,7 @@ from adapters.ports import (
     NicSettings,
     ProtectedItem,
     RecoveryPlan,
+    ReplicationStatus,
     VaultRef,
 )
 from adapters.shared.errors import AdapterError, NotFoundError, PermanentError, UnknownOutcomeError
@@ -103,6 +105,39 @@ def _item_view(doc: dict) -> ProtectedItem:
         recovery_vm_ip=primary.recovery_ip if primary and state.failed_over else None,
         test_vm_ip=(primary.test_ip or primary.recovery_ip) if primary and state.test_failed_over else None,
         id=doc.get("id", ""),
+        replication=_replication_view(props, details, state),
+    )
+
+
+def _epoch(value: Any) -> float | None:
+    """An RFC 3339 time of the service (or the SDK's datetime) as epoch seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _health_error(error: dict) -> str:
+    text = error.get("errorMessage") or error.get("summaryMessage") or ""
+    code = error.get("errorCode") or ""
+    return f"{code}: {text}" if code and text else (text or code)
+
+
+def _replication_view(props: dict, details: dict, state: ItemState) -> ReplicationStatus:
+    """replicationHealth and healthErrors of the item; the RPO, last replication and recovery VM size
+    from its HyperVReplicaAzure details (rpoInSeconds as of lastRpoCalculatedTime)."""
+    rpo = details.get("rpoInSeconds")
+    return ReplicationStatus(
+        health=state.replication_health,
+        health_errors=tuple(e for e in (_health_error(x) for x in props.get("healthErrors") or []) if e),
+        rpo_seconds=None if rpo is None else float(rpo),
+        rpo_calculated_at=_epoch(details.get("lastRpoCalculatedTime")),
+        last_replicated_at=_epoch(details.get("lastReplicatedTime")),
+        recovery_vm_size=details.get("recoveryAzureVMSize") or None,
     )
 
 

@@ -7,6 +7,7 @@ outside the resource group are not followed: the estate format names resources b
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import yaml
@@ -26,6 +27,17 @@ def _nic(nic, target) -> dict:
     if test := target(nic.test_network, nic.test_subnet, nic.test_ip):
         entry["test"] = test
     return entry
+
+
+def _replication(status) -> dict:
+    """What `failover check` reads of an item's replication, as the estate keeps it (the recovery
+    point's age as of now)."""
+    if status is None:
+        return {}
+    age = status.recovery_point_age(time.time())
+    return {**({"health_errors": list(status.health_errors)} if status.health_errors else {}),
+            **({"rpo_seconds": int(age)} if age is not None else {}),
+            **({"recovery_vm_size": status.recovery_vm_size} if status.recovery_vm_size else {})}
 
 
 def snapshot(adapter, scope: VaultRef) -> dict:
@@ -54,7 +66,7 @@ def snapshot(adapter, scope: VaultRef) -> dict:
         nics = {"nics": [_nic(n, target) for n in item.nics]} if item.nics else {"source_ip": "0.0.0.0"}
         entry = {**nics, "state": state.protection_state,
                  "active_location": state.active_location, "test_failover_state": state.test_failover_state,
-                 "replication_health": state.replication_health}
+                 "replication_health": state.replication_health, **_replication(item.replication)}
         items[item.vm_name] = entry
     plans = {}
     for name in inventory.recovery_plans(scope):

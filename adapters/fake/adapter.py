@@ -82,6 +82,7 @@ class FakeAdapter:
     writes_real_cloud = False
 
     def __init__(self, store: Store | MemoryStore, estate: Estate, estate_path: Path | None, *, calm: bool = False):
+        from adapters.fake.compute import FakeCompute
         from adapters.fake.network import FakeDns, FakeNetwork, FakeSecrets
         from adapters.fake.replication import FakeReplication
 
@@ -97,6 +98,7 @@ class FakeAdapter:
         self.network = FakeNetwork(self.cloud)
         self.dns = FakeDns(self.cloud)
         self.secrets = FakeSecrets(self.cloud)
+        self.compute = FakeCompute(self.cloud)
         self.estate_name = estate.name
         self.stand_in_secrets = dict(estate.stand_in_secrets)  # rehearsal values of unset variables
         self.subscription = estate.subscription
@@ -157,6 +159,13 @@ class FakeAdapter:
             **{label: self.store.all(kind) for kind, label in KINDS.items()},
             "jobs": self.store.jobs(),
         }
+
+    @property
+    def drift(self):
+        """Changes made outside any runbook (see ``adapters.fake.drift``)."""
+        from adapters.fake.drift import Drift
+
+        return Drift(self.cloud)
 
     def ledger(self) -> list[dict]:
         return self.store.ledger()

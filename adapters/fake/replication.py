@@ -21,7 +21,16 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from adapters.fake.network import ip_user, virtual_network
-from adapters.ports import Job, JobHandle, NetworkSettings, NicSettings, ProtectedItem, RecoveryPlan, VaultRef
+from adapters.ports import (
+    Job,
+    JobHandle,
+    NetworkSettings,
+    NicSettings,
+    ProtectedItem,
+    RecoveryPlan,
+    ReplicationStatus,
+    VaultRef,
+)
 from adapters.shared import ids
 from adapters.shared.addressing import parsed_address, parsed_network, reserved_addresses
 from adapters.shared.errors import AdapterError, ConflictError, NotFoundError, PermanentError, UnknownOutcomeError
@@ -98,6 +107,15 @@ def allowed_operations(state: dict) -> tuple[str, ...]:
     return (PLANNED_FAILOVER, UNPLANNED_FAILOVER, DISABLE_PROTECTION, TEST_FAILOVER)
 
 
+def _replication_view(doc: dict, state: ItemState) -> ReplicationStatus:
+    """Replication as the item reports it; the fake replicates continuously, so its RPO is current."""
+    details = doc.get("replication") or {}
+    rpo = details.get("rpoInSeconds")
+    return ReplicationStatus(health=state.replication_health, health_errors=tuple(details.get("healthErrors") or ()),
+                             rpo_seconds=None if rpo is None else float(rpo),
+                             recovery_vm_size=details.get("recoveryAzureVMSize"))
+
+
 def item_state(doc: dict) -> ItemState:
     """The item's state as the service shows it, read through the one model."""
     state = doc["state"]
@@ -157,6 +175,7 @@ class FakeReplication:
             test_vm_ip=(primary.test_ip or primary.recovery_ip) if primary and state.test_failed_over else None,
             id=f"{self._vault_prefix(vault)}/replicationFabrics/{item['fabric']}/replicationProtectionContainers/"
                f"{item['container']}/replicationProtectedItems/{item['name']}",
+            replication=_replication_view(item, state),
         )
 
     def get_protected_item(self, vault: VaultRef, item: str) -> ProtectedItem:

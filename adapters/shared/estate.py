@@ -70,6 +70,9 @@ def _known_value(table, field: str):
     return classmethod(check)
 
 
+HEALTHS_KNOWN = ("None", "Normal", "Warning", "Critical")  # replicationHealth
+
+
 class ProtectedItem(Model):
     source_ip: str | None = Field(None, description="the VM's IP on-premises (a VM with one NIC)")
     nics: list[Nic] | None = Field(None, description="the VM's NICs, when it has several or names them")
@@ -77,7 +80,10 @@ class ProtectedItem(Model):
     active_location: Literal["Primary", "Recovery"] | None = Field(
         None, description="where it runs (default: Recovery once failed over, else Primary)")
     test_failover_state: str = Field("None", description="testFailoverState, in the service's words")
-    replication_health: Literal["None", "Normal", "Warning", "Critical"] = "Normal"
+    replication_health: Literal[*HEALTHS_KNOWN] = "Normal"
+    health_errors: list[str] = Field(default_factory=list, description="healthErrors: each error's message")
+    rpo_seconds: int = Field(120, ge=0, description="rpoInSeconds: the age of its latest recovery point")
+    recovery_vm_size: str = Field("Standard_D2s_v3", description="recoveryAzureVMSize: the VM a failover creates")
     recovery: Target | None = None
     test: Target | None = None
     inject: Inject = Field(default_factory=Inject)
@@ -204,6 +210,35 @@ class KeyVault(Model):
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
 
 
+class Quota(Model):
+    current: int = Field(ge=0)
+    limit: int = Field(ge=0)
+
+
+class VmSizeSpec(Model):
+    family: str
+    vcpus: int = Field(ge=1)
+
+
+# A few sizes as the region's resource SKUs describe them (family, vCPUs); an estate may add its own.
+VM_SIZES = {
+    "Standard_B2s": VmSizeSpec(family="standardBSFamily", vcpus=2),
+    "Standard_D2s_v3": VmSizeSpec(family="standardDSv3Family", vcpus=2),
+    "Standard_D4s_v3": VmSizeSpec(family="standardDSv3Family", vcpus=4),
+    "Standard_D8s_v3": VmSizeSpec(family="standardDSv3Family", vcpus=8),
+    "Standard_E4s_v3": VmSizeSpec(family="standardESv3Family", vcpus=4),
+    "Standard_F4s_v2": VmSizeSpec(family="standardFSv2Family", vcpus=4),
+}
+
+
+class Compute(Model):
+    """The recovery region's vCPU quotas (``usages``: ``cores`` for all regional vCPUs, and one per
+    family) and the VM sizes it offers."""
+
+    usages: dict[str, Quota] = Field(default_factory=dict)
+    vm_sizes: dict[str, VmSizeSpec] = Field(default_factory=dict)
+
+
 class Latency(Model):
     read_ms: float = Field(5, ge=0)
     write_ms: float = Field(20, ge=0)
@@ -255,6 +290,7 @@ class Estate(Model):
     stand_in_secrets: dict[str, str] = Field(
         default_factory=dict, description="environment variable -> a made-up value this fake estate uses when the "
         "variable is not set, so that a rehearsal runs without the real secret (never used against Azure)")
+    compute: Compute = Field(default_factory=Compute)
     simulation: Simulation = Field(default_factory=Simulation)
 
     @model_validator(mode="after")

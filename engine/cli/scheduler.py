@@ -1,4 +1,7 @@
-"""Scheduled drills: cron expressions in settings, a scheduler that runs what is due.
+"""Scheduled drills and readiness checks: cron expressions in settings, a scheduler that runs what is due.
+
+An entry of ``kind: check`` runs ``failover check`` (read only) instead of a drill, its JUnit XML written
+to the reports folder; its last run is its last check in the journal.
 
 Each drill runs as its own ``failover drill`` process (a crash of one drill cannot take the scheduler
 down), with its reports written to the reports folder. A drill is due when a cron time has passed
@@ -29,6 +32,7 @@ from engine.model.problems import InvalidInput, Problem
 from engine.run.journal import Journal, who
 
 GRACE_S = 3600.0
+KINDS = ("drill", "check")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class ScheduledDrill:
     params: dict
     estate: str | None = None
     declared_in: str | None = None  # the settings file that schedules it (relative paths start there)
+    kind: str = "drill"  # drill | check (a readiness check: `failover check`, read only)
 
     def previous_slot(self, now: datetime) -> datetime:
         return croniter(self.cron, now).get_prev(datetime)
@@ -56,14 +61,22 @@ def drills_from(settings) -> list[ScheduledDrill]:
                                     f"(got {entry.get('cron')!r})", file=str(settings.file),
                                     fix="e.g. cron: \"0 3 1 * *\" (03:00 UTC on the first of each month)"))
             continue
+        if entry.get("kind", "drill") not in KINDS:
+            problems.append(Problem("CF003", f"scheduled entry {name} has kind {entry.get('kind')!r}",
+                                    file=str(settings.file), fix="kind: drill (the default) or check"))
+            continue
         drills.append(ScheduledDrill(name, entry["runbook"], entry["cron"], dict(entry.get("params") or {}),
-                                     entry.get("estate"), str(settings.file) if settings.file else None))
+                                     entry.get("estate"), str(settings.file) if settings.file else None,
+                                     entry.get("kind", "drill")))
     if problems:
         raise InvalidInput(problems)
     return drills
 
 
 def runs_of(journal: Journal, drill: ScheduledDrill):
+    if drill.kind == "check":
+        return [{"run_id": c["check_id"], "status": "ready" if c["ready"] else "not ready", "started_at": c["at"]}
+                for c in journal.checks(limit=500) if c.get("schedule") == drill.name]
     return [r for r in journal.runs(limit=500, kind="drill")
             if json.loads(r["options"]).get("schedule") == drill.name]
 
@@ -75,7 +88,8 @@ def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
     ran_since = bool(last) and last["started_at"] >= slot.timestamp()
     in_grace = (now - slot).total_seconds() <= GRACE_S
     return {
-        "name": drill.name, "runbook": drill.runbook, "estate": drill.estate, "declared_in": drill.declared_in,
+        "name": drill.name, "kind": drill.kind, "runbook": drill.runbook, "estate": drill.estate,
+        "declared_in": drill.declared_in,
         "runbook_exists": Path(drill.runbook).is_file(), "cron": drill.cron,
         "next_run": drill.next_slot(now).isoformat(), "last_slot": slot.isoformat(),
         "last_run": last["run_id"] if last else None, "last_status": last["status"] if last else None,
@@ -117,9 +131,12 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
             started.append({**entry, "action": "elsewhere", "exit": 0,
                             "reason": f"another scheduler started the {state['last_slot']} drill"})
             continue
-        command = [sys.executable, "-m", "engine.cli", "drill", drill.runbook, "--journal", str(journal_path),
-                   "--report-dir", str(reports), "--schedule-name", drill.name, "-o", "json",
-                   "--junit", str(Path(scratch.name) / f"{len(started)}.xml")]
+        command = [sys.executable, "-m", "engine.cli", drill.kind, drill.runbook, "--journal", str(journal_path),
+                   "--schedule-name", drill.name, "-o", "json"]
+        if drill.kind == "drill":
+            command += ["--report-dir", str(reports), "--junit", str(Path(scratch.name) / f"{len(started)}.xml")]
+        else:  # a check's JUnit XML is its report, kept in the reports folder
+            command += ["--junit", str(reports / f"{drill.name}.xml")]
         command += [arg for key, value in drill.params.items() for arg in ("--param", f"{key}={value}")]
         if drill.estate:
             command += ["--estate", drill.estate]
@@ -162,6 +179,12 @@ def _outcome(out: str, err: str, code: int) -> dict:
     except ValueError:
         document = {}
     found: dict = {}
+    if "check_id" in document:
+        found.update(check_id=document["check_id"], ready=document["ready"],
+                     findings=[f"{f['code']} {f['resource']}" for f in document["findings"]])
+        if code != 0:
+            found["reason"] = "not ready: " + ("; ".join(found["findings"]) or f"the check exited {code}")
+        return found
     if document.get("run_id"):
         found.update(run_id=document["run_id"], status=document.get("status"), verdict=document.get("verdict"))
         if code != 0:

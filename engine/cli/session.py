@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import traceback as tracebacks
 from contextlib import ExitStack
@@ -22,7 +21,7 @@ from adapters.shared.secret import redact, redact_data
 from engine.cli import wiring
 from engine.cli.settings import Settings, load_settings
 from engine.model.loader import LoadedRunbook, load_runbook
-from engine.model.params import parse_assignments, resolve_parameters
+from engine.model.params import environment_with, parse_assignments, resolve_parameters
 from engine.model.problems import WARNING, InvalidInput, Problem
 from engine.run import logs
 from engine.run.journal import Journal, JournalError
@@ -182,9 +181,7 @@ class Session:
 
 
 def environment_of(adapter) -> dict[str, str]:
-    """The environment secrets are read from: the process's, over a fake estate's stand-ins (a rehearsal
-    needs no real key; a real adapter has none, so real Azure always takes its secrets from their source)."""
-    return {**getattr(adapter, "stand_in_secrets", {}), **{k: v for k, v in os.environ.items() if v}}
+    return environment_with(adapter.stand_in_secrets)
 
 
 def print_json(document) -> None:

@@ -29,6 +29,12 @@ def parse_assignments(pairs: list[str]) -> tuple[dict[str, str], list[Problem]]:
     return values, problems
 
 
+def environment_with(stand_ins: Mapping[str, str]) -> dict[str, str]:
+    """The environment secrets are read from: the process's, over a fake estate's stand-ins (a rehearsal
+    needs no real key; a real adapter has none, so real Azure always takes its secrets from their source)."""
+    return {**stand_ins, **{k: v for k, v in os.environ.items() if v}}
+
+
 def resolve_parameters(
     runbook: Runbook,
     given: Mapping[str, Any],

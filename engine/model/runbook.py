@@ -165,6 +165,12 @@ class Step(Strict):
         return tuple(expressions.references(self.with_))
 
 
+class Readiness(Strict):
+    """What `failover check` holds the live estate to, besides the runbook itself."""
+
+    rpo: Duration | None = Field(None, description="the oldest a protected VM's latest recovery point may be")
+
+
 class Runbook(Strict):
     version: Literal[1] = Field(description="the runbook format version")
     name: str
@@ -173,6 +179,7 @@ class Runbook(Strict):
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     rto: Duration | None = Field(None, description="target recovery time for the whole run")
+    readiness: Readiness = Field(default_factory=Readiness, description="what `failover check` holds the estate to")
     accept_partial_subnets: list[str] = Field(
         default_factory=list,
         description="moved subnets whose other protected VMs this runbook deliberately leaves behind",

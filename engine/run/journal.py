@@ -75,7 +75,12 @@ CREATE TABLE IF NOT EXISTS locks (
     scope TEXT PRIMARY KEY, run_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
     operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checks (
+    check_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, adapter TEXT NOT NULL, ready INTEGER NOT NULL,
+    findings INTEGER NOT NULL, at REAL NOT NULL, document TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+CREATE INDEX IF NOT EXISTS checks_by_runbook ON checks (runbook, adapter, at);
 """
 
 STALE_HEARTBEAT_S = 120.0  # a lock from another host not refreshed for this long may be taken over
@@ -435,6 +440,27 @@ class Journal:
         with self._lock:
             return self._db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?",
                                     (run_id, step_id)).fetchone()
+
+    # --- readiness checks (engine/check) ----------------------------------------------------------
+
+    def record_check(self, document: dict) -> None:
+        self._write("INSERT INTO checks (check_id, runbook, adapter, ready, findings, at, document)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (document["check_id"], document["runbook"], document["adapter"], int(document["ready"]),
+                     len(document["findings"]), document["at"], _dump(document)))
+
+    def checks(self, runbook: str | None = None, adapter: str | None = None, limit: int = 50) -> list[dict]:
+        """Readiness checks, newest first, each the document ``check`` printed."""
+        self.flush()
+        where, params = [], []
+        for column, value in (("runbook", runbook), ("adapter", adapter)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        sql = "SELECT document FROM checks" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at DESC LIMIT ?", (*params, limit)).fetchall()
+        return [json.loads(row["document"]) for row in rows]
 
     # --- one run at a time -----------------------------------------------------------------------
 

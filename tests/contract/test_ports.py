@@ -237,3 +237,24 @@ def test_updating_the_target_network_is_an_operation_polled_at_its_retry_after(t
 def test_a_list_gives_every_item_whatever_its_pages(cloud):
     names = sorted(i.vm_name for i in cloud.replication.list_protected_items(VAULT))
     assert names == ["app01", "app02", "db01", "web01"]
+
+
+def test_an_items_replication_as_the_service_reports_it(cloud):
+    """Health, the RPO it last calculated and the size of the VM a failover creates, on both adapters."""
+    status = cloud.replication.get_protected_item(VAULT, "web01").replication
+    assert (status.health, status.health_errors, status.rpo_seconds, status.recovery_vm_size) == (
+        "Normal", (), 120.0, "Standard_D2s_v3")
+    if status.rpo_calculated_at is None:  # the fake replicates continuously: its RPO is current
+        assert status.recovery_point_age(0.0) == 120.0
+    else:  # Azure's was calculated at lastRpoCalculatedTime: a minute later the point is a minute older
+        assert status.recovery_point_age(status.rpo_calculated_at + 60) == 180.0
+
+
+def test_the_recovery_regions_quota_and_vm_sizes(cloud):
+    """The region's vCPU usages by name and the VM sizes it offers, each with its family and vCPUs;
+    another region of the estate's subscription answers nothing of them."""
+    usages = {u.name: (u.current, u.limit, u.free) for u in cloud.compute.list_usages(SUB, "westeurope")}
+    assert usages == {"cores": (24, 100, 76), "standardDSv3Family": (16, 50, 34)}
+    sizes = {s.name: (s.family, s.vcpus) for s in cloud.compute.list_vm_sizes(SUB, "westeurope")}
+    assert sizes["Standard_D2s_v3"] == ("standardDSv3Family", 2) and sizes["Standard_D4s_v3"] == ("standardDSv3Family", 4)
+    assert cloud.compute.list_usages(SUB, "eastus") == []

@@ -49,16 +49,23 @@ class HistoryFormat(StrEnum):
 @app.command()
 def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
             drills: Annotated[bool, typer.Option("--drills", help="only drills, with their pass/fail trend")] = False,
+            checks: Annotated[bool, typer.Option("--checks", help="readiness checks instead, with their trend")] = False,
             page: Annotated[HistoryFormat, typer.Option(
                 "--format", "-f", help="text, or (drills) an html page with the recovery-time chart, or markdown")
             ] = HistoryFormat.text,
             out: Annotated[Path | None, typer.Option("--out", help="write the page to this file")] = None,
             journal: JournalOpt = None, output_format: OutputOpt = "text", config: ConfigOpt = None) -> None:
     """Past runs, newest first; with --drills, each drill's recovery time against its objective and the
-    pass/fail trend (--format html: a page with the chart)."""
+    pass/fail trend (--format html: a page with the chart); with --checks, past readiness checks."""
     from engine.cli.report.history import drill_history, render_history_html, render_history_markdown
 
     with Session(config, output_format=output_format, journal=journal, file_option="--out") as session:
+        if checks:
+            from engine.cli.views.checks import trend_document, trend_text
+
+            rows = session.journal.checks(limit=limit)
+            session.emit(trend_document(rows), trend_text(rows))
+            return
         runs = [text.history_row(r) for r in session.journal.runs(limit=limit, kind="drill" if drills else None)]
         document = {"runs": runs}
         if drills:
@@ -85,6 +92,11 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
         if drills and runs:
             shown += (f"\n\ntrend (oldest → newest): {document['trend']}  "
                       f"({document['passed']} passed, {document['failed']} failed)")
+        if drills:
+            from engine.cli.views.checks import latest_checks, readiness_text
+
+            document["readiness"] = latest_checks(session.journal.checks(limit=500))
+            shown += readiness_text(document["readiness"])
         if out is None or session.json:
             session.emit(document, shown)
 

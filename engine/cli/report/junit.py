@@ -1,5 +1,8 @@
-"""Drills as JUnit XML, the test-report format CI systems read (Jenkins, GitLab, Azure Pipelines, GitHub
-actions that publish test results).
+"""Drills and readiness checks as JUnit XML, the test-report format CI systems read (Jenkins, GitLab,
+Azure Pipelines, GitHub actions that publish test results).
+
+A readiness check is one ``<testsuite>`` with a test case per readiness code and one for the runbook's
+plan against the estate, failed with its findings.
 
 One ``<testsuite>`` per drill, named after the drill (its schedule name, else its runbook); one
 ``<testcase>`` per step, and two for the drill's own checks: the recovery time against the runbook's
@@ -65,6 +68,27 @@ def drill_suite(document: dict, name: str | None = None) -> ET.Element:
         if cleanup.get("left_behind"):
             text = "\n".join(f"{e['step']}: {e['detail']}" for e in cleanup["left_behind"])
             _mark(case, "failure", f"{len(cleanup['left_behind'])} change(s) left behind", "cleanup", text)
+    _count(suite)
+    return suite
+
+
+def check_suite(document: dict) -> ET.Element:
+    """A readiness check's document (``failover check -o json``) as a test suite."""
+    from engine.check.findings import CODES
+
+    found: dict[str, list[dict]] = {code: [] for code in (*CODES, "plan")}
+    for finding in document["findings"]:
+        found[finding["code"] if finding["code"] in CODES else "plan"].append(finding)
+    suite = ET.Element("testsuite", {"name": f"readiness {document['runbook']}", "hostname": socket.gethostname(),
+                                     "timestamp": (document.get("at_utc") or "")[:19],
+                                     "time": _seconds(document.get("duration_s"))})
+    for code, findings in found.items():
+        title = CODES.get(code, "the runbook's plan holds against the live estate")
+        case = _case(suite, f"failover.check.{document['runbook']}", f"{code}: {title}")
+        if findings:
+            text = "\n".join(f"{f['code']} {f['resource']} ({f['status']}): {f['message']} Fix: {f['fix']}"
+                             for f in findings)
+            _mark(case, "failure", f"{len(findings)} finding(s)", code, text)
     _count(suite)
     return suite
 

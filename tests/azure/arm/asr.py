@@ -561,7 +561,15 @@ class SiteRecovery:
         if item.last_test_failover:
             props["lastSuccessfulTestFailoverTime"] = item.last_test_failover
         props["providerSpecificDetails"] = {**(props.get("providerSpecificDetails") or {}), **self._details(item)}
+        props["healthErrors"] = [self._health_error(item, message) for message in item.health_errors]
         return doc
+
+    def _health_error(self, item: Item, message: str) -> dict[str, Any]:
+        """A HealthError as the spec's model has it (the examples show none)."""
+        return {"errorSource": "HyperVReplicaAzure", "errorType": "Replication", "errorLevel": "Error",
+                "errorCategory": "Replication", "errorMessage": message,
+                "summaryMessage": message, "recommendedAction": "Check the replication of the virtual machine.",
+                "creationTimeUtc": self.service.now(), "entityId": item.name, "customerResolvability": "Allowed"}
 
     def _details(self, item: Item) -> dict[str, Any]:
         """HyperVReplicaAzureReplicationDetails: the fields the examples leave out and the spec's model has."""
@@ -569,6 +577,9 @@ class SiteRecovery:
         return _compact({
             "instanceType": "HyperVReplicaAzure",
             "recoveryAzureVMName": item.vm,
+            "recoveryAzureVMSize": item.vm_size,
+            "rpoInSeconds": item.rpo_seconds,
+            "lastRpoCalculatedTime": self.service.now() if item.rpo_seconds is not None else None,
             "selectedSourceNicId": primary.nic_id,  # the NIC that is primary after failover
             "selectedRecoveryAzureNetworkId": primary.recovery_network,
             "selectedTfoAzureNetworkId": primary.tfo_network,

@@ -78,6 +78,9 @@ class Estate:
         self.route_tables = {n.lower(): self._table(n, t) for n, t in (data.get("route_tables") or {}).items()}
         self.vm_nics = [self._vm_nic(n, v) for n, v in (data.get("virtual_machines") or {}).items()]
         self.zones = {n.lower(): self._zone(n, z) for n, z in (data.get("dns_zones") or {}).items()}
+        compute = data.get("compute") or {}
+        self.usages = {n: (int(q["current"]), int(q["limit"])) for n, q in (compute.get("usages") or {}).items()}
+        self.vm_sizes = {n: (v["family"], int(v["vcpus"])) for n, v in (compute.get("vm_sizes") or {}).items()}
         self.key_vaults = {n.lower(): {s.lower(): ref["env"] for s, ref in (kv.get("secrets") or {}).items()}
                            for n, kv in (data.get("key_vaults") or {}).items()}
         self.job_seq = 0
@@ -218,7 +221,9 @@ class Estate:
         if stage in ("failed_over", "committed", "failed_back"):
             kind = COMMIT_PENDING.get(state) or ("planned" if state.startswith("Planned") else "unplanned")
         item = Item(vm, name, vault, nics, stage, state, location, tfo, raw.get("replication_health") or "Normal",
-                    failover_kind=kind, inject_failover_error=(raw.get("inject") or {}).get("failover_error"))
+                    failover_kind=kind, inject_failover_error=(raw.get("inject") or {}).get("failover_error"),
+                    health_errors=list(raw.get("health_errors") or []), rpo_seconds=raw.get("rpo_seconds", 120),
+                    vm_size=raw.get("recovery_vm_size") or "Standard_D2s_v3")
         return item
 
     def _seed_placement(self, item: Item) -> None:

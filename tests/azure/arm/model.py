@@ -250,6 +250,9 @@ class Item:
     inject_failover_error: str | None = None
     last_failover: str | None = None
     last_test_failover: str | None = None
+    health_errors: list[str] = field(default_factory=list)  # healthErrors, by their errorMessage
+    rpo_seconds: int | None = 120  # rpoInSeconds, as of the request (lastRpoCalculatedTime)
+    vm_size: str = "Standard_D2s_v3"  # recoveryAzureVMSize
 
     @property
     def id(self) -> str:

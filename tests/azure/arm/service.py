@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 from tests.azure.arm.asr import SiteRecovery, service_error
+from tests.azure.arm.compute import Compute
 from tests.azure.arm.estate import Estate
 from tests.azure.arm.http import ArmError, Fault, Reply, Sent, bad_request, error, ok
 from tests.azure.arm.model import Job
@@ -88,8 +89,9 @@ class ArmService:
 
     def __init__(self, estate: str | Path | Mapping[str, Any], *, page_size: int = 2, job_page_size: int | None = None,
                  queued_polls: int = 1, running_polls: int = 2, lro_polls: int = 1, poll_delay_ms: int | None = None,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, epoch: datetime = EPOCH):
         self.estate = Estate.load(estate, env)
+        self.epoch = epoch  # the logical clock's start (timestamps the double writes)
         self.page_size = page_size
         self.job_page_size = job_page_size or page_size
         self.queued_polls, self.running_polls, self.lro_polls = queued_polls, running_polls, lro_polls
@@ -104,6 +106,7 @@ class ArmService:
         self.asr = SiteRecovery(self)
         self.network = Network(self)
         self.key_vault = KeyVault(self)
+        self.compute = Compute(self)
 
     # --- what tests use ---------------------------------------------------------------------------------
 
@@ -166,7 +169,7 @@ class ArmService:
     # --- time -------------------------------------------------------------------------------------------
 
     def now(self) -> str:
-        return (EPOCH + timedelta(seconds=self.ticks)).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        return (self.epoch + timedelta(seconds=self.ticks)).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
     def delay(self, seconds: str) -> dict[str, str]:
         """The header that paces a client's next poll: ``Retry-After`` as the examples give it, or, with
@@ -253,6 +256,8 @@ class ArmService:
             return self.asr.handle(req, rest[1], rest[2:])
         if namespace == "microsoft.network":
             return self.network.handle(req, rg, rest)
+        if namespace == "microsoft.compute" and rg is None:
+            return self.compute.handle(req, rest)
         raise ArmError(404, "NoRegisteredProviderFound", f"No registered resource provider found for {req.path}.")
 
     def token(self, req: Request) -> Reply:
