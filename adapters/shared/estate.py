@@ -18,10 +18,12 @@ from adapters.shared.yamlsource import SourceError, load
 
 
 class EstateInvalid(Exception):
-    def __init__(self, file: str, problems: list[tuple[str, int | None, str]]):
+    """Each problem as (path, line, message, column)."""
+
+    def __init__(self, file: str, problems: list[tuple[str, int | None, str, int | None]]):
         self.file = file
         self.problems = problems
-        super().__init__("; ".join(f"{file}:{line or '?'} {path}: {message}" for path, line, message in problems))
+        super().__init__("; ".join(f"{file}:{line or '?'} {path}: {message}" for path, line, message, _ in problems))
 
 
 class Model(BaseModel):
@@ -324,17 +326,24 @@ def load_estate(path: Path | str) -> Estate:
     try:
         source = load(path)
     except SourceError as exc:
-        raise EstateInvalid(exc.file, [("", exc.line, exc.message)]) from None
+        raise EstateInvalid(exc.file, [("", exc.line, exc.message, exc.column)]) from None
+    duplicates = [(".".join(map(str, path)), line, f"key {path[-1]!r} appears twice; keep one of them",
+                   source.column_of(path)) for path, line in source.duplicates]
+    if not isinstance(source.data, dict):
+        raise EstateInvalid(source.file, duplicates + [("", 1, "an estate file is a YAML mapping with name, "
+                                                        "subscription, resource_group, vaults...", 1)])
     try:
-        estate = Estate.model_validate(source.data or {})
+        estate = Estate.model_validate(source.data)
     except ValidationError as exc:
-        raise EstateInvalid(source.file, [
+        raise EstateInvalid(source.file, duplicates + [
             (".".join(str(p) for p in e["loc"]), source.line_of(tuple(e["loc"])),
-             e["msg"].removeprefix("Value error, "))
+             e["msg"].removeprefix("Value error, "), source.column_of(tuple(e["loc"])))
             for e in exc.errors()
         ]) from None
+    if duplicates:
+        raise EstateInvalid(source.file, duplicates)
     problems = network_problems(estate)  # what Azure could not hold: overlaps, reserved and duplicate IPs
     if problems:
-        raise EstateInvalid(source.file, [(".".join(map(str, path)), source.line_of(path), message)
-                                          for path, message in problems])
+        raise EstateInvalid(source.file, [(".".join(map(str, path)), source.line_of(path), message,
+                                           source.column_of(path)) for path, message in problems])
     return estate

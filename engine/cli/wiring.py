@@ -55,8 +55,9 @@ def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) 
         with collector.paused():  # the estate's model and documents live as long as the command
             return FakeAdapter.open(estate, state, fresh=fresh)
     except EstateInvalid as exc:
-        raise InvalidInput([Problem("ES001", message, file=str(exc.file), line=line,
-                                    fix="see docs/estates.md") for (_, line, message) in exc.problems]) from None
+        raise InvalidInput([Problem("ES001", f"{path}: {message}" if path else message, file=str(exc.file), line=line,
+                                    column=column, fix="see docs/estates.md")
+                            for (path, line, message, column) in exc.problems]) from None
     except StateOutdated as exc:
         raise InvalidInput([Problem("ES003", str(exc), file=str(state), fix="failover fake reset")]) from None
     except FileNotFoundError as exc:

@@ -39,6 +39,9 @@ class LoadedRunbook:
     def step_line(self, step_id: str, *path) -> int | None:
         return self.line(("steps", self.runbook.position(step_id)) + tuple(path))
 
+    def step_column(self, step_id: str, *path) -> int | None:
+        return self.source.column_of(("steps", self.runbook.position(step_id)) + tuple(path))
+
     def ancestors(self, step_id: str) -> set[str]:
         seen: set[str] = set()
         todo = list(self.runbook.step(step_id).needs)
@@ -56,8 +59,7 @@ def load_runbook(path: Path | str) -> LoadedRunbook:
     try:
         source = load(path)
     except SourceError as exc:
-        raise InvalidInput([Problem("RB001", exc.message, file=exc.file, line=exc.line,
-                                    fix="fix the YAML syntax at that line")]) from None
+        raise InvalidInput([_unreadable(exc)]) from None
     return check(source)
 
 
@@ -66,15 +68,19 @@ def load_runbook_text(text: str, file: str = "<runbook>") -> LoadedRunbook:
     try:
         source = parse(text, file)
     except SourceError as exc:
-        raise InvalidInput([Problem("RB001", exc.message, file=exc.file, line=exc.line,
-                                    fix="fix the YAML syntax at that line")]) from None
+        raise InvalidInput([_unreadable(exc)]) from None
     return check(source)
+
+
+def _unreadable(exc: SourceError) -> Problem:
+    return Problem("RB001", exc.message, file=exc.file, line=exc.line, column=exc.column,
+                   fix="fix the file at that line and column" if exc.line else "give a readable UTF-8 YAML file")
 
 
 def check(source: Source) -> LoadedRunbook:
     problems = [
         Problem("RB002", f"key {path[-1]!r} appears twice", file=source.file, line=line,
-                step=_step_id_at(source, path), fix="keep one of them")
+                column=source.column_of(path), step=_step_id_at(source, path), fix="keep one of them")
         for path, line in source.duplicates
     ]
     if not isinstance(source.data, dict):
@@ -108,21 +114,23 @@ def _schema_problem(source: Source, error: dict) -> Problem:
     else:
         fix = "see docs/runbook-format.md"
     return Problem("RB003", f"{where}: {message}", file=source.file, line=source.line_of(loc),
-                   step=_step_id_at(source, loc), fix=fix)
+                   column=source.column_of(loc), step=_step_id_at(source, loc), fix=fix)
 
 
 def _step_id_at(source: Source, loc: tuple) -> str | None:
     if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
         try:
             step = source.data["steps"][loc[1]]
-            return step.get("id") if isinstance(step, dict) else None
+            step_id = step.get("id") if isinstance(step, dict) else None
+            return step_id if isinstance(step_id, str) else None
         except (KeyError, IndexError, TypeError):
             return None
     return None
 
 
 def _problem(loaded: LoadedRunbook, code: str, step: Step, message: str, fix: str, *path) -> Problem:
-    return Problem(code, message, file=loaded.file, line=loaded.step_line(step.id, *path), step=step.id, fix=fix)
+    return Problem(code, message, file=loaded.file, line=loaded.step_line(step.id, *path),
+                   column=loaded.step_column(step.id, *path), step=step.id, fix=fix)
 
 
 def _check_graph(loaded: LoadedRunbook) -> list[Problem]:

@@ -7,9 +7,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from adapters.shared.secret import Secret
+from adapters.shared.yamlsource import SourceError, parse
 from engine.model.problems import Problem
 from engine.model.runbook import Parameter, Runbook
 
@@ -131,7 +130,13 @@ def convert(raw: Any, spec: Parameter) -> Any:
         if isinstance(raw, list):
             return raw
         text = str(raw).strip()
-        parsed = yaml.safe_load(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        if text.startswith("["):
+            try:
+                parsed = parse(text, "--param").data
+            except SourceError as exc:
+                raise ValueError(f"{raw!r} is not a list: {exc.message}") from None
+        else:
+            parsed = [p.strip() for p in text.split(",") if p.strip()]
         if not isinstance(parsed, list):
             raise ValueError(f"{raw!r} is not a list")
         return parsed

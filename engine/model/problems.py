@@ -21,6 +21,7 @@ class Problem:
     step: str | None = None
     fix: str | None = None
     severity: str = ERROR
+    column: int | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -29,6 +30,8 @@ class Problem:
         place = self.file or "<runbook>"
         if self.line:
             place += f":{self.line}"
+            if self.column:
+                place += f":{self.column}"
         if self.step:
             place += f" step {self.step}"
         return place
