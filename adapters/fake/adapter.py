@@ -11,7 +11,7 @@ from adapters.fake.replication import settle_jobs
 from adapters.fake.simulation import Weather
 from adapters.fake.store import Store
 from adapters.shared import ids
-from adapters.shared.clock import Clock
+from adapters.shared.clock import Clock, SkippingClock
 from adapters.shared.errors import NotFoundError
 from adapters.shared.estate import Estate, Latency, Simulation, load_estate
 
@@ -92,7 +92,7 @@ class FakeAdapter:
         # A calm copy (plan, dry run): no latency, faults or throttling, and jobs that finish at once.
         simulation = estate.simulation if not calm else Simulation(
             time_scale=estate.simulation.time_scale, latency=Latency(read_ms=0, write_ms=0, job_ms=0), throttle=None)
-        self.clock = Clock(simulation.time_scale)
+        self.clock = SkippingClock(simulation.time_scale) if calm else Clock(simulation.time_scale)
         self.cloud = Cloud(store, estate, Weather(simulation, self.clock, calm=calm), self.clock)
         self.replication = FakeReplication(self.cloud)
         self.network = FakeNetwork(self.cloud)

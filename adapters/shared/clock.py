@@ -28,6 +28,24 @@ class Clock:
             time.sleep(seconds * self.scale)
 
 
+class SkippingClock(Clock):
+    """Real time in which a sleep passes at once: a simulation has nothing to wait for but its own jobs,
+    whose time it may skip (a plan on an estate at ``time_scale: 1`` would otherwise sleep for real)."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__(scale)
+        self._skipped = 0.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return time.monotonic() / self.scale + self._skipped
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with self._lock:
+                self._skipped += seconds
+
+
 class ManualClock(Clock):
     """A clock that never sleeps: ``sleep`` advances time. For tests of retries and timeouts."""
 

@@ -105,7 +105,10 @@ def _read(path: Path) -> dict:
                    if error["type"] == "extra_forbidden" else "see docs/operations.md")
             problems.append(Problem("CF002", f"{where}: {error['msg'].removeprefix('Value error, ')}", file=str(path),
                                     line=source.line_of(loc), column=source.column_of(loc), fix=fix))
-    for index, drill in enumerate(data.get("drills") or []):
+    drills = data.get("drills") if isinstance(data.get("drills"), list) else []
+    for index, drill in enumerate(drills):
+        if not isinstance(drill, dict):
+            continue  # reported above
         bad = [key for key in ("name", "runbook", "cron", "estate") if not isinstance(drill.get(key, ""), str)]
         if not isinstance(drill.get("params") or {}, dict):
             bad.append("params")

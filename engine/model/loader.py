@@ -175,6 +175,10 @@ def _check_steps(loaded: LoadedRunbook) -> list[Problem]:
             problems.append(_problem(loaded, "RB007", step, f"unknown step kind {step.uses!r}", hint, "uses"))
             continue
         kind = kinds.get(step.uses)
+        if "vault" in kind.Args.model_fields and not loaded.runbook.target.vault and not step.with_.get("vault"):
+            problems.append(_problem(loaded, "RB016", step, f"{step.uses} acts on a vault, and neither the step nor "
+                                     "the runbook's target names one", "set `vault:` under target, or in the step's "
+                                     "with:", "uses"))
         refs = step.references
         # only an output reference needs the step's ancestors: most steps have none
         ancestors = loaded.ancestors(step.id) if any(r.kind == "output" for r in refs) else set()

@@ -8,6 +8,7 @@ from graphlib import TopologicalSorter
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +32,20 @@ Duration = Annotated[
 ]
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def typed_name(value: str) -> str:
+    """A name an operator types (to confirm a run, on the command line): printable, not blank."""
+    if not value.strip():
+        raise ValueError("is empty: give it a name an operator can type")
+    if not value.isprintable() or value != value.strip() or len(value) > 128:
+        raise ValueError(f"{value[:40]!r} is not a name an operator can type: use up to 128 printable characters, "
+                         "without spaces at either end")
+    return value
+
+
+TypedName = Annotated[str, AfterValidator(typed_name)]
 PARAMETER_TYPES = ("string", "integer", "number", "boolean", "secret", "ip_address", "ip_network", "list")
 ON_FAILURE = ("abort", "continue", "rollback")
 
@@ -40,8 +55,8 @@ class Strict(BaseModel):
 
 
 class Target(Strict):
-    subscription: str = Field(description="Azure subscription ID")
-    resource_group: str = Field(description="resource group that names resolve in")
+    subscription: TypedName = Field(description="Azure subscription ID")
+    resource_group: TypedName = Field(description="resource group that names resolve in")
     vault: str | None = Field(None, description="Recovery Services vault of the protected items")
     location: str | None = Field(None, description="Azure region for resources the runbook creates")
 
@@ -173,7 +188,7 @@ class Readiness(Strict):
 
 class Runbook(Strict):
     version: Literal[1] = Field(description="the runbook format version")
-    name: str
+    name: TypedName = Field(description="typed by the operator to confirm a run on real Azure")
     description: str | None = None
     target: Target
     parameters: dict[str, Parameter] = Field(default_factory=dict)
@@ -185,6 +200,15 @@ class Runbook(Strict):
         description="moved subnets whose other protected VMs this runbook deliberately leaves behind",
     )
     steps: list[Step] = Field(min_length=1)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, Parameter]) -> dict[str, Parameter]:
+        for name in value:
+            if not PARAMETER_NAME.match(name):
+                raise ValueError(f"parameter name {name[:40]!r}: use letters, digits and _ (e.g. failover_type), "
+                                 "as --param and ${{ params.NAME }} take it")
+        return value
 
     def _positions(self) -> dict[str, int]:
         positions = self.__dict__.get("_position_of")

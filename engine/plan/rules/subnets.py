@@ -70,8 +70,9 @@ def routed_to_azure(inspector, adapter) -> None:
 def _routes_for(table, network):
     """The routes that decide where traffic for ``network`` goes: the longest covering prefix, and any
     more specific route inside it."""
-    covering = [r for r in table.routes.values() if network.subnet_of(parsed_network(r.address_prefix))]
-    inside = [r for r in table.routes.values()
+    routes = [r for r in table.routes.values() if parsed_network(r.address_prefix).version == network.version]
+    covering = [r for r in routes if network.subnet_of(parsed_network(r.address_prefix))]
+    inside = [r for r in routes
               if parsed_network(r.address_prefix).subnet_of(network)
               and parsed_network(r.address_prefix) != network]
     best = max(covering, key=lambda r: parsed_network(r.address_prefix).prefixlen, default=None)
