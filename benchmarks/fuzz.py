@@ -38,8 +38,9 @@ KINDS = ("asr.set_target_ip", "asr.failover", "asr.commit", "asr.cleanup_test_fa
          "network.routes", "network.local_gateway_prefixes", "dns.record", "approval", "manual",
          "assert.item_state", "assert.nic_ip", "assert.connection", "assert.route", "no.such_kind")
 ODD_VALUES = [0, -1, 7, 1.5, True, False, None, "", " ", "x" * 300, [], {}, [1, "a"], {"a": 1}, {"param": "nope"},
-              "${{ params.nope }}", "${{ steps.nope.outputs.x }}", "${{ 1 + 1 }}", "${{", "}}", "${{ params.vpn_shared_key }}",
-              "192.168.1.300", "10.0.0.0/33", "::1", "2024-13-45", "1e400", "名前", "a\u202eb", "0x1F", "-5m", "30x",
+              "${{ params.nope }}", "${{ steps.nope.outputs.x }}", "${{ 1 + 1 }}", "${{", "}}",
+              "${{ params.vpn_shared_key }}", "192.168.1.300",
+              "10.0.0.0/33", "::1", "2024-13-45", "1e400", "名前", "a\u202eb", "0x1F", "-5m", "30x",
               "/subscriptions/x/resourceGroups/y", "on", "null", "~", 2**62, -(2**62)]
 LIMIT_MB = 1024  # a worker's address space
 SLOW_S = 2.0  # a case that takes longer fails
@@ -161,12 +162,14 @@ def _text_mutation(rng: random.Random, text: str) -> bytes | str:
         return "".join(lines)
     if choice == 12:
         pos = rng.randrange(len(text) + 1)
-        return text[:pos] + rng.choice(["\x00", "\x07", "\t", "\ufeff", "\u2028", '"\\x00"', "\r", "{", "&a", "*a", "? "]) + text[pos:]
+        odd = rng.choice(["\x00", "\x07", "\t", "\ufeff", "\u2028", '"\\x00"', "\r", "{", "&a", "*a", "? "])
+        return text[:pos] + odd + text[pos:]
     if choice == 13:
         return rng.choice(["", "---\n", "- 1\n- 2\n", "just text\n", "a: 1\n---\nb: 2\n", "~\n", "[]\n", "9" * 5000 + "\n"])
     if choice == 14:
         head, sep, _ = lines[at].partition(": ")
-        lines[at] = f"{head}: {rng.choice(['.nan', '.inf', '-.inf', '1.0e+999', '0b102', '0o9', '12:30:45', '9' * 40])}\n" if sep else lines[at]
+        number = rng.choice([".nan", ".inf", "-.inf", "1.0e+999", "0b102", "0o9", "12:30:45", "9" * 40])
+        lines[at] = f"{head}: {number}\n" if sep else lines[at]
         return "".join(lines)
     pos = rng.randrange(len(text) + 1)
     return text[:pos] + chr(rng.randrange(32, 0x2FFF)) + text[pos:]
