@@ -22,7 +22,7 @@ from adapters.shared import ids
 from adapters.shared.clock import Clock
 from adapters.shared.estate import Estate
 
-# An estate read from Azure, and its connections' key fingerprints, as an adapter to simulate on (the
+# An estate read from Azure, and its connections' keys, as an adapter to simulate on (the
 # command line hands in a fake estate; this adapter does not import one).
 Simulate = Callable[[Estate, dict[str, str]], Adapter]
 
@@ -134,13 +134,13 @@ class AzureAdapter:
         if self._simulate is None:
             raise ValueError("this Azure adapter was opened without a way to simulate an estate")
         estate = Estate.model_validate(snapshot(self, scope))
-        # The snapshot leaves keys out; the copy keeps each one's fingerprint, so a plan can tell a key
-        # that would change from one that holds.
-        fingerprints = {}
+        # The snapshot leaves keys out; the copy is handed each one (wrapped, in memory), so a plan can
+        # tell a key that would change from one that holds.
+        keys = {}
         for name in estate.connections:
             connection_id = ids.resolve(name, "connections", scope.subscription, scope.resource_group)
-            fingerprints[name] = self.network.shared_key(connection_id).fingerprint()
-        return self._simulate(estate, fingerprints)
+            keys[name] = self.network.shared_key(connection_id)
+        return self._simulate(estate, keys)
 
     def close(self) -> None:
         self.clients.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
@@ -14,8 +15,9 @@ from adapters.shared import ids
 from adapters.shared.clock import Clock, SkippingClock
 from adapters.shared.errors import NotFoundError
 from adapters.shared.estate import Estate, Latency, Simulation, load_estate
+from adapters.shared.secret import Secret
 
-STATE_FORMAT = "2"  # items in the service's words, NICs as documents of their own
+STATE_FORMAT = "3"  # items in the service's words, NICs as documents of their own, keys known by a keyed HMAC
 
 
 class StateOutdated(Exception):
@@ -33,6 +35,14 @@ class Cloud:
         self.vaults = {name.lower() for name in estate.vaults}
         self.scope = (self.subscription.lower(), self.resource_group.lower())  # compared on every ASR call
         self._names: dict[tuple[str, str], str] = {}  # (resource ID, kind) -> name, for IDs found ours
+        self._key_salt: bytes | None = None
+
+    def key_salt(self) -> bytes:
+        """The state's own random key for the HMAC of each connection's shared key (no bare hash of a key
+        is kept: a digest is worth nothing without this key)."""
+        if self._key_salt is None:
+            self._key_salt = bytes.fromhex(self.store.meta("key_salt") or "")
+        return self._key_salt
 
     def environment(self, variable: str) -> str | None:
         """A variable's value as this estate sees it: the environment's, else the estate's stand-in."""
@@ -127,14 +137,14 @@ class FakeAdapter:
 
     @classmethod
     def from_estate(cls, estate: Estate, *, calm: bool = False,
-                    key_fingerprints: dict[str, str] | None = None) -> FakeAdapter:
-        """An in-memory estate; ``key_fingerprints``: connections whose shared key is known only by its
-        fingerprint (an estate read from Azure keeps keys out)."""
+                    shared_keys: dict[str, Secret] | None = None) -> FakeAdapter:
+        """An in-memory estate; ``shared_keys``: the connections' keys (an estate file keeps keys out),
+        kept as an HMAC like any other."""
         adapter = cls(MemoryStore(), estate, None, calm=calm)
         adapter.reset()
-        for name, fingerprint in (key_fingerprints or {}).items():
+        for name, key in (shared_keys or {}).items():
             doc = adapter.store.get("connection", name)
-            adapter.store.put("connection", {**doc, "key_fingerprint": fingerprint})
+            adapter.store.put("connection", {**doc, "key_hmac": key.digest(adapter.cloud.key_salt())})
         return adapter
 
     def reset(self) -> None:
@@ -145,6 +155,8 @@ class FakeAdapter:
             seed(self.store, self.estate, self.cloud)
             self.store.set_meta("estate", json.dumps({"name": self.estate.name, "file": str(self.estate_path)}))
             self.store.set_meta("format", STATE_FORMAT)
+            self.store.set_meta("key_salt", secrets.token_hex(32))
+            self.cloud._key_salt = None
 
     def simulation(self, scope=None) -> FakeAdapter:
         """An in-memory copy: takes writes without touching the state file; no latency, faults or

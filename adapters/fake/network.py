@@ -3,6 +3,7 @@ a GatewaySubnet for every gateway, valid routes, reserved and used addresses."""
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from types import MappingProxyType
 
@@ -188,7 +189,7 @@ class FakeNetwork:
                 raise ConflictError(f"Connection {name} exists with other ends; its gateways and type cannot change",
                                     code="CannotChangeConnectionEnds", status=409)
             doc = {"name": name, "type": spec.connection_type, "gateway": gateway["name"], "peer": peer["name"],
-                   "key_fingerprint": spec.shared_key.fingerprint(), "key_env": None,
+                   "key_hmac": spec.shared_key.digest(self.cloud.key_salt()), "key_env": None,
                    "location": spec.location or gateway["location"], "tags": dict(spec.tags)}
             self._refuse_stretched_subnets({"connection": doc}, f"connection {name}")
             self.store.put("connection", doc)
@@ -208,10 +209,11 @@ class FakeNetwork:
     def shared_key_matches(self, connection_id: str, shared_key: Secret) -> bool:
         self.cloud.read("virtual_network_gateway_connections.get_shared_key")
         doc = self.cloud.doc("connection", self.cloud.name(connection_id, ids.CONNECTION, "connection"), "connection")
-        if doc["key_fingerprint"] is None and doc.get("key_env"):
+        if doc["key_hmac"] is None and doc.get("key_env"):
             known = self.cloud.environment(doc["key_env"])
-            return bool(known) and Secret(known).fingerprint() == shared_key.fingerprint()
-        return doc["key_fingerprint"] == shared_key.fingerprint()
+            return bool(known) and Secret(known).matches(shared_key)
+        return doc["key_hmac"] is not None and hmac.compare_digest(doc["key_hmac"],
+                                                                   shared_key.digest(self.cloud.key_salt()))
 
     def _needs_gateway_subnet(self, gateway: dict) -> None:
         vnet = self.cloud.doc("vnet", gateway["vnet"], "virtual network")

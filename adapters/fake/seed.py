@@ -33,7 +33,7 @@ def seed(store: Store, estate: Estate, cloud) -> None:
                           "location": lng.location or location})
     for name, conn in estate.connections.items():
         store.put("connection", {"name": name, "type": conn.type, "gateway": conn.gateway, "peer": conn.peer,
-                                 "key_fingerprint": None, "key_env": conn.shared_key_env, "location": location,
+                                 "key_hmac": None, "key_env": conn.shared_key_env, "location": location,
                                  "tags": {}})
     for name, table in estate.route_tables.items():
         store.put("route_table", {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from adapters.ports import Adapter
 from adapters.shared.estate import Estate
+from adapters.shared.secret import Secret
 from engine import collector
 from engine.cli.settings import Settings
 from engine.model.problems import InvalidInput, Problem
@@ -32,12 +33,11 @@ def _azure(settings: Settings, *, read_only: bool) -> Adapter:
                                     fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
 
 
-def simulate_on_fake(estate: Estate, key_fingerprints: dict[str, str]) -> Adapter:
-    """A read estate as a calm fake (no injected latency or faults), each connection's key known by its
-    fingerprint only."""
+def simulate_on_fake(estate: Estate, shared_keys: dict[str, Secret]) -> Adapter:
+    """A read estate as a calm fake (no injected latency or faults), with its connections' keys."""
     from adapters.fake import FakeAdapter
 
-    return FakeAdapter.from_estate(estate, calm=True, key_fingerprints=key_fingerprints)
+    return FakeAdapter.from_estate(estate, calm=True, shared_keys=shared_keys)
 
 
 def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) -> Adapter:

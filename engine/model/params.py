@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.shared.secret import Secret
+from adapters.shared.secret import MIN_LENGTH, Secret
 from adapters.shared.yamlsource import SourceError, parse
 from engine.model.problems import Problem
 from engine.model.runbook import Parameter, Runbook
@@ -66,6 +66,11 @@ def resolve_parameters(
             secret = _secret(name, spec, environ, fetch_secret)
             if isinstance(secret, str):
                 problem("PA005", name, secret, _secret_fix(spec))
+            elif secret.too_short:
+                problem("PA008", name, f"secret parameter {name} (from {spec.from_}) is shorter than {MIN_LENGTH} "
+                        "characters: so short a value could stand for an ordinary word in output, and could not "
+                        "be kept out of logs and reports", f"use a secret of at least {MIN_LENGTH} characters "
+                        "(a VPN shared key should be long and random)")
             else:
                 values[name] = secret
             continue

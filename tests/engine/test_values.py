@@ -50,7 +50,7 @@ def test_secret_cannot_be_interpolated():
 RUNBOOK = """\
 version: 1
 name: p
-target: {subscription: s, resource_group: rg}
+target: {subscription: s, resource_group: rg, vault: v}
 parameters:
   mode: {type: string, enum: [planned, unplanned], default: planned}
   count: {type: integer}
