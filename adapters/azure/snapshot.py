@@ -15,6 +15,7 @@ import yaml
 from adapters.azure.network import AzureInventory
 from adapters.ports import VaultRef
 from adapters.shared import ids
+from adapters.shared.files import write_private
 
 
 def _nic(nic, target) -> dict:
@@ -120,5 +121,4 @@ def snapshot(adapter, scope: VaultRef) -> dict:
 
 def write_estate(estate: dict, path: Path) -> None:
     header = "# A snapshot of a real Azure estate in the fake's format (docs/estates.md); no secrets.\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + yaml.safe_dump(estate, sort_keys=False))
+    write_private(path, header + yaml.safe_dump(estate, sort_keys=False))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
 from adapters.fake.nesting import NestedTransactions
+from adapters.shared.files import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
@@ -31,7 +32,7 @@ class Store(NestedTransactions):
     def __init__(self, path: Path | str | None):
         self.path = None if path is None else Path(path)
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
         self.db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
                                   isolation_level=None, timeout=30)
         self.lock = threading.RLock()

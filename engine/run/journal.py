@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.ports import JobHandle
+from adapters.shared.files import private_file
 from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
 from engine.run.records import RunResult, StepRecord
@@ -146,7 +147,7 @@ class Journal:
         self.path = Path(path)
         self.fsync_intents = fsync_intents  # also survive a host crash, at an fsync (ms) per mutating call
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()  # the connection

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from adapters.shared.files import write_private
 from adapters.shared.secret import redact, redact_data
 from engine.cli.app import app
 from engine.cli.options import ConfigOpt, JournalOpt, OutputOpt
@@ -84,8 +85,7 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
                 sys.stdout.write(rendered)
                 return
             if out is not None:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(rendered, encoding="utf-8")
+                write_private(out, rendered)
                 document["file"] = str(out)
                 session.note(f"drill history written to {out}")
         shown = text.history_text(runs)
@@ -150,8 +150,7 @@ def report(run_id: Annotated[str, typer.Argument(help="the run (or drill) to rep
         if out is None:
             sys.stdout.write(page)
             return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page, encoding="utf-8")
+        write_private(out, page)
         if session.json:
             session.emit({"run_id": run_id, "format": report_format.value, "file": str(out)})
         session.note(f"{report_format.value} report of {run_id} written to {out}")

@@ -201,14 +201,14 @@ def _write_junit_not_run(name: str, error: Exception, path: Path) -> None:
 
 def _write_reports(session: Session, run_id: str, folder: Path) -> None:
     """The drill's evidence, as files an auditor can keep (HTML to read, JSON for machines)."""
+    from adapters.shared.files import write_private
     from adapters.shared.secret import redact_data
     from engine.cli.report.collect import collect
     from engine.cli.report.html import render_html
 
     document = collect(session.journal, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{run_id}.json").write_text(json.dumps(redact_data(document), indent=2, default=str))
-    (folder / f"{run_id}.html").write_text(render_html(document))
+    write_private(folder / f"{run_id}.json", json.dumps(redact_data(document), indent=2, default=str))
+    write_private(folder / f"{run_id}.html", render_html(document))
     session.note(f"reports written to {folder / run_id}.html and .json")
 
 
