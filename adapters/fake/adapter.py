@@ -20,6 +20,14 @@ from adapters.shared.secret import Secret
 STATE_FORMAT = "3"  # items in the service's words, NICs as documents of their own, keys known by a keyed HMAC
 
 
+def _shown(kind: str, doc: dict) -> dict:
+    """A document as ``fake show`` prints it: whether a connection has a key, not even its HMAC."""
+    if kind != "connection":
+        return doc
+    shown = {k: v for k, v in doc.items() if k not in ("key_hmac", "key_env")}
+    return {**shown, "shared_key": "***" if doc.get("key_hmac") or doc.get("key_env") else None}
+
+
 class StateOutdated(Exception):
     """The state file holds documents of another version's format."""
 
@@ -168,7 +176,7 @@ class FakeAdapter:
 
         return {
             "estate": self.estate.name, "subscription": self.subscription, "resource_group": self.resource_group,
-            **{label: self.store.all(kind) for kind, label in KINDS.items()},
+            **{label: [_shown(kind, doc) for doc in self.store.all(kind)] for kind, label in KINDS.items()},
             "jobs": self.store.jobs(),
         }
 
