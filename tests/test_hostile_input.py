@@ -146,3 +146,13 @@ def test_every_yaml_input_refused_on_the_command_line_with_file_line_column(what
     document = json_out(run_cli(*args, "-o", "json"))
     (error,) = document["errors"]
     assert (error["file"], error["line"], error["column"]) == (str(bad), line, 4)
+
+
+def test_a_value_written_as_a_resource_id_must_be_a_whole_one():
+    broken = "/subscriptions/x/resourceGroups/y"
+    with pytest.raises(InvalidInput) as refused:
+        load_runbook_text(GOOD.replace("network: recovery-vnet, subnet: app, ip: 192.168.1.10",
+                                       f"network: {broken}, subnet: app, ip: 192.168.1.10"), "r.yaml")
+    assert [(p.code, p.step) for p in refused.value.problems] == [("RB008", "keep-ip-app01")]
+    with pytest.raises(InvalidInput, match="target.vault: .* is not an Azure resource ID"):
+        load_runbook_text(GOOD.replace("vault: woodgrove-asr-vault", f"vault: {broken}"), "r.yaml")

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.shared import ids
 from adapters.shared.yamlsource import Source, SourceError, load, parse
 from engine import collector, kinds
 from engine.model import expressions
@@ -200,8 +201,24 @@ def _check_steps(loaded: LoadedRunbook) -> list[Problem]:
         elif step.when is not None and step.when.param not in params:
             problems.append(_problem(loaded, "RB015", step, f"when: no parameter named {step.when.param}",
                                      f"declare {step.when.param} under parameters", "when"))
+        problems += _check_resource_ids(loaded, step, step.with_, ())
         problems += check_arguments(loaded, step, None)
     return problems
+
+
+def _check_resource_ids(loaded: LoadedRunbook, step: Step, value: Any, path: tuple) -> list[Problem]:
+    """A value written as a resource ID (``/subscriptions/...``) must be a whole one."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _check_resource_ids(loaded, step, item, path + (key,))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _check_resource_ids(loaded, step, item, path + (i,))]
+    if isinstance(value, str) and ids.is_resource_id(value) and "${{" not in value:
+        try:
+            ids.parse(value)
+        except ValueError as exc:
+            return [_problem(loaded, "RB008", step, f"{step.uses}: {'.'.join(map(str, path))}: {exc}",
+                             "write the whole ID, or the resource's name alone", "with", *path)]
+    return []
 
 
 def _check_reference(loaded, step, kind, ref, ancestors) -> list[Problem]:

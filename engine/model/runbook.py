@@ -60,6 +60,13 @@ class Target(Strict):
     vault: str | None = Field(None, description="Recovery Services vault of the protected items")
     location: str | None = Field(None, description="Azure region for resources the runbook creates")
 
+    @field_validator("vault")
+    @classmethod
+    def _vault_id(cls, value: str | None) -> str | None:
+        if value and ids.is_resource_id(value):
+            ids.parse(value)  # a ValueError that says how an ID is written
+        return value
+
     def vault_ref(self, name: str | None = None) -> VaultRef:
         """The vault a step names (by name or resource ID), or the target's own."""
         vault = name or self.vault or ""
