@@ -30,6 +30,7 @@ MAX_ALIASES = 100
 MAX_EXPANDED = 10_000  # values copied through aliases, in all
 MAX_SCALAR = 64 * 1024  # characters in one value
 MAX_INT = 2**63
+_PLAIN_TAGS = frozenset({None, "!", STR})
 
 
 @dataclass
@@ -95,6 +96,8 @@ class PlainLoader(yaml.composer.Composer, _Parser or yaml.SafeLoader, yaml.resol
 
     def compose_node(self, parent, index):
         event = self.peek_event()
+        if event.__class__ is ScalarEvent and event.tag in _PLAIN_TAGS:  # most nodes: nothing to check
+            return super().compose_node(parent, index)
         if isinstance(event, AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -104,7 +107,7 @@ class PlainLoader(yaml.composer.Composer, _Parser or yaml.SafeLoader, yaml.resol
                                "(a recursive alias): write the value out")
             return super().compose_node(parent, index)
         tag = getattr(event, "tag", None)
-        if isinstance(event, ScalarEvent | CollectionStartEvent) and tag not in (None, "!", STR):
+        if isinstance(event, ScalarEvent | CollectionStartEvent) and tag not in _PLAIN_TAGS:
             shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise _Refused(event.start_mark, f"the tag {shown} is not allowed: a runbook, estate or settings file "
                            "holds plain data (text, numbers, true/false, lists, mappings); remove the tag")
