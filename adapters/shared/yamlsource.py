@@ -72,9 +72,12 @@ class _Refused(Exception):
 
 
 _Parser = getattr(getattr(yaml, "_yaml", None), "CParser", None)  # libyaml's parser when present: 6x faster
+# SafeLoader's parts but its constructor (values are built by _Builder), with libyaml's parser if present
+_PARTS = ((yaml.composer.Composer, _Parser) if _Parser is not None
+          else (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer))
 
 
-class PlainLoader(yaml.composer.Composer, _Parser or yaml.SafeLoader, yaml.resolver.Resolver):
+class PlainLoader(*_PARTS, yaml.resolver.Resolver):
     """PyYAML's composer, refusing tags, recursive aliases and deep nesting and counting aliases, over
     libyaml's parser (or PyYAML's own) and SafeLoader's resolver without timestamps."""
 
@@ -87,10 +90,12 @@ class PlainLoader(yaml.composer.Composer, _Parser or yaml.SafeLoader, yaml.resol
     def __init__(self, stream):
         if _Parser is not None:
             _Parser.__init__(self, stream)
-            yaml.composer.Composer.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
         else:
-            yaml.SafeLoader.__init__(self, stream)
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._open_anchors: list[str] = []
         self._aliases = 0
 
@@ -142,8 +147,9 @@ def load(path: Path | str) -> Source:
 def parse(text: str, file: str) -> Source:
     if len(text) > MAX_BYTES:
         raise SourceError(file, None, f"the text is larger than {MAX_BYTES // (1024 * 1024)} MB")
-    loader = PlainLoader(text)
+    loader = None
     try:
+        loader = PlainLoader(text)  # PyYAML's own reader checks the characters here
         node = loader.get_single_node()
     except _Refused as exc:
         raise SourceError(file, exc.mark.line + 1, exc.message, exc.mark.column + 1) from None
@@ -161,7 +167,8 @@ def parse(text: str, file: str) -> Source:
     except RecursionError:  # a composer limit we do not expect to reach: MAX_DEPTH comes first
         raise SourceError(file, None, f"nested more than {MAX_DEPTH} levels deep") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     source = Source(file=file, data=None)
     if node is None:
         return source
