@@ -21,10 +21,11 @@ from adapters.ports import Adapter, VaultRef
 from adapters.shared import ids
 from adapters.shared.clock import Clock
 from adapters.shared.estate import Estate
+from adapters.shared.secret import Secret
 
 # An estate read from Azure, and its connections' keys, as an adapter to simulate on (the
 # command line hands in a fake estate; this adapter does not import one).
-Simulate = Callable[[Estate, dict[str, str]], Adapter]
+Simulate = Callable[[Estate, dict[str, Secret]], Adapter]
 
 # ARM's public token buckets (per subscription, region and principal): (capacity, refill per second).
 ARM_READS = (250.0, 25.0)
