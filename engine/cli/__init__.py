@@ -5,6 +5,6 @@ and the drill scheduler."""
 from engine.cli.app import app, main
 
 # Each module adds its commands; the order they are imported is the order of --help.
-from engine.cli.commands import runbooks, records, schedule, estate  # noqa: F401  # isort: skip
+from engine.cli.commands import runbooks, records, schedule, estate, locks  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]

@@ -18,6 +18,7 @@ from engine.model import expressions
 from engine.model.runbook import Step
 from engine.run.calls import step_adapter
 from engine.run.context import Cancelled, PauseRequested, StepContext, StepTimeout
+from engine.run.journal import JournalError
 from engine.run.records import StepRecord
 from engine.run.retry import retried_step
 from engine.run.status import STEP_DONE, StepStatus
@@ -55,12 +56,16 @@ def context(runner: Runner, step: Step, record: StepRecord, log) -> StepContext:
                         status=getattr(error, "status", None), retry_after=getattr(error, "retry_after", None),
                         wait_s=round(state.next_action.sleep, 3))
 
+    journaled = runner.observer.observes("operation")
+
     def record_write(operation: str, phase: str, detail: str | None) -> None:
-        runner.observer.operation(runner.result, record, operation, phase, detail)
+        if phase == "intent" and ctx.cancel.is_set():  # a run being stopped sends no new change
+            raise Cancelled("the run is stopping: no new change is sent")
+        if journaled:
+            runner.observer.operation(runner.result, record, operation, phase, detail)
 
     ctx.adapter = step_adapter(runner.adapter, runbook.retry_of(step), sleep=ctx.sleep, on_retry=retrying_call,
-                               record_write=record_write if runner.observer.observes("operation") else None,
-                               limiter=runner.limiter)
+                               record_write=record_write, limiter=runner.limiter)
     return ctx
 
 
@@ -83,7 +88,15 @@ def arguments(runner: Runner, step: Step, kind) -> Any:
 
 def execute(runner: Runner, step: Step) -> None:
     """Run ``step`` to its end (succeeded, unchanged, failed, paused, or pending when interrupted) and
-    record it; the step's own thread is the only one that changes its record."""
+    record it; the step's own thread is the only one that changes its record. A journal that stops
+    accepting writes stops the whole run before its next change."""
+    try:
+        _execute(runner, step)
+    except JournalError as error:
+        runner.journal_failed(error)
+
+
+def _execute(runner: Runner, step: Step) -> None:
     record = runner.result.step(step.id)
     kind = kinds.get(step.uses)
     clock = runner.adapter.clock
