@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -255,20 +255,38 @@ class Journal:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction: committed, or rolled back on any error (call holding ``_lock``)."""
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.DatabaseError) -> JournalError:
+        """What SQLite's error means for the operator, naming the file."""
+        text = str(exc)
+        if "full" in text:
+            return JournalError(f"the journal {self.path} cannot be written: the disk is full ({text}); free "
+                                "space, then `failover resume` the run")
+        if "readonly" in text:
+            return JournalUnusable(self.path, "is read-only", f"make it writable (chmod u+w {self.path})")
+        if "locked" in text or "busy" in text:
+            return JournalError(f"the journal {self.path} stayed locked by another process ({text}); try again")
+        return _damaged(self.path, exc)
 
     def _fail(self, exc: BaseException) -> JournalError:
         """Remember that the journal cannot be written: every waiter and every later write hears of it."""
+        if isinstance(exc, sqlite3.DatabaseError):
+            exc = self._error(exc)
         with self._signal:
             self._failure = exc
             self._signal.notify_all()
-        return JournalError(f"the journal cannot be written: {exc}")
+        return exc if isinstance(exc, JournalError) else JournalError(f"the journal cannot be written: {exc}")
 
     # --- group commit ----------------------------------------------------------------------------
 
@@ -307,7 +325,9 @@ class Journal:
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
-            raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
+            if isinstance(self._failure, JournalError):
+                raise JournalError(str(self._failure)) from self._failure
+            raise JournalError(f"the journal {self.path} cannot be written: {self._failure}") from self._failure
 
     def flush(self) -> None:
         """Wait until everything queued is committed (reads see their own writes)."""
@@ -466,7 +486,7 @@ class Journal:
             try:
                 yield
             except sqlite3.DatabaseError as exc:
-                raise _damaged(self.path, exc) from None
+                raise self._error(exc) from None
 
     def load(self, run_id: str) -> tuple[sqlite3.Row, RunResult] | None:
         row = self.run_row(run_id)
@@ -504,7 +524,7 @@ class Journal:
         drills of ``runbook`` on ``adapter`` (dry runs and steps that found nothing to do do not count),
         and the newest of those runs: what the scheduler can expect of this one."""
         self.flush()
-        with self._lock:
+        with self._reading():
             recent = [row[0] for row in self._db.execute(
                 "SELECT run_id FROM runs WHERE runbook=? AND adapter=? AND dry_run=0 AND finished_at IS NOT NULL"
                 " ORDER BY started_at DESC LIMIT ?", (runbook, adapter, runs))]
@@ -538,7 +558,7 @@ class Journal:
 
     def approval(self, run_id: str, step_id: str) -> sqlite3.Row | None:
         self.flush()
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?",
                                     (run_id, step_id)).fetchone()
 
@@ -547,7 +567,7 @@ class Journal:
     def claim_slot(self, drill: str, slot: str, who: str) -> bool:
         """Claim a scheduled drill's cron slot; only the first scheduler to ask gets it."""
         self.flush()
-        with self._lock:
+        with self._reading():
             cursor = self._db.execute("INSERT OR IGNORE INTO schedule_claims (drill, slot, claimed_by, at) "
                                       "VALUES (?,?,?,?)", (drill, slot, who, time.time()))
             return cursor.rowcount == 1
@@ -583,14 +603,10 @@ class Journal:
         now = time.time()
         host, pid, _ = me()
         self.flush()
-        with self._lock:
-            try:
-                with self._transaction():
-                    cursor = self._db.execute(
-                        "UPDATE locks SET heartbeat_at=?, expires_at=? WHERE scope=? AND run_id=? AND host=? AND pid=?",
-                        (now, now + LOCK_TTL_S, scope, run_id, host, pid))
-            except sqlite3.Error as exc:
-                raise self._fail(exc) from exc
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "UPDATE locks SET heartbeat_at=?, expires_at=? WHERE scope=? AND run_id=? AND host=? AND pid=?",
+                (now, now + LOCK_TTL_S, scope, run_id, host, pid))
         return cursor.rowcount == 1
 
     def release(self, scope: str, run_id: str) -> None:

@@ -64,7 +64,8 @@ def locked(journal: Journal, scope: str, run_id: str, *, on_lost: Callable[[str]
     if hold is None:
         previous = journal.acquire(scope, run_id)
         if previous is not None:
-            get_logger(run_id=run_id).warning("lock.taken_over", scope=scope, from_gone_holder=previous.describe())
+            get_logger(run_id=run_id).warning("lock.taken_over", scope=scope, from_gone_holder=previous.describe(),
+                                              why=previous.gone())
         hold = _holding[key] = _Holding()
         threading.Thread(target=_beat, args=(journal, scope, run_id, hold), name="lock-heartbeat", daemon=True).start()
     hold.depth += 1
