@@ -265,3 +265,20 @@ def lost_steps(record: dict) -> list[str]:
 def crash_and_resume(folder: Path, stop_at: Probe) -> dict:
     """kill -9 of the subnet failover at ``stop_at``, then resume (the suite's and the benchmark's trial)."""
     return stop_and_resume(folder, stop_at)
+
+
+def race(folder: Path, args: tuple[str, ...], processes: int, timeout: float = 300) -> dict:
+    """Start ``processes`` copies of a mutating command at once on one target whose ASR jobs are long
+    (minutes): one may proceed, the others must be refused. Waits for every process but one to end,
+    checks the last one is still going (it holds the target), then stops it with SIGTERM."""
+    started = [failover(folder, *args) for _ in range(processes)]
+    readers = [Lines(p) for p in started]
+    deadline = time.monotonic() + timeout
+    while sum(p.poll() is not None for p in started) < processes - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    running = [p for p in started if p.poll() is None]
+    ended = [(p.returncode, r.text()) for p, r in zip(started, readers, strict=True) if p.poll() is not None]
+    for survivor in running:
+        survivor.send_signal(signal.SIGTERM)
+    survivors = [(p.wait(timeout=timeout), r.text()) for p, r in zip(started, readers, strict=True) if p in running]
+    return {"running": len(running), "ended": ended, "survivors": survivors}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
 from adapters.fake.nesting import NestedTransactions
+from adapters.shared import sqlitefile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
@@ -59,6 +60,8 @@ class Store(NestedTransactions):
             if fresh:  # starting over: a damaged file is replaced, not read
                 for stale in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
                     stale.unlink(missing_ok=True)
+            if not self.path.exists():
+                sqlitefile.create(self.path, lambda db: db.executescript(SCHEMA))
             _check(self.path)
         self.db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
                                   isolation_level=None, timeout=30)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.ports import JobHandle
+from adapters.shared import sqlitefile
 from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
 from engine.run.locks import LOCK_TTL_S, LockHeld, LockHolder, me
@@ -170,6 +171,8 @@ class Journal:
         existed = False
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not _check_file(self.path):
+                sqlitefile.create(self.path, lambda db: db.execute(f"PRAGMA application_id={APPLICATION_ID}"))
             existed = _check_file(self.path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
