@@ -83,25 +83,29 @@ def run_trial(folder: Path, stop_after: int, state: dict, reference: Counter) ->
             "ok": bool(ok), "resumed": trial["resumed"] is not None}
 
 
-def concurrent_trial(folder: Path, processes: int, mode: str, reference: Counter) -> dict:
-    """``processes`` resumes of one killed run (or runs of one target) started together."""
+def concurrent_trial(folder: Path, processes: int, mode: str) -> dict:
+    """``processes`` resumes of one killed run (or runs of one target) started together, on an estate whose
+    ASR jobs last minutes: every process but one must be refused (exit 3, naming the holder) while that
+    one is still going; it is then stopped with SIGTERM. No mutating call may be sent twice."""
     folder.mkdir(parents=True, exist_ok=True)
-    durable.slow_estate(folder)
+    durable.slow_estate(folder, job_ms=30_000_000)
     if mode == "resume":
         first = durable.failover(folder, "run", str(durable.RUNBOOK), "--no-preflight")
-        durable.wait_until(folder, durable.after_operation("start_failover"), first)
+        durable.wait_until(folder, durable.after_operation("update_network_settings", "done"), first)
         first.kill()
         first.communicate(timeout=60)
         args = ("resume", durable.last_run_id(folder))
     else:
         args = ("run", str(durable.RUNBOOK), "--no-preflight")
-    started = [durable.failover(folder, *args) for _ in range(processes)]
-    outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in started]
-    codes = Counter(code for code, _ in outcomes)
-    named = all("holds the lock" in err and "pid" in err for code, err in outcomes if code == 3)
-    duplicated = durable.ledger_counts(folder) - reference
-    ok = codes[0] == 1 and codes[3] == processes - 1 and named and not duplicated
-    return {"mode": mode, "processes": processes, "exits": dict(codes), "refusals_name_holder": named,
+    sent = durable.ledger_counts(folder)
+    race = durable.race(folder, args, processes)
+    codes = Counter(code for code, _ in race["ended"])
+    named = all("holds the lock" in err and "pid" in err for code, err in race["ended"] if code == 3)
+    duplicated = Counter({key: n - 1 for key, n in (durable.ledger_counts(folder) - sent).items() if n > 1})
+    ok = race["running"] == 1 and codes[3] == processes - 1 and named and not duplicated \
+        and race["survivors"][0][0] == 143
+    return {"mode": mode, "processes": processes, "proceeded": race["running"], "refused": codes[3],
+            "exits": dict(codes), "refusals_name_holder": named,
             "duplicated": sorted(map(list, duplicated.elements())), "ok": ok}
 
 
@@ -154,7 +158,7 @@ def main() -> None:
             elif kind == "run":
                 outcome = run_trial(folder, n, run_state, run_ledger)
             else:
-                outcome = concurrent_trial(folder, n, name, run_ledger)
+                outcome = concurrent_trial(folder, n, name)
             outcome.update(trial=index, kind=kind, name=name)
             print(f"trial {index} {kind} {name} {n}: {'ok' if outcome['ok'] else 'FAILED'}", file=sys.stderr)
             return outcome
@@ -184,7 +188,7 @@ def main() -> None:
                            "duplicated calls", "lost steps", "failed"]))
         if concurrent:
             print()
-            print(table([[f"{o['mode']} x{o['processes']}", o["exits"].get(0, 0), o["exits"].get(3, 0),
+            print(table([[f"{o['mode']} x{o['processes']}", o["proceeded"], o["refused"],
                           "yes" if o["refusals_name_holder"] else "no", len(o["duplicated"]),
                           "ok" if o["ok"] else "FAILED"] for o in concurrent],
                         ["simultaneous", "proceeded", "refused (3)", "holder named", "duplicated calls", ""]))
