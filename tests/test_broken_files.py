@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.run.journal import Journal
+from tests import durable
 from tests.conftest import SUBNET_FAILOVER, json_out, run_cli
 
 APPROVAL = """\
@@ -90,6 +91,23 @@ def test_a_damaged_journal_is_a_clear_stop(tmp_path):
     data[page:] = b"\xa5" * (len(data) - page)  # every page but the first overwritten
     path.write_bytes(bytes(data))
     clear_stop(run_cli("history", "--journal", str(path)), 2, str(path), "is damaged", "sqlite3 FILE .recover")
+
+
+def test_a_journal_deleted_mid_run_stops_it_before_its_next_change(tmp_path):
+    """The journal deleted while the run waits on its first jobs: the run stops before its next mutating
+    call (exit 1, naming the journal), rather than go on unrecorded and end `succeeded`."""
+    durable.slow_estate(tmp_path)
+    process = durable.failover(tmp_path, "run", str(SUBNET_FAILOVER), "--no-preflight")
+    assert durable.wait_until(tmp_path, durable.after_operation("update_network_settings", "done"), process)
+    sent = len(durable.fake(tmp_path, "ledger"))
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and "deleted or replaced" in stderr and str(tmp_path / "journal.db") in stderr
+    later = durable.fake(tmp_path, "ledger")[sent:]
+    # at most the other target-IP updates that were already on their way; never a failover
+    assert all(e["operation"].endswith(".update") for e in later), later
 
 
 def test_a_folder_given_as_the_journal(tmp_path):

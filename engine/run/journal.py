@@ -244,7 +244,8 @@ class Journal:
             self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     def close(self) -> None:
-        self.flush()
+        with suppress(JournalError):  # a journal that failed has said so already, to the run it stopped
+            self.flush()
         with self._signal:
             self._closing = True
             self._signal.notify_all()
@@ -386,12 +387,18 @@ class Journal:
     def _checkpoint_behind(self) -> None:
         """Copy the WAL into the database from a connection of its own, so the fsync that comes with it
         never holds up a commit a step is waiting for (SQLite would otherwise do it inside a commit)."""
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        except sqlite3.Error:
+            return  # the journal went away: its writer says so to the run
         try:
             while not self._closing:
                 self._checkpoint.wait()
                 self._checkpoint.clear()
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if self._failure is None:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # a checkpoint only saves space; a journal that cannot be written stops the run elsewhere
         finally:
             db.close()
 
