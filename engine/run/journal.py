@@ -86,6 +86,8 @@ CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 
 APPLICATION_ID = 0x464F4A31  # "FOJ1" in the SQLite header: this file is a failover journal
 SQLITE_MAGIC = b"SQLite format 3\x00"
+JOURNAL_TABLES = {"runs", "steps", "transitions", "operations", "jobs", "approvals", "schedule_claims", "locks",
+                  "lock_events", "sqlite_sequence"}
 
 
 def who() -> str:
@@ -210,8 +212,7 @@ class Journal:
                 (application_id,) = self._db.execute("PRAGMA application_id").fetchone()
                 tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 # A journal written before the header was set is recognised by its tables.
-                if application_id != APPLICATION_ID and not (application_id == 0 and (not tables or {
-                        "runs", "steps", "transitions"} <= tables)):
+                if application_id != APPLICATION_ID and (application_id != 0 or tables - JOURNAL_TABLES):
                     raise JournalUnusable(self.path, "is another program's database, not a failover journal"
                                           f" (tables: {', '.join(sorted(tables)) or 'none'})",
                                           "check --journal / FAILOVER_JOURNAL: point it at a journal, or at a "
