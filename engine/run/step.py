@@ -86,6 +86,25 @@ def arguments(runner: Runner, step: Step, kind) -> Any:
         raise ArgumentsInvalid(f"{step.uses}: arguments are not valid once resolved: {details}") from None
 
 
+def merged_undo(earlier: dict, now: dict) -> dict:
+    """How to undo a step that acted again after a partial attempt (a retry, or a resume after a crash):
+    what the earlier attempt recorded still holds (the state before it is the state to go back to; a
+    later plan sees our own change as "previous"), and lists (the items acted on) are joined, so that a
+    VM failed over by the first attempt is cleaned up too."""
+    if not earlier or not now:
+        return now or earlier
+    merged = dict(now)
+    for key, value in earlier.items():
+        later = now.get(key)
+        if isinstance(value, list) and isinstance(later, list):
+            merged[key] = value + [v for v in later if v not in value]
+        elif isinstance(value, dict) and isinstance(later, dict):
+            merged[key] = {**later, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def execute(runner: Runner, step: Step) -> None:
     """Run ``step`` to its end (succeeded, unchanged, failed, paused, or pending when interrupted) and
     record it; the step's own thread is the only one that changes its record. A journal that stops
@@ -135,7 +154,8 @@ def _execute(runner: Runner, step: Step) -> None:
         if ctx.log.is_enabled_for(logging.INFO):  # a hundred changes are not turned to JSON for nothing
             ctx.log.info("step.changing", action=decision.action, changes=[c.to_json() for c in decision.changes])
         with runner.lock:
-            record.action, record.changes, record.undo = decision.action, decision.changes, decision.undo
+            record.action, record.changes = decision.action, decision.changes
+            record.undo = merged_undo(record.undo, decision.undo)
         runner.observer.step_changed(runner.result, record)  # journaled before the change is sent
         return kind.apply(ctx, args, decision)
 

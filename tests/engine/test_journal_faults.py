@@ -125,3 +125,18 @@ def test_a_run_whose_lock_is_released_from_outside_stops(tmp_path, fake, monkeyp
     assert str(result.status) == "interrupted"
     assert records_written(adapter) == ["first"]
     assert journal.lock_events()[-1]["action"] == "unlocked"
+
+
+def test_a_step_that_acts_again_keeps_what_its_first_attempt_must_undo():
+    """A test failover started for app01, then the process died; the resumed step starts the others: the
+    cleanup covers app01 too, and goes back to the state before the first attempt."""
+    from engine.run.step import merged_undo
+
+    first = {"undo": "test failover cleanup", "items": ["app01"], "vault": {"vault": "v"}}
+    again = {"undo": "test failover cleanup", "items": ["app02", "web01"], "vault": {"vault": "v"}}
+    assert merged_undo(first, again)["items"] == ["app01", "app02", "web01"]
+    before = {"item": "app01", "previous": {"test_ip": None}, "changed": ["test_ip"]}
+    later = {"item": "app01", "previous": {"test_ip": "192.168.1.10"}, "changed": ["test_network"]}
+    merged = merged_undo(before, later)
+    assert merged["previous"] == {"test_ip": None} and merged["changed"] == ["test_ip", "test_network"]
+    assert merged_undo({}, later) == later
