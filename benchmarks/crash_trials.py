@@ -64,7 +64,7 @@ def drill_trial(folder: Path, how: int, stop_after: int, reference: Counter) -> 
     left = leftovers(trial["state"], trial["before"])
     duplicated = trial["ledger"] - reference
     lost = durable.lost_steps(record)
-    exit_ok = not trial["stopped"] or trial["first_exit"] == EXPECTED_EXIT[how]
+    exit_ok = not trial["stopped"] or trial["ended_before_stop"] or trial["first_exit"] == EXPECTED_EXIT[how]
     ok = (not left and not duplicated and not lost and exit_ok and record.get("phase") == "done"
           and record.get("cleanup", {}).get("complete") and not trial["canary_left"])
     return {"stop_after_events": stop_after, "stopped": trial["stopped"], "in_cleanup": trial["stopped_in_cleanup"],
@@ -160,7 +160,8 @@ def main() -> None:
             else:
                 outcome = concurrent_trial(folder, n, name)
             outcome.update(trial=index, kind=kind, name=name)
-            print(f"trial {index} {kind} {name} {n}: {'ok' if outcome['ok'] else 'FAILED'}", file=sys.stderr)
+            print(f"trial {index} {kind} {name} {n}: {'ok' if outcome['ok'] else 'FAILED ' + json.dumps(outcome)}",
+                  file=sys.stderr)
             return outcome
 
         with ThreadPoolExecutor(options.parallel) as pool:

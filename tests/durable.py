@@ -227,6 +227,9 @@ def stop_and_resume(folder: Path, stop_at: Probe, *, how: int = signal.SIGKILL, 
     reached = wait_until(folder, stop_at, process)
     stopped = reached and process.poll() is None
     phase_at_stop = query(folder, lambda db: db.execute("SELECT phase FROM runs").fetchone()[0] == "cleanup")
+    # its final status already journaled: the signal reaches a process that is only exiting
+    ended_at_stop = query(folder, lambda db: db.execute("SELECT status FROM runs").fetchone()[0]
+                          not in ("running", "pending"))
     if stopped:
         os.kill(process.pid, how)
     _, first_errors = process.communicate(timeout=300)
@@ -245,7 +248,8 @@ def stop_and_resume(folder: Path, stop_at: Probe, *, how: int = signal.SIGKILL, 
         resumed = {"exit": again.returncode, "stderr": errors}
     record = status(folder, run_id) if run_id else {}
     return {"stopped": stopped, "signal": how, "first_exit": process.returncode, "first_stderr": first_errors,
-            "stopped_in_cleanup": bool(stopped and phase_at_stop), "run_id": run_id, "resumed": resumed,
+            "stopped_in_cleanup": bool(stopped and phase_at_stop), "ended_before_stop": bool(ended_at_stop),
+            "run_id": run_id, "resumed": resumed,
             "exit": resumed["exit"] if resumed else process.returncode, "record": record,
             "canary_left": sorted(name for name, data in left.items() if VPN_KEY.encode() in data),
             "state": final_state(folder), "ledger": ledger_counts(folder), "before": before}
