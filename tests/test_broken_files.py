@@ -33,7 +33,7 @@ def clear_stop(result: subprocess.CompletedProcess, code: int, *words: str) -> N
     and no traceback."""
     assert result.returncode == code, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    flat = " ".join(result.stderr.split())
+    flat = " ".join((result.stderr + result.stdout).split())
     for word in words:
         assert word in flat, (word, result.stderr)
 
