@@ -3,8 +3,8 @@ verdict says whether recovery worked, in time, and left nothing behind."""
 
 from __future__ import annotations
 
+import json
 import signal
-import time
 
 import pytest
 
@@ -64,20 +64,88 @@ def test_failing_probe_still_cleans_up_and_fails_the_drill(tmp_path, estate_file
 
 
 def test_interrupted_drill_still_cleans_up(tmp_path):
-    """Ctrl-C while the test failover runs: the drill waits for the jobs, cleans up, and says it failed."""
+    """Ctrl-C while the test failover runs: the drill waits for the jobs, cleans up, says it failed, and
+    exits 130 with one line."""
     durable.slow_estate(tmp_path)
     args = ["--estate", str(tmp_path / "estate.yaml"), "--state", str(tmp_path / "state.db")]
     before = estate_now(args)
     process = durable.failover(tmp_path, "drill", str(DRILL), *args, "-o", "json")
-    time.sleep(2.5)
+    assert durable.wait_until(tmp_path, durable.after_operation("start_failover"), process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 1, stderr
-    import json
-
+    assert process.returncode == 130, stderr
     document = json.loads(stdout)
-    assert document["verdict"].startswith("failed")
+    assert document["verdict"].startswith("failed") and document["cleanup"]["complete"] is True
+    assert f"stopped by SIGINT: drill {document['run_id']} cleaned up, nothing left behind" in stderr
     assert estate_now(args) == before
+
+
+def test_a_second_ctrl_c_explains_what_is_still_going_on(tmp_path):
+    """Ctrl-C twice: the second does not cut the cleanup half way; it says what is still running."""
+    durable.slow_estate(tmp_path)
+    args = ["--estate", str(tmp_path / "estate.yaml"), "--state", str(tmp_path / "state.db")]
+    before = estate_now(args)
+    process = durable.failover(tmp_path, "drill", str(DRILL), *args)
+    lines = durable.Lines(process)
+    assert durable.wait_until(tmp_path, durable.after_operation("start_failover"), process)
+    process.send_signal(signal.SIGINT)
+    assert lines.wait_for("SIGINT: stopping in order")
+    process.send_signal(signal.SIGINT)
+    assert lines.wait_for("still stopping:")
+    assert process.wait(timeout=120) == 130
+    assert "Traceback" not in lines.text()
+    assert estate_now(args) == before
+
+
+@pytest.mark.parametrize("stop_at", [
+    durable.after_operation("start_failover", "done"),  # the test failover's jobs running
+    durable.after_operation("start_test_failover_cleanup"),  # during the cleanup
+], ids=["test-failover-running", "during-cleanup"])
+def test_a_drill_killed_then_resumed_continues_as_a_drill_and_cleans_up(tmp_path, stop_at):
+    """kill -9 during a drill, then `resume`: it goes on as a drill (not a plain run), ends with its
+    cleanup, and sends no mutating call twice."""
+    trial = durable.stop_and_resume(tmp_path, stop_at, command="drill", runbook=DRILL, job_ms=30_000)
+    assert trial["stopped"] and trial["resumed"] is not None, trial["first_stderr"]
+    assert trial["resumed"]["exit"] in (0, 1) and "Traceback" not in trial["resumed"]["stderr"], trial["resumed"]
+    record = trial["record"]
+    assert record["kind"] == "drill" and record["phase"] == "done" and record["cleanup"]["complete"]
+    assert trial["state"] == trial["before"]
+    ledger = trial["ledger"]
+    assert max(ledger.values()) <= 2  # each item's settings set then cleared; every other call once
+    assert sum(n for (op, _), n in ledger.items() if op.endswith(".test_failover")) == 3
+    assert sum(n for (op, _), n in ledger.items() if op.endswith(".test_failover_cleanup")) == 3
+    assert durable.lost_steps(record) == []
+
+
+LEFT_BEHIND = DRILL.read_text().replace(
+    "with: {item: app01, test_network: test-vnet, test_subnet: app, test_ip: 192.168.1.10}",
+    "with: {item: app01, test_network: test-vnet, test_subnet: app, test_ip: 192.168.1.10,"
+    " network: recovery-vnet, subnet: app, ip: 192.168.1.10}")
+
+
+def test_a_cleanup_that_cannot_finish_ends_cleanup_failed_naming_what_is_left(tmp_path, estate_file):
+    """A change the cleanup cannot undo (ASR cannot clear a recovery network): `cleanup-failed`, exit 1,
+    exactly what is left and the command that finishes it; that command undoes nothing twice."""
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(LEFT_BEHIND)
+    args = places(tmp_path, estate_file)
+    result = run_cli("drill", str(drill), *args, "-o", "json")
+    assert result.returncode == 1, result.stderr
+    document = json_out(result)
+    assert document["status"] == "cleanup-failed"
+    assert [e["step"] for e in document["cleanup"]["left_behind"]] == ["test-ip-app01"]
+    assert "no recovery network before" in document["cleanup"]["left_behind"][0]["detail"]
+    assert document["cleanup"]["finish_with"] == f"failover cleanup {document['run_id']}"
+    ledger = len(json_out(run_cli("fake", "ledger", *args)))
+    again = run_cli("cleanup", document["run_id"])
+    assert again.returncode == 1
+    assert "left behind by test-ip-app01" in again.stderr
+    assert f"finish it with: failover cleanup {document['run_id']}" in " ".join(again.stderr.split())
+    assert len(json_out(run_cli("fake", "ledger", *args))) == ledger  # nothing undone twice, nothing new
+    history = json_out(run_cli("history", "-o", "json"))
+    assert history["runs"][0]["status"] == "cleanup-failed"
+    refused = run_cli("cleanup", "no-such-run")
+    assert refused.returncode == 2 and "no run no-such-run" in refused.stderr
 
 
 def test_missed_rto_fails_the_drill(tmp_path, estate_file):

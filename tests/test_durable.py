@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import textwrap
-import time
 
 import pytest
 
@@ -20,15 +19,18 @@ def reference(tmp_path_factory):
     return durable.uninterrupted(tmp_path_factory.mktemp("reference"))
 
 
-@pytest.mark.parametrize("kill_after", [2.2, 4.0])  # while the failover jobs run; around the network steps
-def test_kill_9_then_resume_matches_an_uninterrupted_run(kill_after, reference, tmp_path):
+@pytest.mark.parametrize("stop_at", [
+    durable.after_operation("start_failover"),  # while the failover jobs run
+    durable.after_step("move-prefix-off-onprem", "running"),  # around the network steps
+], ids=["failover-jobs-running", "network-steps"])
+def test_kill_9_then_resume_matches_an_uninterrupted_run(stop_at, reference, tmp_path):
     """kill -9 mid-run, then resume: the same final estate, no mutating call the uninterrupted run did
     not need (no second failover of any VM), and every step done."""
     state, ledger = reference
-    trial = durable.crash_and_resume(tmp_path, kill_after)
-    assert trial["killed"], "the run finished before the kill; make the jobs longer"
+    trial = durable.crash_and_resume(tmp_path, stop_at)
+    assert trial["stopped"], "the run finished before the kill"
     assert trial["canary_left"] == []
-    assert trial["exit"] == 0
+    assert trial["exit"] == 0, trial["resumed"]
     assert trial["state"] == state
     assert trial["ledger"] == ledger
     failovers = [op for op, _ in trial["ledger"].elements() if op.endswith(".planned_failover")]
@@ -40,16 +42,51 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(kill_after, reference, 
         assert VPN_KEY.encode() not in written.read_bytes(), written.name
 
 
+def test_a_dead_run_shows_interrupted_with_the_command_to_resume_it(tmp_path):
+    """A run whose process was killed is not shown `running` forever: status and history say
+    `interrupted`, and status names the resume command."""
+    durable.slow_estate(tmp_path)
+    process = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
+    assert durable.wait_until(tmp_path, durable.after_operation("start_failover"), process)
+    process.kill()
+    process.communicate(timeout=60)
+    journal = ["--journal", str(tmp_path / "journal.db")]
+    run_id = durable.last_run_id(tmp_path)
+    assert json_out(run_cli("history", "-o", "json", *journal))["runs"][0]["status"] == "interrupted"
+    shown = run_cli("status", run_id, *journal)
+    assert shown.returncode == 0 and "interrupted" in shown.stdout and f"failover resume {run_id}" in \
+        " ".join((shown.stdout + shown.stderr).split())
+    document = json_out(run_cli("status", run_id, "-o", "json", *journal))
+    assert document["status"] == "interrupted"
+    assert "running" not in {s["status"] for s in document["steps"]}
+
+
+def test_simultaneous_resumes_of_one_run_exactly_one_proceeds(tmp_path):
+    """Four `resume` of the same killed run at once: one proceeds, three exit 3 naming the holder, and no
+    mutating call is sent twice."""
+    durable.slow_estate(tmp_path, job_ms=30_000_000)  # jobs of minutes: the one that proceeds is still going
+    process = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
+    assert durable.wait_until(tmp_path, durable.after_operation("update_network_settings", "done"), process)
+    process.kill()
+    process.communicate(timeout=60)
+    sent = durable.ledger_counts(tmp_path)
+    run_id = durable.last_run_id(tmp_path)
+    race = durable.race(tmp_path, ("resume", run_id), 4)
+    assert race["running"] == 1, race
+    assert [code for code, _ in race["ended"]] == [3, 3, 3], race
+    for _, errors in race["ended"]:
+        assert "refused: another run holds the lock" in errors and f"run {run_id}" in errors and "pid" in errors
+    assert race["survivors"][0][0] == 143  # it was going: stopped in order
+    assert max((durable.ledger_counts(tmp_path) - sent).values(), default=0) <= 1  # each call at most once more
+
+
 def test_two_runs_at_once_exactly_one_proceeds(tmp_path):
     """Two runs started at the same instant on one target: one runs, the other is refused (exit 3) and
     names the holder."""
-    durable.slow_estate(tmp_path, job_ms=100_000)
-    first = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
-    second = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
-    outcomes = sorted([first.wait(timeout=120), second.wait(timeout=120)])
-    errors = first.stderr.read() + second.stderr.read()
-    assert outcomes == [0, 3], errors
-    assert "refused: another run holds the lock" in errors and "pid" in errors
+    durable.slow_estate(tmp_path, job_ms=30_000_000)
+    race = durable.race(tmp_path, ("run", str(durable.RUNBOOK), "--no-preflight"), 2)
+    assert race["running"] == 1 and [code for code, _ in race["ended"]] == [3], race
+    assert "refused: another run holds the lock" in race["ended"][0][1] and "pid" in race["ended"][0][1]
 
 
 APPROVAL = """\
@@ -110,16 +147,17 @@ def test_resume_refuses_a_changed_runbook(tmp_path, estate_file):
 
 
 def test_ctrl_c_stops_at_a_safe_point_and_resume_finishes(tmp_path):
-    """SIGINT mid-failover: the run is recorded interrupted, the resume command is printed, and resume
-    completes it without a second failover."""
+    """SIGINT mid-failover: exit 130 with one line, the run recorded interrupted, the resume command
+    printed, and resume completes it without a second failover."""
     durable.slow_estate(tmp_path)
     process = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
-    time.sleep(2.0)
+    assert durable.wait_until(tmp_path, durable.after_operation("start_failover"), process)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1, stderr
-    assert "failover resume" in stderr
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
     run_id = durable.last_run_id(tmp_path)
+    assert f"stopped by SIGINT: run {run_id} interrupted: failover resume {run_id}" in stderr
+    assert "Traceback" not in stderr
     status = json_out(run_cli("status", run_id, "-o", "json", "--journal", str(tmp_path / "journal.db")))
     assert status["status"] == "interrupted"
     resumed = durable.failover(tmp_path, "resume", run_id)
@@ -127,6 +165,22 @@ def test_ctrl_c_stops_at_a_safe_point_and_resume_finishes(tmp_path):
     assert resumed.returncode == 0
     failovers = [e for e in durable.fake(tmp_path, "ledger") if e["operation"].endswith(".planned_failover")]
     assert len(failovers) == 3
+
+
+def test_sigterm_sends_no_new_change(tmp_path):
+    """SIGTERM while the failover jobs run: exit 143; after the signal no mutating call is sent (the jobs
+    already started are left running in Azure, to be re-attached on resume)."""
+    durable.slow_estate(tmp_path)
+    process = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
+    assert durable.wait_until(tmp_path, durable.after_operation("start_failover", "done"), process)
+    sent_before = len(durable.fake(tmp_path, "ledger"))
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr
+    ledger = durable.fake(tmp_path, "ledger")
+    # at most the failovers of the same step still being sent when the signal came
+    assert all(e["operation"].endswith(".planned_failover") for e in ledger[sent_before:]), ledger[sent_before:]
 
 
 def test_history_and_status_json(tmp_path, estate_file):

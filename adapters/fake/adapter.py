@@ -133,7 +133,7 @@ class FakeAdapter:
         commands changed."""
         estate_path = Path(estate_path)
         estate = load_estate(estate_path)
-        store = Store(state_path)
+        store = Store(state_path, fresh=fresh)
         adapter = cls(store, estate, estate_path)
         if fresh or store.meta("estate") is None:
             adapter.reset()

@@ -5,6 +5,7 @@ transaction."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
 from adapters.fake.nesting import NestedTransactions
-from adapters.shared.files import private_file
+from adapters.shared import sqlitefile
+from adapters.shared.files import private_dir, private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
@@ -28,19 +30,64 @@ CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, finish_at);
 """
 
 
+class StateUnusable(Exception):
+    """The state file cannot be used (empty, damaged, another program's, read-only)."""
+
+
+def _check(path: Path) -> None:
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StateUnusable(f"the fake estate's state {path} is a folder; give --state a file path")
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        header = file.read(16)
+    if size == 0:
+        raise StateUnusable(f"the fake estate's state {path} is empty (0 bytes): what earlier commands changed is "
+                            "gone; start it over from its estate file with `failover fake reset`")
+    if header != b"SQLite format 3\x00":
+        raise StateUnusable(f"the fake estate's state {path} is not a state file (not an SQLite database); check "
+                            "--state / FAILOVER_FAKE_STATE, or start it over with `failover fake reset`")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise StateUnusable(f"the fake estate's state {path} is read-only; make it and its folder writable "
+                            f"(chmod u+w), or choose another with --state")
+
+
 class Store(NestedTransactions):
-    def __init__(self, path: Path | str | None):
+    def __init__(self, path: Path | str | None, *, fresh: bool = False):
         self.path = None if path is None else Path(path)
         if self.path is not None:
-            private_file(self.path)
+            private_dir(self.path.parent)
+            if fresh:  # starting over: a damaged file is replaced, not read
+                for stale in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                    stale.unlink(missing_ok=True)
+            if not self.path.exists():
+                sqlitefile.create(self.path, lambda db: db.executescript(SCHEMA))
+            _check(self.path)
+            private_file(self.path)  # one an earlier version left readable by others is tightened
         self.db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
                                   isolation_level=None, timeout=30)
         self.lock = threading.RLock()
-        with self.lock:
-            if path is not None:
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+        try:
+            with self.lock:
+                if path is not None:
+                    tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                    if tables and self.db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                        raise sqlite3.DatabaseError("its pages do not pass SQLite's check")
+                    if tables and not {"resources", "ledger", "meta"} <= tables:
+                        raise StateUnusable(f"the fake estate's state {path} is another program's database "
+                                            f"(tables: {', '.join(sorted(tables))}); check --state, or start it "
+                                            "over with `failover fake reset`")
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                    self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StateUnusable(f"the fake estate's state {path} is damaged ({exc}); start it over with "
+                                "`failover fake reset`") from None
+        except StateUnusable:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         with self.lock:

@@ -5,6 +5,6 @@ and the drill scheduler."""
 from engine.cli.app import app, main
 
 # Each module adds its commands; the order they are imported is the order of --help.
-from engine.cli.commands import runbooks, check, records, schedule, estate, drift  # noqa: F401  # isort: skip
+from engine.cli.commands import runbooks, check, records, schedule, estate, drift, locks  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]

@@ -24,7 +24,7 @@ from engine.model.loader import LoadedRunbook, load_runbook
 from engine.model.params import environment_with, parse_assignments, resolve_parameters
 from engine.model.problems import WARNING, InvalidInput, Problem
 from engine.run import logs
-from engine.run.journal import Journal, JournalError
+from engine.run.journal import Journal, JournalError, JournalUnusable
 
 
 class Exit(IntEnum):
@@ -98,6 +98,9 @@ class Session:
             say_failed(str(error), getattr(error, "hint", ""), code=error.code, as_json=self.json,
                        verbose=self._verbose)
             raise typer.Exit(Exit.FAILED) from None
+        if isinstance(error, JournalUnusable):  # nothing ran: the file named is not a journal to use
+            stderr.print(f"[red]error[/]: {error}. {error.fix[0].upper()}{error.fix[1:]}.")
+            raise typer.Exit(Exit.INVALID) from None
         if isinstance(error, JournalError):  # the run stops rather than act unrecorded; what it did is journaled
             say_failed(f"stopped: {error}", "free the disk or fix the journal file, then `failover resume` the run: "
                        "every step reads the state before it acts", code="JournalError", as_json=self.json,

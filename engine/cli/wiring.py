@@ -43,6 +43,7 @@ def simulate_on_fake(estate: Estate, shared_keys: dict[str, Secret]) -> Adapter:
 def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) -> Adapter:
     from adapters.fake import FakeAdapter
     from adapters.fake.adapter import StateOutdated
+    from adapters.fake.store import StateUnusable
     from adapters.shared.estate import EstateInvalid
 
     state = state or settings.state_for(estate)
@@ -60,6 +61,9 @@ def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) 
                             for (path, line, message, column) in exc.problems]) from None
     except StateOutdated as exc:
         raise InvalidInput([Problem("ES003", str(exc), file=str(state), fix="failover fake reset")]) from None
+    except StateUnusable as exc:
+        raise InvalidInput([Problem("ES004", str(exc), file=str(state),
+                                    fix="failover fake reset (the estate starts over from its file)")]) from None
     except FileNotFoundError as exc:
         raise InvalidInput([Problem("ES002", f"no estate file {exc.filename}", file=str(estate),
                                     fix="give --estate a file under config/estates/")]) from None

@@ -140,12 +140,22 @@ class SetTargetIp(StepKind):
         clear_test = any(f.startswith("test_") for f in changed) and not previous.get("test_network")
         if clear_test:
             restore = {**{f: v for f, v in restore.items() if not f.startswith("test_")}, "test_network": ""}
-        item = ctx.adapter.replication.update_network_settings(VaultRef(**undo["vault"]), undo["item"], undo["nic"],
+        expected = {f: (None if clear_test and f.startswith("test_") else previous.get(f)) for f in FIELDS
+                    if f in changed or (clear_test and f.startswith("test_"))}
+        vault = VaultRef(**undo["vault"])
+        # Read first: a cleanup cut short and run again sends nothing for what it already undid.
+        item = ctx.adapter.replication.get_protected_item(vault, undo["item"])
+        if item.state.busy:
+            ctx.wait_for_jobs([JobHandle(vault, item.state.job, "running job", item.vm_name)], settle=True)
+            item = ctx.adapter.replication.get_protected_item(vault, undo["item"])
+        nic = _nic(item, undo["nic"])
+        if all(_same_value(getattr(nic, f), v) for f, v in expected.items()):
+            return f"{undo['item']}: already as before (" + ", ".join(
+                f"{f} {_shown(v) if v else 'none'}" for f, v in expected.items()) + ")"
+        item = ctx.adapter.replication.update_network_settings(vault, undo["item"], undo["nic"],
                                                                NetworkSettings(**restore))
         # What the service answered, not what was asked: a field it kept is a change left behind.
         nic = _nic(item, undo["nic"])
-        expected = {f: (None if clear_test and f.startswith("test_") else previous.get(f)) for f in FIELDS
-                    if f in changed or (clear_test and f.startswith("test_"))}
         found = {f: getattr(nic, f) for f in expected}
         left = {f: v for f, v in found.items() if not _same_value(v, expected[f])}
         if left:

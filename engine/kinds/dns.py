@@ -84,7 +84,9 @@ class DnsRecord(StepKind):
             if dns.find_a_record(undo["zone"], undo["name"]) is not None:
                 dns.delete_a_record(undo["zone"], undo["name"])
             return f"A record {undo['name']} removed"
-        dns.put_a_record(undo["zone"], undo["name"], previous["ips"], previous["ttl"])
+        now = dns.find_a_record(undo["zone"], undo["name"])
+        if now is None or sorted(now.ips) != sorted(previous["ips"]) or now.ttl != previous["ttl"]:
+            dns.put_a_record(undo["zone"], undo["name"], previous["ips"], previous["ttl"])
         return f"A record {undo['name']} restored to {', '.join(previous['ips'])}"
 
     def apply(self, ctx: StepContext, args: DnsRecordArgs, decision: Decision) -> dict:

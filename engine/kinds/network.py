@@ -314,7 +314,8 @@ class LocalGatewayPrefixes(StepKind):
                         undo={"gateway": lng_id, "prefixes": current})
 
     def compensate(self, ctx: StepContext, undo: dict) -> str:
-        ctx.adapter.network.set_local_gateway_prefixes(undo["gateway"], undo["prefixes"])
+        if sorted(ctx.adapter.network.get_local_gateway(undo["gateway"]).address_prefixes) != sorted(undo["prefixes"]):
+            ctx.adapter.network.set_local_gateway_prefixes(undo["gateway"], undo["prefixes"])
         return f"local network gateway {ids.name_of(undo['gateway'])}: prefixes {', '.join(undo['prefixes'])} restored"
 
     def apply(self, ctx: StepContext, args: LocalGatewayPrefixesArgs, decision: Decision) -> dict:

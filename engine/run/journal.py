@@ -26,15 +26,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from adapters.ports import JobHandle
-from adapters.shared.files import private_file
+from adapters.shared import sqlitefile
+from adapters.shared.files import private_dir, private_file
 from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
+from engine.run.locks import LOCK_TTL_S, LockHeld, LockHolder, me
 from engine.run.records import RunResult, StepRecord
 from engine.run.status import RunStatus, StepStatus
 
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     parameters TEXT NOT NULL, adapter TEXT NOT NULL, scope TEXT NOT NULL, dry_run INTEGER NOT NULL,
     status TEXT NOT NULL, started_at REAL, finished_at REAL, duration_s REAL,
     operator TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, kind TEXT NOT NULL DEFAULT 'run',
-    options TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL, rto TEXT, verdict TEXT
+    options TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL, rto TEXT, verdict TEXT, phase TEXT,
+    outcome TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, position INTEGER NOT NULL, uses TEXT NOT NULL,
@@ -74,7 +76,11 @@ CREATE TABLE IF NOT EXISTS schedule_claims (
     PRIMARY KEY (drill, slot));
 CREATE TABLE IF NOT EXISTS locks (
     scope TEXT PRIMARY KEY, run_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
-    operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL
+    operator TEXT NOT NULL, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL, started TEXT, expires_at REAL
+);
+CREATE TABLE IF NOT EXISTS lock_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, action TEXT NOT NULL, run_id TEXT,
+    holder TEXT NOT NULL, by TEXT NOT NULL, host TEXT NOT NULL, reason TEXT, at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checks (
     check_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, adapter TEXT NOT NULL, ready INTEGER NOT NULL,
@@ -84,7 +90,10 @@ CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 CREATE INDEX IF NOT EXISTS checks_by_runbook ON checks (runbook, adapter, at);
 """
 
-STALE_HEARTBEAT_S = 120.0  # a lock from another host not refreshed for this long may be taken over
+APPLICATION_ID = 0x464F4A31  # "FOJ1" in the SQLite header: this file is a failover journal
+SQLITE_MAGIC = b"SQLite format 3\x00"
+JOURNAL_TABLES = {"runs", "steps", "transitions", "operations", "jobs", "approvals", "schedule_claims", "locks",
+                  "lock_events", "checks", "sqlite_sequence"}
 
 
 def who() -> str:
@@ -103,40 +112,59 @@ def _dump(value: Any) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class LockHolder:
-    scope: str
-    run_id: str
-    pid: int
-    host: str
-    operator: str
-    acquired_at: float
-    heartbeat_at: float
-
-    def alive(self) -> bool:
-        if self.host == socket.gethostname():
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
-            return True
-        return time.time() - self.heartbeat_at < STALE_HEARTBEAT_S
-
-    def describe(self) -> str:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.acquired_at))
-        return f"run {self.run_id} by {self.operator} on {self.host} (pid {self.pid}) since {started} UTC"
-
-
-class LockHeld(Exception):
-    def __init__(self, holder: LockHolder):
-        super().__init__(f"another run holds the lock on {holder.scope}: {holder.describe()}")
-        self.holder = holder
-
-
 class JournalError(RuntimeError):
     """The journal could not be written: the run must stop rather than act unrecorded."""
+
+
+class JournalUnusable(JournalError):
+    """The journal file cannot be used at all (empty, damaged, another program's, read-only): a
+    message naming the file and what to do, before anything runs."""
+
+    def __init__(self, path: Path, problem: str, fix: str):
+        super().__init__(f"the journal {path} {problem}")
+        self.path, self.problem, self.fix = path, problem, fix
+
+
+def _check_file(path: Path) -> bool:
+    """Whether ``path`` is a journal to open (False: none yet, one is created); raise ``JournalUnusable``
+    for a file that cannot be one. Read from the file's header alone, so it costs nothing."""
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK):
+            raise JournalUnusable(path, "cannot be created: its folder is not writable",
+                                  f"make {path.parent} writable, or choose another with --journal")
+        return False
+    if path.is_dir():
+        raise JournalUnusable(path, "is a folder", "give --journal a file path")
+    size = path.stat().st_size
+    if size == 0:
+        raise JournalUnusable(path, "is empty (0 bytes): its history is gone, or it is not a journal",
+                              "restore it from a backup, or move it away to start a new journal")
+    try:
+        with path.open("rb") as file:
+            header = file.read(100)
+    except PermissionError:
+        raise JournalUnusable(path, "cannot be read (permission denied)",
+                              f"give this user read and write access to {path}") from None
+    if not header.startswith(SQLITE_MAGIC):
+        raise JournalUnusable(path, "is not a failover journal (not an SQLite database); it may be damaged",
+                              "check --journal / FAILOVER_JOURNAL, or restore the file from a backup")
+    if len(header) == 100:
+        page_size = int.from_bytes(header[16:18], "big") or 65536
+        pages = int.from_bytes(header[28:32], "big")
+        if size % page_size or size < pages * page_size:
+            raise JournalUnusable(path, f"is truncated ({size} bytes where its header promises "
+                                  f"{pages * page_size})", "restore it from a backup; `sqlite3 FILE .recover` "
+                                  "may save what is left")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        where = path if not os.access(path, os.W_OK) else path.parent
+        raise JournalUnusable(path, f"is read-only ({where} is not writable)",
+                              f"make it writable (chmod u+w {where}), or choose another with --journal")
+    return True
+
+
+def _damaged(path: Path, exc: BaseException) -> JournalUnusable:
+    return JournalUnusable(path, f"is damaged ({exc})",
+                           "keep a copy, then restore it from a backup; `sqlite3 FILE .recover` may save what is left")
 
 
 CHECKPOINT_EVERY = 2000  # rows written between two checkpoints of the WAL (about 1,000 pages of 4 KB)
@@ -146,18 +174,56 @@ class Journal:
     def __init__(self, path: Path | str, *, fsync_intents: bool = False):
         self.path = Path(path)
         self.fsync_intents = fsync_intents  # also survive a host crash, at an fsync (ms) per mutating call
+        self._identity: tuple[int, int] | None = None
+        self._lock = threading.RLock()  # the connection
+        existed = False
         if str(path) != ":memory:":
-            private_file(self.path)
+            private_dir(self.path.parent)
+            if not _check_file(self.path):
+                sqlitefile.create(self.path, lambda db: db.execute(f"PRAGMA application_id={APPLICATION_ID}"))
+            existed = _check_file(self.path)
+            private_file(self.path)  # one an earlier version left readable by others is tightened
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()  # the connection
+        try:
+            self._open(existed)
+        except BaseException as exc:
+            self._db.close()
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
+            if "readonly" in str(exc):
+                raise JournalUnusable(self.path, "is read-only", f"make it writable (chmod u+w {self.path})") from None
+            raise _damaged(self.path, exc) from None
+        if str(path) != ":memory:":
+            stat = self.path.stat()
+            self._identity = (stat.st_dev, stat.st_ino)
         self._queue: list[tuple[str, tuple]] = []  # statements not yet written, in order
         self._queued = self._written = self._durable_upto = 0
         self._failure: BaseException | None = None
         self._signal = threading.Condition()
         self._closing = False
         self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
+        self._rows_since_checkpoint = 0
+        self._checkpoint = threading.Event()
+        self._checkpointer = None
+        self._writer = threading.Thread(target=self._write_behind, name="journal-writer", daemon=True)
+        self._writer.start()
+        if str(path) != ":memory:":
+            self._checkpointer = threading.Thread(target=self._checkpoint_behind, name="journal-checkpoint",
+                                                  daemon=True)
+            self._checkpointer.start()
+
+    def _open(self, existed: bool) -> None:
         with self._lock:
+            if existed:
+                (application_id,) = self._db.execute("PRAGMA application_id").fetchone()
+                tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                # A journal written before the header was set is recognised by its tables.
+                if application_id != APPLICATION_ID and (application_id != 0 or tables - JOURNAL_TABLES):
+                    raise JournalUnusable(self.path, "is another program's database, not a failover journal"
+                                          f" (tables: {', '.join(sorted(tables)) or 'none'})",
+                                          "check --journal / FAILOVER_JOURNAL: point it at a journal, or at a "
+                                          "new file to start one")
             self._db.execute("PRAGMA journal_mode=WAL")
             # Every commit survives the process (kill -9, OOM): WAL with NORMAL sync. With ``fsync_intents``
             # a write's intent survives the host too (see ``operation``).
@@ -173,21 +239,21 @@ class Journal:
                 self._db.execute("ALTER TABLE steps ADD COLUMN cpu_ms REAL")
             if "calls" not in columns:
                 self._db.execute("ALTER TABLE steps ADD COLUMN calls TEXT NOT NULL DEFAULT '{}'")
-            if "rto" not in {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}:
+            run_columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            if "rto" not in run_columns:
                 self._db.execute("ALTER TABLE runs ADD COLUMN rto TEXT")
                 self._db.execute("ALTER TABLE runs ADD COLUMN verdict TEXT")
-        self._rows_since_checkpoint = 0
-        self._checkpoint = threading.Event()
-        self._checkpointer = None
-        self._writer = threading.Thread(target=self._write_behind, name="journal-writer", daemon=True)
-        self._writer.start()
-        if str(path) != ":memory:":
-            self._checkpointer = threading.Thread(target=self._checkpoint_behind, name="journal-checkpoint",
-                                                  daemon=True)
-            self._checkpointer.start()
+            if "phase" not in run_columns:  # a drill's lifecycle: steps, cleanup, done
+                self._db.execute("ALTER TABLE runs ADD COLUMN phase TEXT")
+                self._db.execute("ALTER TABLE runs ADD COLUMN outcome TEXT")
+            if "started" not in {row[1] for row in self._db.execute("PRAGMA table_info(locks)")}:
+                self._db.execute("ALTER TABLE locks ADD COLUMN started TEXT")
+                self._db.execute("ALTER TABLE locks ADD COLUMN expires_at REAL")
+            self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     def close(self) -> None:
-        self.flush()
+        with suppress(JournalError):  # a journal that failed has said so already, to the run it stopped
+            self.flush()
         with self._signal:
             self._closing = True
             self._signal.notify_all()
@@ -201,20 +267,38 @@ class Journal:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction: committed, or rolled back on any error (call holding ``_lock``)."""
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.DatabaseError) -> JournalError:
+        """What SQLite's error means for the operator, naming the file."""
+        text = str(exc)
+        if "full" in text:
+            return JournalError(f"the journal {self.path} cannot be written: the disk is full ({text}); free "
+                                "space, then `failover resume` the run")
+        if "readonly" in text:
+            return JournalUnusable(self.path, "is read-only", f"make it writable (chmod u+w {self.path})")
+        if "locked" in text or "busy" in text:
+            return JournalError(f"the journal {self.path} stayed locked by another process ({text}); try again")
+        return _damaged(self.path, exc)
 
     def _fail(self, exc: BaseException) -> JournalError:
         """Remember that the journal cannot be written: every waiter and every later write hears of it."""
+        if isinstance(exc, sqlite3.DatabaseError):
+            exc = self._error(exc)
         with self._signal:
             self._failure = exc
             self._signal.notify_all()
-        return JournalError(f"the journal cannot be written: {exc}")
+        return exc if isinstance(exc, JournalError) else JournalError(f"the journal cannot be written: {exc}")
 
     # --- group commit ----------------------------------------------------------------------------
 
@@ -222,6 +306,8 @@ class Journal:
         """Queue statements for the writer. With ``wait``, return once they, and everything queued
         before them, are committed; with ``durable``, once they are fsync'd. A caller that waits does not
         wait for the writer thread to be scheduled: it commits what is queued itself, in order."""
+        if wait or durable:
+            self._check_still_there()
         with self._signal:
             self._raise_failure()
             self._queue.extend(statements)
@@ -236,9 +322,24 @@ class Journal:
             with self._signal:
                 self._raise_failure()
 
+    def _check_still_there(self) -> None:
+        """A journal deleted or replaced under a run would take the writes to an unlinked file: the run
+        stops before its next mutating call rather than act unrecorded."""
+        if self._identity is None or self._failure is not None:
+            return
+        try:
+            stat = self.path.stat()
+            same = (stat.st_dev, stat.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            self._fail(FileNotFoundError(f"{self.path} was deleted or replaced while the run was going"))
+
     def _raise_failure(self) -> None:
         if self._failure is not None:
-            raise JournalError(f"the journal cannot be written: {self._failure}") from self._failure
+            if isinstance(self._failure, JournalError):
+                raise JournalError(str(self._failure)) from self._failure
+            raise JournalError(f"the journal {self.path} cannot be written: {self._failure}") from self._failure
 
     def flush(self) -> None:
         """Wait until everything queued is committed (reads see their own writes)."""
@@ -294,12 +395,18 @@ class Journal:
     def _checkpoint_behind(self) -> None:
         """Copy the WAL into the database from a connection of its own, so the fsync that comes with it
         never holds up a commit a step is waiting for (SQLite would otherwise do it inside a commit)."""
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        except sqlite3.Error:
+            return  # the journal went away: its writer says so to the run
         try:
             while not self._closing:
                 self._checkpoint.wait()
                 self._checkpoint.clear()
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if self._failure is None:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # a checkpoint only saves space; a journal that cannot be written stops the run elsewhere
         finally:
             db.close()
 
@@ -323,15 +430,17 @@ class Journal:
             for position, record in enumerate(result.steps):
                 self._db.execute(*self._upsert_step(result.run_id, position, record))
 
-    def run_changed(self, result: RunResult) -> None:
+    def run_changed(self, result: RunResult, *, wait: bool = True) -> None:
+        """Committed before returning: a run's status and a drill's phase (cleanup begun) must not be lost."""
         self._enqueue([
             ("UPDATE runs SET status=?, started_at=COALESCE(started_at, ?), finished_at=?, duration_s=?,"
-             " pid=?, updated_at=?, rto=?, verdict=? WHERE run_id=?",
+             " pid=?, host=?, updated_at=?, rto=?, verdict=?, phase=?, outcome=? WHERE run_id=?",
              (str(result.status), result.started_at, result.finished_at, result.duration_s, os.getpid(),
-              time.time(), _dump(result.rto) if result.rto is not None else None, result.verdict, result.run_id)),
+              socket.gethostname(), time.time(), _dump(result.rto) if result.rto is not None else None,
+              result.verdict, result.phase, result.outcome, result.run_id)),
             ("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
              (result.run_id, None, str(result.status), time.time())),
-        ])
+        ], wait=wait)
 
     def step_changed(self, result: RunResult, record: StepRecord) -> None:
         """Queued, not waited for. Called by the thread that changes the record (see ``Observer``), so
@@ -372,39 +481,68 @@ class Journal:
 
     # --- reading back ----------------------------------------------------------------------------
 
-    def run_row(self, run_id: str) -> sqlite3.Row | None:
+    def run_row(self, run_id: str) -> dict | None:
+        """The run's row; a run recorded as running whose process is gone shows ``interrupted``."""
         self.flush()
+        with self._reading():
+            row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else self._as_found(row)
+
+    def _as_found(self, row: sqlite3.Row) -> dict:
+        found = dict(row)
+        if found["status"] in ("running", "pending"):
+            holder = self.holder(found["scope"])
+            if holder is None or holder.run_id != found["run_id"] or not holder.alive():
+                found["status"] = "interrupted"
+                found["holder_gone"] = True
+        return found
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Under the connection's lock; a damaged file is a clear stop, not a traceback."""
         with self._lock:
-            return self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from None
 
     def load(self, run_id: str) -> tuple[sqlite3.Row, RunResult] | None:
         row = self.run_row(run_id)
         if row is None:
             return None
-        with self._lock:
+        with self._reading():
             steps = self._db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY position", (run_id,)).fetchall()
+        records = [_record(s) for s in steps]
+        if row.get("holder_gone"):  # its process died: a step it was running did not finish
+            for record in records:
+                if record.status == StepStatus.RUNNING:
+                    record.move(StepStatus.PENDING)
+                    record.reason = "was running when the run's process stopped; resume reads its state again"
         result = RunResult(
             run_id=row["run_id"], runbook=row["runbook"], adapter=row["adapter"], dry_run=bool(row["dry_run"]),
-            parameters=json.loads(row["parameters"]), steps=[_record(s) for s in steps],
+            parameters=json.loads(row["parameters"]), steps=records,
             status=RunStatus(row["status"]), started_at=row["started_at"], finished_at=row["finished_at"],
             duration_s=row["duration_s"], rto=json.loads(row["rto"]) if row["rto"] else None, verdict=row["verdict"],
+            phase=row.get("phase"), kind=row["kind"], outcome=row.get("outcome"),
         )
         return row, result
 
-    def runs(self, limit: int = 50, kind: str | None = None) -> list[sqlite3.Row]:
+    def runs(self, limit: int = 50, kind: str | None = None) -> list[dict]:
         self.flush()
-        with self._lock:
+        with self._reading():
             if kind:
-                return self._db.execute("SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT ?",
+                rows = self._db.execute("SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT ?",
                                         (kind, limit)).fetchall()
-            return self._db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = self._db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
+        return [self._as_found(row) for row in rows]
 
     def step_durations(self, runbook: str, adapter: str, *, runs: int = 5) -> tuple[dict[str, float], str | None]:
         """How long each step took the last time it acted, over the latest ``runs`` finished runs and
         drills of ``runbook`` on ``adapter`` (dry runs and steps that found nothing to do do not count),
         and the newest of those runs: what the scheduler can expect of this one."""
         self.flush()
-        with self._lock:
+        with self._reading():
             recent = [row[0] for row in self._db.execute(
                 "SELECT run_id FROM runs WHERE runbook=? AND adapter=? AND dry_run=0 AND finished_at IS NOT NULL"
                 " ORDER BY started_at DESC LIMIT ?", (runbook, adapter, runs))]
@@ -417,17 +555,17 @@ class Journal:
 
     def jobs(self, run_id: str) -> list[sqlite3.Row]:
         self.flush()
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT * FROM jobs WHERE run_id=? ORDER BY at", (run_id,)).fetchall()
 
     def operations(self, run_id: str) -> list[sqlite3.Row]:
         self.flush()
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT * FROM operations WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
 
     def transitions(self, run_id: str) -> list[sqlite3.Row]:
         self.flush()
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT * FROM transitions WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
 
     # --- approvals -------------------------------------------------------------------------------
@@ -438,7 +576,7 @@ class Journal:
 
     def approval(self, run_id: str, step_id: str) -> sqlite3.Row | None:
         self.flush()
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?",
                                     (run_id, step_id)).fetchone()
 
@@ -468,37 +606,83 @@ class Journal:
     def claim_slot(self, drill: str, slot: str, who: str) -> bool:
         """Claim a scheduled drill's cron slot; only the first scheduler to ask gets it."""
         self.flush()
-        with self._lock:
+        with self._reading():
             cursor = self._db.execute("INSERT OR IGNORE INTO schedule_claims (drill, slot, claimed_by, at) "
                                       "VALUES (?,?,?,?)", (drill, slot, who, time.time()))
             return cursor.rowcount == 1
 
     def acquire(self, scope: str, run_id: str) -> LockHolder | None:
-        """Take the lock on ``scope`` for ``run_id``; raise ``LockHeld`` naming a live holder. A lock
-        left by a dead process is taken over; the old holder is returned so it can be reported."""
+        """Take the lock on ``scope`` for ``run_id``, whatever run holds it now, this run included (one
+        writer per target); raise ``LockHeld`` naming a holder that is still there. A holder that is gone
+        is taken over, journaled, and returned so that it can be reported. This process may take again
+        a lock it holds (approve, then resume)."""
         now = time.time()
+        host, pid, started = me()
         self.flush()
         with self._lock, self._transaction():  # one writer at a time: two runs cannot both see it free
             row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
             previous = LockHolder(**dict(row)) if row else None
-            if previous and previous.run_id != run_id and previous.alive():
-                raise LockHeld(previous)
+            gone = None
+            if previous is not None and not previous.is_me():
+                gone = previous.gone()
+                if gone is None:
+                    raise LockHeld(previous)
+                self._db.execute(
+                    "INSERT INTO lock_events (scope, action, run_id, holder, by, host, reason, at)"
+                    " VALUES (?,?,?,?,?,?,?,?)", (scope, "taken-over", run_id, previous.describe(), who(), host,
+                                                  gone, now))
             self._db.execute(
-                "INSERT OR REPLACE INTO locks (scope, run_id, pid, host, operator, acquired_at, heartbeat_at)"
-                " VALUES (?,?,?,?,?,?,?)", (scope, run_id, os.getpid(), socket.gethostname(), who(), now, now))
-        return previous if previous and previous.run_id != run_id else None
+                "INSERT OR REPLACE INTO locks (scope, run_id, pid, host, operator, acquired_at, heartbeat_at,"
+                " started, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (scope, run_id, pid, host, who(), now, now, started, now + LOCK_TTL_S))
+        return previous if gone is not None else None
 
-    def heartbeat(self, scope: str, run_id: str) -> None:
-        self._write("UPDATE locks SET heartbeat_at=? WHERE scope=? AND run_id=?", (time.time(), scope, run_id))
+    def heartbeat(self, scope: str, run_id: str) -> bool:
+        """Refresh the lock; False when this run no longer holds it (unlocked, or taken over)."""
+        now = time.time()
+        host, pid, _ = me()
+        self.flush()
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "UPDATE locks SET heartbeat_at=?, expires_at=? WHERE scope=? AND run_id=? AND host=? AND pid=?",
+                (now, now + LOCK_TTL_S, scope, run_id, host, pid))
+        return cursor.rowcount == 1
 
     def release(self, scope: str, run_id: str) -> None:
-        self._write("DELETE FROM locks WHERE scope=? AND run_id=?", (scope, run_id))
+        host, pid, _ = me()
+        self._write("DELETE FROM locks WHERE scope=? AND run_id=? AND host=? AND pid=?", (scope, run_id, host, pid))
+
+    def unlock(self, scope: str, reason: str) -> LockHolder | None:
+        """Release the lock on ``scope`` whoever holds it (``failover unlock``), journaling who and why."""
+        self.flush()
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
+            if row is None:
+                return None
+            holder = LockHolder(**dict(row))
+            self._db.execute("DELETE FROM locks WHERE scope=?", (scope,))
+            self._db.execute(
+                "INSERT INTO lock_events (scope, action, run_id, holder, by, host, reason, at) VALUES (?,?,?,?,?,?,?,?)",
+                (scope, "unlocked", holder.run_id, holder.describe(), who(), socket.gethostname(), reason, time.time()))
+        return holder
 
     def holder(self, scope: str) -> LockHolder | None:
         self.flush()
-        with self._lock:
+        with self._reading():
             row = self._db.execute("SELECT * FROM locks WHERE scope=?", (scope,)).fetchone()
         return LockHolder(**dict(row)) if row else None
+
+    def locks(self) -> list[LockHolder]:
+        self.flush()
+        with self._reading():
+            return [LockHolder(**dict(row)) for row in self._db.execute("SELECT * FROM locks ORDER BY scope")]
+
+    def lock_events(self, scope: str | None = None) -> list[sqlite3.Row]:
+        self.flush()
+        with self._reading():
+            if scope is None:
+                return self._db.execute("SELECT * FROM lock_events ORDER BY seq").fetchall()
+            return self._db.execute("SELECT * FROM lock_events WHERE scope=? ORDER BY seq", (scope,)).fetchall()
 
 
 def _record(row: sqlite3.Row) -> StepRecord:

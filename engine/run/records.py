@@ -78,6 +78,10 @@ class RunResult:
     duration_s: float | None = None
     rto: dict | None = None  # drills: the measured recovery time against the runbook's target
     verdict: str | None = None  # drills: why it passed or failed
+    kind: str = "run"  # run or drill
+    phase: str | None = None  # drills: steps, cleanup (everything is being undone), done
+    outcome: str | None = None  # drills: how the steps ended, before the cleanup
+    stopped_by: str | None = None  # the signal that stopped it (SIGINT, SIGTERM), this session
 
     def step(self, step_id: str) -> StepRecord:
         index = self.__dict__.get("_index")
@@ -94,4 +98,16 @@ class RunResult:
             "steps": [s.to_json() for s in self.steps],
             "rollback": [s.rollback for s in self.steps if s.rollback],
             **({"rto": self.rto, "verdict": self.verdict} if self.rto is not None else {}),
+            **({"kind": "drill", "phase": self.phase, "cleanup": self.cleanup} if self.kind == "drill" else {}),
         }
+
+    @property
+    def left_behind(self) -> list[dict]:
+        """What a cleanup could not undo, step by step."""
+        return [r for s in self.steps if (r := s.rollback) and not r["undone"]]
+
+    @property
+    def cleanup(self) -> dict:
+        left = self.left_behind
+        return {"complete": self.phase == "done" and not left, "left_behind": left,
+                "finish_with": f"failover cleanup {self.run_id}" if self.phase != "done" or left else None}

@@ -25,7 +25,7 @@ def roll_back(runner: Runner) -> bool:
     cancellation, so waiting for a job to finish before cleaning it up still works."""
     result = runner.result
     changed = [r for r in result.steps if r.undo and r.status in
-               (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.PENDING)]
+               (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.PENDING, StepStatus.RUNNING)]
     changed.sort(key=lambda r: r.finished_at or float("inf"), reverse=True)
     (runner.log.info if runner.drill else runner.log.warning)("run.rolling_back", steps=[r.id for r in changed])
     complete = True
@@ -34,6 +34,7 @@ def roll_back(runner: Runner) -> bool:
         log = runner.log.bind(step=step.id, uses=step.uses, compensating=True)
         ctx = context(runner, step, record, log)
         ctx.cancel = threading.Event()
+        runner.compensating = step.id
         try:
             done = kinds.get(step.uses).compensate(ctx, record.undo)
         except NotUndoable as exc:
@@ -42,6 +43,8 @@ def roll_back(runner: Runner) -> bool:
             outcome, detail = None, f"not undone: compensation failed: {redact(str(exc))}"
         else:
             outcome, detail = StepStatus.COMPENSATED, f"undone: {done}"
+        finally:
+            runner.compensating = None
         with runner.lock:
             record.reason = detail
             if outcome is not None:

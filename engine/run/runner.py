@@ -71,6 +71,7 @@ class Runner:
         auto_approve: bool = False,
         drill: bool = False,
         expected: dict[str, float] | None = None,
+        cleanup_only: bool = False,
     ):
         self.loaded = loaded
         self.runbook = loaded.runbook
@@ -86,11 +87,16 @@ class Runner:
         self.approvals = approvals or (lambda step_id: None)  # step id -> who approved it, or None
         self.auto_approve = auto_approve  # simulations: a person would approve; go on
         self.drill = drill  # whatever happens, undo every change at the end
+        self.cleanup_only = cleanup_only  # a drill's cleanup alone (`failover cleanup`)
+        self.failure: BaseException | None = None  # the journal failed: stop before the next change
+        self.compensating: str | None = None  # the step whose change the cleanup is undoing now
         self.result = prior or RunResult(
             run_id=run_id or new_run_id(), runbook=self.runbook.name, adapter=adapter.name, dry_run=dry_run,
             parameters=public_values(params), steps=[StepRecord(s.id, s.uses) for s in self.runbook.steps],
         )
         self.resumed = prior is not None
+        if drill:
+            self.result.kind = "drill"
         self.log = get_logger(run_id=self.result.run_id, runbook=self.runbook.name, dry_run=dry_run)
         # Each step's place in the order ready steps start in (see priorities), as a number.
         priority = priorities(self.runbook, expected or {})
@@ -137,22 +143,79 @@ class Runner:
         if not self.resumed and result.started_at is None:
             result.started_at = clock.wall()
         result.finished_at = None
+        # A drill's lifecycle is journaled: resumed after any crash or signal, it goes on as a drill, and
+        # once its cleanup has begun, it only cleans up.
+        cleaning = self.drill and (self.cleanup_only or result.phase in ("cleanup", "done"))
+        if self.drill and not cleaning:
+            result.phase = "steps"
         self.log.info("run.resumed" if self.resumed else "run.started", adapter=self.adapter.name,
-                      steps=len(self.runbook.steps), concurrency=self.concurrency, parameters=result.parameters)
-        interrupted = self._schedule()
-        final = self._outcome(interrupted)
-        rollback = not interrupted and any(s.status == StepStatus.FAILED and self.runbook.on_failure_of(
-            self.runbook.step(s.id)) == "rollback" for s in result.steps)
-        if self.drill or rollback:
+                      steps=len(self.runbook.steps), concurrency=self.concurrency, parameters=result.parameters,
+                      phase=result.phase)
+        interrupted = False
+        if cleaning:
+            final = RunStatus(result.outcome) if result.outcome else RunStatus.INTERRUPTED
+        else:
+            interrupted = self._schedule()
+            self._raise_failure()
+            final = self._outcome(interrupted)
+        rollback = not self.drill and not interrupted and any(
+            s.status == StepStatus.FAILED and self.runbook.on_failure_of(self.runbook.step(s.id)) == "rollback"
+            for s in result.steps)
+        if self.drill:
+            result.outcome, result.phase = str(final), "cleanup"
+            self._move_run(RunStatus.RUNNING)  # journaled before the first change is undone
             complete = roll_back(self)
-            # a drill ends when it has cleaned up: passed, or failed saying why
-            final = RunStatus.FAILED if rollback else drill_verdict(self, final, complete)
+            self._raise_failure()
+            final = drill_verdict(self, final, complete)
+            if complete:
+                result.phase = "done"
+            else:
+                final = RunStatus.CLEANUP_FAILED
+        elif rollback:
+            roll_back(self)
+            self._raise_failure()
         self.jobs.stop()
         result.finished_at = clock.wall()
         result.duration_s = (result.duration_s or 0.0) + clock.monotonic() - started
         self._move_run(final)
         self.log.info("run.finished", status=str(final), duration_s=round(result.duration_s, 3))
         return result
+
+    # --- stopping -------------------------------------------------------------------------------
+
+    def stop(self, why: str, signal_name: str | None = None) -> None:
+        """Stop in order (a signal, a lost lock, a failed journal): no new step, no new change sent; the
+        running steps reach a safe point; a drill then cleans up. Safe from any thread."""
+        with self.lock:
+            first = not self.cancel.is_set()
+            if signal_name and self.result.stopped_by is None:
+                self.result.stopped_by = signal_name
+            self.cancel.set()
+            if not self._wakeup.done():
+                self._wakeup.set_result(None)
+        if first:
+            self.log.warning("run.stopping", why=why)
+
+    def journal_failed(self, error: BaseException) -> None:
+        with self.lock:
+            self.failure = self.failure or error
+        self.stop(f"the journal cannot be written: {error}")
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            self.jobs.stop()
+            raise self.failure
+
+    def still_going(self) -> str:
+        """What the run is still doing, for a person who asked it to stop twice."""
+        with self.lock:
+            running = [s.id for s in self.result.steps if s.status == StepStatus.RUNNING]
+            compensating = self.compensating
+        if compensating:
+            return f"cleaning up: undoing {compensating}"
+        if running:
+            return f"waiting for {', '.join(running)} to reach a safe point (an ASR job is left running, not cut)"
+        return "finishing"
 
     def _schedule(self) -> bool:
         """Start each step when its needs are done and a slot is free, until nothing more can start;
@@ -165,9 +228,9 @@ class Runner:
         waiters = sum(1 for s in self.runbook.steps if kinds.get(s.uses).waits_for_jobs)
         with RunNow() if self.one_at_a_time else ThreadPoolExecutor(max_workers=self.concurrency + waiters,
                                                                thread_name_prefix="step") as pool:
+            ready: list[int] = []  # ranks of the steps ready to start, waiting for a free slot
             try:
-                ready: list[int] = []  # ranks of the steps ready to start, waiting for a free slot
-                while sorter.is_active() or ready:
+                while (sorter.is_active() or ready) and not self.cancel.is_set():
                     for step_id in sorter.get_ready():
                         heapq.heappush(ready, self._rank[step_id])
                     while ready and len(running) - self._waiting < self.concurrency:
@@ -187,8 +250,9 @@ class Runner:
                             heapq.heappush(ready, self._rank[step_id])
                         continue
                     aborting = self._collect(running, sorter) or aborting
-            except KeyboardInterrupt:
-                self.cancel.set()
+            except KeyboardInterrupt:  # a caller that did not install the run's signal handlers
+                self.stop("interrupted")
+            if self.cancel.is_set():
                 self.log.warning("run.interrupting", running=sorted(running.values()))
                 wait(list(running))
                 for future in running:

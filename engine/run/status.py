@@ -23,13 +23,15 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     PAUSED = "paused"
     INTERRUPTED = "interrupted"
+    CLEANUP_FAILED = "cleanup-failed"  # a drill whose cleanup could not finish: something is left behind
 
 
 S, R = StepStatus, RunStatus
 
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.COMPENSATED}),  # COMPENSATED: interrupted mid-change
-    S.RUNNING: frozenset({S.SUCCEEDED, S.UNCHANGED, S.FAILED, S.PAUSED, S.PENDING}),  # PENDING: interrupted
+    # PENDING: interrupted; COMPENSATED: its process died mid-change and a drill's cleanup undid it
+    S.RUNNING: frozenset({S.SUCCEEDED, S.UNCHANGED, S.FAILED, S.PAUSED, S.PENDING, S.COMPENSATED}),
     S.PAUSED: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED}),
     S.SUCCEEDED: frozenset({S.COMPENSATED}),
     S.FAILED: frozenset({S.COMPENSATED, S.RUNNING}),  # RUNNING: a resumed run tries it again
@@ -40,10 +42,11 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
 
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     R.PENDING: frozenset({R.RUNNING, R.FAILED}),
-    R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.PAUSED, R.INTERRUPTED}),
+    R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.PAUSED, R.INTERRUPTED, R.CLEANUP_FAILED}),
     R.PAUSED: frozenset({R.RUNNING, R.FAILED}),
     R.INTERRUPTED: frozenset({R.RUNNING, R.FAILED}),
     R.FAILED: frozenset({R.RUNNING}),  # resume retries the failed steps
+    R.CLEANUP_FAILED: frozenset({R.RUNNING}),  # `failover cleanup` tries the cleanup again
     R.SUCCEEDED: frozenset(),
 }
 

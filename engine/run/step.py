@@ -18,6 +18,7 @@ from engine.model import expressions
 from engine.model.runbook import Step
 from engine.run.calls import step_adapter
 from engine.run.context import Cancelled, PauseRequested, StepContext, StepTimeout
+from engine.run.journal import JournalError
 from engine.run.records import StepRecord
 from engine.run.retry import retried_step
 from engine.run.status import STEP_DONE, StepStatus
@@ -55,12 +56,16 @@ def context(runner: Runner, step: Step, record: StepRecord, log) -> StepContext:
                         status=getattr(error, "status", None), retry_after=getattr(error, "retry_after", None),
                         wait_s=round(state.next_action.sleep, 3))
 
+    journaled = runner.observer.observes("operation")
+
     def record_write(operation: str, phase: str, detail: str | None) -> None:
-        runner.observer.operation(runner.result, record, operation, phase, detail)
+        if phase == "intent" and ctx.cancel.is_set():  # a run being stopped sends no new change
+            raise Cancelled("the run is stopping: no new change is sent")
+        if journaled:
+            runner.observer.operation(runner.result, record, operation, phase, detail)
 
     ctx.adapter = step_adapter(runner.adapter, runbook.retry_of(step), sleep=ctx.sleep, on_retry=retrying_call,
-                               record_write=record_write if runner.observer.observes("operation") else None,
-                               limiter=runner.limiter)
+                               record_write=record_write, limiter=runner.limiter)
     return ctx
 
 
@@ -81,9 +86,36 @@ def arguments(runner: Runner, step: Step, kind) -> Any:
         raise ArgumentsInvalid(f"{step.uses}: arguments are not valid once resolved: {details}") from None
 
 
+def merged_undo(earlier: dict, now: dict) -> dict:
+    """How to undo a step that acted again after a partial attempt (a retry, or a resume after a crash):
+    what the earlier attempt recorded still holds (the state before it is the state to go back to; a
+    later plan sees our own change as "previous"), and lists (the items acted on) are joined, so that a
+    VM failed over by the first attempt is cleaned up too."""
+    if not earlier or not now:
+        return now or earlier
+    merged = dict(now)
+    for key, value in earlier.items():
+        later = now.get(key)
+        if isinstance(value, list) and isinstance(later, list):
+            merged[key] = value + [v for v in later if v not in value]
+        elif isinstance(value, dict) and isinstance(later, dict):
+            merged[key] = {**later, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def execute(runner: Runner, step: Step) -> None:
     """Run ``step`` to its end (succeeded, unchanged, failed, paused, or pending when interrupted) and
-    record it; the step's own thread is the only one that changes its record."""
+    record it; the step's own thread is the only one that changes its record. A journal that stops
+    accepting writes stops the whole run before its next change."""
+    try:
+        _execute(runner, step)
+    except JournalError as error:
+        runner.journal_failed(error)
+
+
+def _execute(runner: Runner, step: Step) -> None:
     record = runner.result.step(step.id)
     kind = kinds.get(step.uses)
     clock = runner.adapter.clock
@@ -122,7 +154,8 @@ def execute(runner: Runner, step: Step) -> None:
         if ctx.log.is_enabled_for(logging.INFO):  # a hundred changes are not turned to JSON for nothing
             ctx.log.info("step.changing", action=decision.action, changes=[c.to_json() for c in decision.changes])
         with runner.lock:
-            record.action, record.changes, record.undo = decision.action, decision.changes, decision.undo
+            record.action, record.changes = decision.action, decision.changes
+            record.undo = merged_undo(record.undo, decision.undo)
         runner.observer.step_changed(runner.result, record)  # journaled before the change is sent
         return kind.apply(ctx, args, decision)
 

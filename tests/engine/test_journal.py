@@ -19,6 +19,7 @@ from engine.run.status import StepStatus
 def started(journal: Journal) -> tuple[RunResult, StepRecord]:
     record = StepRecord(id="s1", uses="network.routes")
     result = RunResult(run_id="r1", runbook="rb", adapter="fake", dry_run=False, parameters={}, steps=[record])
+    journal.acquire("test", "r1")  # a run holds its target's lock while it goes
     journal.begin_run(result, runbook_path="rb.yaml", runbook_sha256="0" * 64, scope="test")
     return result, record
 
@@ -71,8 +72,11 @@ def test_an_intent_survives_the_process_once_operation_returns(tmp_path, fsync):
     journal = Journal(path)
     assert [(o["phase"], o["detail"]) for o in journal.operations("r1")] == [
         ("intent", "route first"), ("intent", "route second")]
-    step = journal.load("r1")[1].steps[0]
-    assert (step.status, step.action, step.undo) == (StepStatus.RUNNING, "update",
+    run = journal.load("r1")[1]
+    step = run.steps[0]
+    # Its process is gone: the run shows interrupted, and the step it was running is to be read again.
+    assert str(run.status) == "interrupted"
+    assert (step.status, step.action, step.undo) == (StepStatus.PENDING, "update",
                                                      {"route": "r", "previous": "10.0.0.4"})
     journal.close()
 

@@ -31,12 +31,21 @@ def context(adapter) -> StepContext:
     return ctx
 
 
-def read_together(reader, adapter, requests: list[list[str]], delays: list[float] | None = None):
-    """Each request from its own thread (a step of its own), started after its delay (real seconds)."""
+def wait_for(condition, timeout: float = 60.0) -> None:
+    """Until ``condition()`` holds: an event, however long a loaded machine takes to get there."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the event never came"
+        time.sleep(0.001)
+
+
+def read_together(reader, adapter, requests: list[list[str]], after: list | None = None):
+    """Each request from its own thread (a step of its own), started once its ``after`` condition holds."""
     answers: dict[int, object] = {}
 
     def read(index: int) -> None:
-        time.sleep((delays or [0.0] * len(requests))[index])
+        if after and after[index] is not None:
+            wait_for(after[index])
         try:
             answers[index] = [i.vm_name for i in reader.read(context(adapter), VAULT, requests[index])]
         except Exception as error:  # noqa: BLE001 - the test looks at what each step got
@@ -71,8 +80,9 @@ def test_a_read_never_joins_a_list_already_under_way(fake):
     adapter = fake({"latency": {"read_ms": 20_000}, "time_scale": 0.05})  # the list takes a real second
     reader = ItemReader()  # gathers for 1 simulated second: 50 ms
     before = adapter.cloud.weather.reads
+    list_sent = lambda: adapter.cloud.weather.reads > before  # noqa: E731  the list is under way
     answers = read_together(reader, adapter, [["app01", "app02"], ["web01", "app01"], ["app02", "web01"]],
-                            delays=[0.0, 0.0, 0.3])
+                            after=[None, None, list_sent])
     assert answers == [["app01", "app02"], ["web01", "app01"], ["app02", "web01"]]
     assert reader.lists == 1
     assert adapter.cloud.weather.reads - before == 1 + 2  # the shared list, then the late step's GETs
@@ -131,14 +141,15 @@ def test_a_poll_wakes_only_the_steps_whose_jobs_finished():
     threads = {j: threading.Thread(target=wait, args=(j,)) for j in ("a", "b")}
     for thread in threads.values():
         thread.start()
-    time.sleep(0.05)
-    assert returned == {} and {"a", "b"} in jobs.lists  # one read for both
+    wait_for(lambda: {"a", "b"} in jobs.lists)  # one read for both
+    assert returned == {}
     jobs.done.add("a")
-    threads["a"].join(timeout=5)
+    threads["a"].join(timeout=60)
     assert set(returned) == {"a"}
-    time.sleep(0.05)
+    polls = len(jobs.lists)
+    wait_for(lambda: len(jobs.lists) >= polls + 2)  # b's job seen unfinished twice more
     assert set(returned) == {"a"}, "the other step went on before its job ended"
     jobs.done.add("b")
-    threads["b"].join(timeout=5)
+    threads["b"].join(timeout=60)
     assert set(returned) == {"a", "b"}
     tracker.stop()

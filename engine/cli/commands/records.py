@@ -33,9 +33,15 @@ def status(run_id: Annotated[str | None, typer.Argument(help="a run (default: ru
             found = session.journal.load(run_id)
             if found is None:
                 raise _no_run(run_id, session.journal)
-            session.emit(found[1].to_json(), text.run_text(found[1]))
+            result = found[1]
+            session.emit(result.to_json(), text.run_text(result))
+            if str(result.status) == "cleanup-failed" or (result.kind == "drill" and result.phase == "cleanup"):
+                session.note(f"finish its cleanup with: failover cleanup {run_id}")
+            elif str(result.status) in ("interrupted", "paused", "failed") and result.phase != "done":
+                session.note(f"resume with: failover resume {run_id}")
             return
-        rows = [r for r in session.journal.runs(limit=200) if r["status"] in ("running", "paused", "interrupted")]
+        going = ("running", "paused", "interrupted", "cleanup-failed")
+        rows = [r for r in session.journal.runs(limit=200) if r["status"] in going]
         results = [session.journal.load(r["run_id"])[1] for r in rows]
         session.emit({"runs": [r.to_json() for r in results]},
                      "\n\n".join(text.run_text(r) for r in results) or "no run is going on")

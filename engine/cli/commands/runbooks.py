@@ -100,16 +100,20 @@ def run(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False, 
 
 
 def _journaled(session: Session, loaded, values, adapter, observer, *, concurrency=None, prior=None,
-               kind: str = "run"):
+               kind: str = "run", cleanup_only: bool = False):
     from engine.run.runs import LockHeld, execute
 
     try:
         return execute(loaded, values, adapter, session.journal, options=session.adapter_options, observer=observer,
                        prior=prior, concurrency=concurrency, job_poll_interval=session.settings.job_poll_interval,
-                       kind=kind)
+                       kind=kind, cleanup_only=cleanup_only)
     except LockHeld as exc:
-        raise Refused(str(exc), next_step="wait for that run to end; if its process is gone, the lock is taken "
-                      "over automatically") from None
+        raise _lock_refused(exc) from None
+
+
+def _lock_refused(exc) -> Refused:
+    return Refused(str(exc), next_step="wait for that run to end; if its process is gone, its lock is taken over "
+                   "at once (on another host, once it expires); `failover unlock` releases it by hand")
 
 
 def _finish_dry_run(session: Session, simulation) -> None:
@@ -128,10 +132,28 @@ def _finish_dry_run(session: Session, simulation) -> None:
 
 
 def _finish(session: Session, result) -> None:
+    """The result, what to do next, and the exit code (130/143 when a signal stopped it)."""
+    from engine.run.runs import SIGNAL_EXIT
+
     session.emit(result.to_json(), text.run_text(result, steps=not sys.stderr.isatty()))
-    if str(result.status) in ("interrupted", "paused", "failed"):
+    status = str(result.status)
+    if result.kind == "drill":
+        if result.verdict:
+            session.note(f"drill {result.verdict}")
+        for entry in result.left_behind:
+            session.note(f"[red]left behind[/] by {entry['step']}: {entry['detail']}")
+        if status == "cleanup-failed":
+            session.note(f"the cleanup could not finish; once the cause is fixed, finish it with: "
+                         f"failover cleanup {result.run_id}")
+    elif status in ("interrupted", "paused", "failed"):
         session.note(f"resume with: failover resume {result.run_id}")
-    code = {"succeeded": Exit.OK, "paused": Exit.PAUSED, "interrupted": Exit.FAILED}.get(str(result.status), Exit.FAILED)
+    if result.stopped_by:
+        done = ("cleaned up, nothing left behind" if status != "cleanup-failed" else
+                f"cleanup incomplete: failover cleanup {result.run_id}") if result.kind == "drill" else \
+            f"interrupted: failover resume {result.run_id}"
+        stderr.print(f"stopped by {result.stopped_by}: {result.kind} {result.run_id} {done}")
+        raise typer.Exit(SIGNAL_EXIT.get(result.stopped_by, Exit.FAILED))
+    code = {"succeeded": Exit.OK, "paused": Exit.PAUSED}.get(status, Exit.FAILED)
     raise typer.Exit(code)
 
 
@@ -171,12 +193,7 @@ def drill(runbook: RunbookArg, estate: EstateOpt = None, azure: AzureOpt = False
             _write_reports(session, result.run_id, report_dir)
         if junit is not None:
             _write_junit(session, result.run_id, junit, schedule_name)
-        session.note(f"drill {result.verdict}")
-        if str(result.status) != "succeeded":
-            for entry in (r for r in result.to_json()["rollback"] if not r["undone"]):
-                session.note(f"[red]left behind[/] by {entry['step']}: {entry['detail']}")
-        session.emit(result.to_json(), text.run_text(result, steps=not sys.stderr.isatty()))
-    raise typer.Exit(Exit.OK if str(result.status) == "succeeded" else Exit.FAILED)
+        _finish(session, result)
 
 
 def _write_junit(session: Session, run_id: str, path: Path, name: str | None) -> None:
@@ -225,16 +242,31 @@ def resume(run_id: Annotated[str, typer.Argument(help="the run to continue")],
         _resume(session, run_id, accept_changed=accept_changed_runbook, yes=yes)
 
 
-def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool) -> None:
-    from engine.cli.views.progress import progress_observer
-    from engine.run.runs import NotResumable, RunbookChanged, prepare_resume
+def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool, cleanup: bool = False) -> None:
+    from engine.run.runs import LockHeld, NotResumable, RunbookChanged, locked
 
+    row = session.journal.run_row(run_id)
+    if row is None:
+        raise InvalidInput([Problem("RUN001", f"no run {run_id} in the journal {session.journal.path}",
+                                    fix="see failover history")])
     try:
-        row, prior = prepare_resume(session.journal, run_id, accept_changed=accept_changed)
+        # One writer per target, this run included: what the journal says is read under the lock.
+        with locked(session.journal, row["scope"], run_id):
+            result = _resume_locked(session, run_id, accept_changed=accept_changed, yes=yes, cleanup=cleanup)
+    except LockHeld as exc:
+        raise _lock_refused(exc) from None
     except NotResumable as exc:
         raise InvalidInput([Problem("RUN001", str(exc), fix="see failover history")]) from None
     except RunbookChanged as exc:
         raise Refused(str(exc), next_step="restore the runbook, or pass --accept-changed-runbook") from None
+    _finish(session, result)
+
+
+def _resume_locked(session: Session, run_id: str, *, accept_changed: bool, yes: bool, cleanup: bool):
+    from engine.cli.views.progress import progress_observer
+    from engine.run.runs import prepare_resume
+
+    row, prior = prepare_resume(session.journal, run_id, accept_changed=accept_changed, cleanup=cleanup)
     options = json.loads(row["options"])
     adapter = session.adapter(Path(options["estate"]) if options.get("estate") else None, options.get("azure", False),
                               Path(options["state"]) if options.get("state") else None, read_only=False)
@@ -247,8 +279,22 @@ def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool) -
     if adapter.writes_real_cloud:
         session.confirm_real_cloud(loaded, yes)
     with progress_observer(loaded, enabled=not session.json, scale=adapter.clock.scale) as observer:
-        result = _journaled(session, loaded, values, adapter, observer, prior=prior)
-    _finish(session, result)
+        return _journaled(session, loaded, values, adapter, observer, prior=prior, kind=row["kind"],
+                          cleanup_only=cleanup)
+
+
+@app.command()
+def cleanup(run_id: Annotated[str, typer.Argument(help="the drill whose cleanup is to be finished")],
+            accept_changed_runbook: Annotated[bool, typer.Option(
+                "--accept-changed-runbook", help="clean up even though the runbook file changed")] = False,
+            yes: YesOpt = False,
+            journal: JournalOpt = None, output_format: OutputOpt = "text", log_format: LogFormatOpt = "auto",
+            config: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
+    """Finish a drill's cleanup (after `cleanup-failed`, or a drill stopped before it cleaned up): undo what
+    it left behind, and nothing else."""
+    with Session(config, output_format=output_format, log_format=log_format, verbose=verbose,
+                 journal=journal) as session:
+        _resume(session, run_id, accept_changed=accept_changed_runbook, yes=yes, cleanup=True)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from engine.run.records import RunResult
 STATUS_STYLE = {
     "succeeded": "green", "unchanged": "cyan", "failed": "bold red", "skipped": "dim", "pending": "dim",
     "running": "yellow", "paused": "magenta", "compensated": "blue", "interrupted": "yellow",
+    "cleanup-failed": "bold red",
 }
 
 
