@@ -72,6 +72,7 @@ FIELDS = ("recovery_network", "recovery_subnet", "recovery_ip", "test_network", 
 @register
 class SetTargetIp(StepKind):
     name = "asr.set_target_ip"
+    waits_for_jobs = True  # the update's job: the step's slot is free while it runs
     summary = "Set the recovery network, subnet and static IP of a protected VM (and of its test failover)."
     Args = SetTargetIpArgs
     rules = staticmethod(check_target_ip)
@@ -123,9 +124,13 @@ class SetTargetIp(StepKind):
 
     def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
         vault, item, nic, want = decision.state
-        # The update's answer is the item as the service left it (ARM reads it back when the operation
-        # ends): checked against what was wanted, with no extra read of our own.
-        after = _nic(ctx.adapter.replication.update_network_settings(vault, item.vm_name, nic.nic_id, want), args.nic)
+        # The update is an ASR job: followed with the run's other jobs (one paged list for all), this step's
+        # slot free meanwhile, then the item read once to check it against what was wanted.
+        handle = ctx.adapter.replication.start_network_update(vault, item.vm_name, nic.nic_id, want)
+        ctx.log.info("job.started", job=handle.job_id, operation=handle.operation, on=handle.target)
+        ctx.on_job_started(handle)
+        ctx.wait_for_jobs([handle], interruptible=False)  # as the call it was: an interrupt lets it end
+        after = _nic(ctx.adapter.replication.get_protected_item(vault, item.vm_name), args.nic)
         wrong = [n for n in FIELDS if getattr(want, n) is not None and not _same_value(getattr(after, n), getattr(want, n))]
         if wrong:
             raise VerificationFailed(f"{item.vm_name}: after the update, {', '.join(wrong)} still differ")
