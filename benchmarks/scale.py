@@ -233,7 +233,10 @@ def main() -> None:
         for number, seed in enumerate(seeds):
             options_now = argparse.Namespace(**{**vars(options), "validate": options.validate and number == 0})
             runs.append(one_seed(options.items, seed, Path(scratch) / f"seed-{seed}", options_now))
-            print(f"seed {seed}: first {runs[-1]['engine_first_s']} s, bound {runs[-1]['bound_s']} s",
+            r = runs[-1]
+            print(f"seed {seed}: first {r['engine_first_s']} s, repeat {r['engine_repeat_s']} s, bound {r['bound_s']} s, "
+                  f"native plans {r['native_plans_s']} s, script {r['script_s']} s, "
+                  f"429 {r['engine_first']['throttled_429']}, p99 {r['engine_first']['overhead_p99_ms']} ms",
                   file=sys.stderr, flush=True)
     document = summary(options.items, runs, options)
     print(json.dumps(document, indent=2) if options.output == "json" else table(document))

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, VaultRef
 from adapters.shared import ids
 from adapters.shared.addressing import address_text, parsed_address
-from adapters.shared.errors import JobFailedError
+from adapters.shared.errors import JobFailedError, NotFoundError
 from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
 from engine.kinds.footprint import READ, Scope, Touch, named_resource, protected_item, protected_items
@@ -278,7 +278,7 @@ class JobOperation(StepKind):
             else:
                 handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args)) for item in todo]
             ctx.wait_for_jobs(handles)
-        after = _read_each(ctx, vault, names)
+        after = _read_after(ctx, vault, names)
         if missing := [item for item in after if not self.done(item, args)]:
             raise VerificationFailed(
                 f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
@@ -429,3 +429,21 @@ class CleanupTestFailover(JobOperation):
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
     """The items, in order, one GET each (the run's pacing spreads them under ARM's read bucket)."""
     return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
+
+
+LIST_FROM = 50  # items from which a step's check after its jobs reads one list of the vault
+
+
+def _read_after(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
+    """The items, in order, as the step's jobs left them. A recovery plan's hundred: one list of the vault
+    (a read per 100 items, its pages one after another), where GETs were a read and a round trip per item
+    on the run's critical path. A few items, or a simulation (no latency, and a list rebuilds every
+    item's view): one GET each."""
+    if len(names) < LIST_FROM or ctx.items is None or ctx.items.inline:
+        return _read_each(ctx, vault, names)
+    found = {item.vm_name.lower(): item for item in ctx.adapter.replication.list_protected_items(vault)}
+    try:
+        return [found[name.lower()] for name in names]
+    except KeyError as missing:
+        raise NotFoundError(f"Protected item {missing.args[0]} was not found in vault {vault.vault}",
+                            code="ReplicationProtectedItemNotFound", status=404) from None
