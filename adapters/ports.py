@@ -173,6 +173,10 @@ class ReplicationPort(Protocol):
         self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings
     ) -> ProtectedItem: ...  # writes; the item as the update left it (the operation's own answer)
 
+    def start_network_update(
+        self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings
+    ) -> JobHandle: ...  # writes; the same update, accepted: its job is followed like a failover's
+
     def start_failover(
         self, vault: VaultRef, item: str, kind: str, *, test_network: str | None = None,
         shut_down_source: bool = True,
@@ -392,7 +396,8 @@ class SecretStorePort(Protocol):
 
 # Every port method that changes the cloud: journaled (intent, outcome) and counted in the fake's ledger.
 WRITE_OPERATIONS = frozenset({
-    "update_network_settings", "start_failover", "start_plan_failover", "start_commit", "start_plan_commit",
+    "update_network_settings", "start_network_update", "start_failover", "start_plan_failover", "start_commit",
+    "start_plan_commit",
     "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup",
     "set_local_gateway_prefixes", "put_connection", "delete_connection", "put_route", "delete_route",
     "put_a_record", "delete_a_record",
@@ -400,7 +405,8 @@ WRITE_OPERATIONS = frozenset({
 # The writes that start an ASR job. Once the service has accepted one, sending it again starts a second
 # job (or is refused while the first runs): only a 429, refused before it was looked at, is sent again.
 JOB_OPERATIONS = frozenset({
-    "update_network_settings", "start_failover", "start_plan_failover", "start_commit", "start_plan_commit",
+    "update_network_settings", "start_network_update", "start_failover", "start_plan_failover", "start_commit",
+    "start_plan_commit",
     "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup",
 })
 

@@ -1,29 +1,21 @@
-"""A large failover against the fake with realistic latencies and ARM's throttling, measured.
+"""The scale runbook (``benchmarks/generate.py``) run by the engine against the fake, side by side with
+the lower bound and two competent ways to do without the engine, for several seeds.
 
-    python benchmarks/scale.py --items 1000
+    python benchmarks/scale.py --items 1000 --seeds 1,2,3,4,5
+    python benchmarks/scale.py --items 1000 -o json
 
-Prints one JSON document. All times are simulated seconds (the fake's clock; `time_scale` says how
-many real seconds one simulated second took) except `validate_s`, `plan_s` and `wall_s`, which are
-real seconds, and the per-step engine figures (`engine_overhead_ms_*`, `engine_cpu_ms_*`), real
-milliseconds. The estate answers from a process of its own (`benchmarks/remote.py`); `peak_rss_mb` is
-the engine's process, `estate_peak_rss_mb` the estate's.
+For each seed (which draws every job's length from the model), the engine runs the failover twice on
+a fresh copy of the estate: first with no history (``engine_first_s``, the headline), then again with
+the first run's step durations in its journal to order the ready steps by (``engine_repeat_s``, as
+after a drill). The estate answers from a process of its own (``benchmarks/remote.py``). Beside them,
+computed from the runbook and the model alone (``benchmarks/schedules.py``), never from the engine's
+calls: ``bound_s``, the lower bound; ``native_plans_s``, every recovery plan failed over at once
+once all IPs are set; ``script_s``, a script doing each item's IP update then failover, N at a time.
 
-- `engine_s`: measured: the runbook run by the engine (journal on, client-side throttling on), ordered
-  by how long each step took in a first run of it on the same estate, with the same journal (as a
-  failover is by the last drill). `first_run_s`: that first run, with no history to go by.
-- `engine_overhead_ms_*`: each step's time outside adapter calls and waits; `engine_cpu_ms_*`: the part
-  of it the step's thread computed (the rest is waiting: for the journal, for the interpreter);
-  `engine_gc`: the garbage collector's pauses in the engine's process during the run (real ms).
-- `critical_path_s`: the longest chain of latencies through the steps' `needs` (each step costing the
-  reads and writes it actually made times the read/write latency, plus its slowest ASR job, as long as
-  the fake made it): the lower bound with infinite parallelism and no throttling.
-- `throttle_bound_s`: the lower bound from ARM's token buckets for the reads and writes the run made.
-- `group_barrier_s`: the same work scheduled as an ASR recovery plan runs (groups in order, a barrier
-  between them): the steps grouped by depth in the `needs` graph, each group as long as its slowest
-  step or its share of ARM's buckets; computed with the same per-step costs.
-- `plans_in_turn_s`: recovery plans chained one after another, as often scripted: the target IPs,
-  then plan after plan failed over, the network, then plan after plan committed.
-- `sequential_s`: the same steps one after another, as a typical script runs them, same costs.
+Prints a table, or (``-o json``) one JSON document: medians over the seeds at the top, each seed's
+figures under ``runs``. Times are simulated seconds (``time_scale`` says how many real seconds one
+took), except ``validate_s`` and ``plan_s`` (real seconds, once, on the first seed) and the engine's
+overhead per step (real milliseconds: a step's time outside adapter calls and waits).
 """
 
 from __future__ import annotations
@@ -33,6 +25,7 @@ import gc
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -41,8 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.fake import FakeAdapter  # noqa: E402
-from benchmarks.generate import write  # noqa: E402
+from adapters.shared.estate import load_estate  # noqa: E402
+from benchmarks import generate  # noqa: E402
 from benchmarks.remote import RemoteEstate  # noqa: E402
+from benchmarks.schedules import Work, bound, native_plans, script  # noqa: E402
 from engine import collector  # noqa: E402
 from engine.model.loader import load_runbook  # noqa: E402
 from engine.model.params import resolve_parameters  # noqa: E402
@@ -50,61 +45,6 @@ from engine.plan.simulation import simulate  # noqa: E402
 from engine.run import logs  # noqa: E402
 from engine.run.journal import Journal  # noqa: E402
 from engine.run.runs import execute  # noqa: E402
-
-READS, WRITES = (250, 25), (200, 10)
-
-
-def throttle_bound(reads: int, writes: int) -> float:
-    return max(0.0, (reads - READS[0]) / READS[1], (writes - WRITES[0]) / WRITES[1])
-
-
-def step_cost(record, latency, job_s: dict[str, float]) -> float:
-    """What a step costs on its own: its calls at the estate's latencies, plus its slowest ASR job (its
-    jobs run side by side), each job as long as the fake made it."""
-    calls = record.calls or {}
-    cost = calls.get("read", 0) * latency.read_ms / 1000 + calls.get("write", 0) * latency.write_ms / 1000
-    return cost + max((job_s[j] for j in record.jobs), default=0.0)
-
-
-def critical_path(runbook, costs: dict[str, float]) -> float:
-    finish: dict[str, float] = {}
-    for step in runbook.steps:  # steps are written in an order where needs come first
-        finish[step.id] = max((finish[n] for n in step.needs), default=0.0) + costs[step.id]
-    return max(finish.values())
-
-
-def levels(runbook) -> list[list]:
-    """The runbook's steps by depth in the ``needs`` graph: the groups a barrier schedule runs in turn."""
-    depth: dict[str, int] = {}
-    for step in runbook.steps:  # needs come first in the file
-        depth[step.id] = 1 + max((depth[n] for n in step.needs), default=-1)
-    groups: list[list] = [[] for _ in range(max(depth.values()) + 1)]
-    for step in runbook.steps:
-        groups[depth[step.id]].append(step)
-    return groups
-
-
-def group_barrier(runbook, result, costs: dict[str, float]) -> float:
-    """As an ASR recovery plan runs: groups in order, every step of a group at once, a barrier after
-    each; a group takes its slowest step, or longer if its calls exceed ARM's buckets."""
-    records = {r.id: r for r in result.steps}
-    total = 0.0
-    for group in levels(runbook):
-        reads = sum(records[s.id].calls.get("read", 0) for s in group)
-        writes = sum(records[s.id].calls.get("write", 0) for s in group)
-        total += max(max(costs[s.id] for s in group), throttle_bound(reads, writes))
-    return total
-
-
-def plans_in_turn(runbook, result, costs: dict[str, float]) -> float:
-    """As recovery plans are often chained by hand or script: the target IPs (in parallel), then one
-    plan's failover after another, the network steps, then one plan's commit after another."""
-    records = {r.id: r for r in result.steps}
-    ip_steps = [s for s in runbook.steps if s.uses == "asr.set_target_ip"]
-    ip_writes = sum(records[s.id].calls.get("write", 0) for s in ip_steps)
-    ip_reads = sum(records[s.id].calls.get("read", 0) for s in ip_steps)
-    stage_ips = max(max(costs[s.id] for s in ip_steps), throttle_bound(ip_reads, ip_writes))
-    return stage_ips + sum(costs[s.id] for s in runbook.steps if s.uses != "asr.set_target_ip")
 
 
 class CollectorPauses:
@@ -150,95 +90,166 @@ def run(loaded, values, estate_path: Path, state: Path, journal: Journal, option
         wall_s = time.perf_counter() - wall
         facts = estate.facts()
         assert str(result.status) == "succeeded", [(r.id, r.error) for r in result.steps if r.error]
-        return result, facts, estate.estate.simulation.latency, collector_pauses, wall_s
+        return result, facts, collector_pauses, wall_s
     finally:
         estate.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--job-minutes", type=float, default=30.0, help="how long an ASR job takes")
-    parser.add_argument("--time-scale", type=float, default=0.01)
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="steps at once (default: the runbook's, which is the engine's default, 10)")
-    parser.add_argument("--poll", type=float, default=5.0, help="seconds between batch job polls")
-    parser.add_argument("--job-jitter", type=float, default=0.25, help="each job takes job-minutes x (1 ± this)")
-    options = parser.parse_args()
-    os.environ.setdefault("SCALE_VPN_KEY", "benchmark-only-shared-key")
-    logs.configure("json", "error")
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        estate_path, runbook_path = write(folder, options.items, job_ms=options.job_minutes * 60_000,
-                                          time_scale=options.time_scale, job_jitter=options.job_jitter)
-        started = time.perf_counter()
-        loaded = load_runbook(runbook_path)
-        values, _ = resolve_parameters(loaded.runbook, {})
-        with collector.paused():  # as the commands open an estate (engine.cli.wiring.open_adapter)
-            adapter = FakeAdapter.open(estate_path, folder / "state.db")
+def validate_and_plan(loaded, values, estate_path: Path, state: Path) -> tuple[float, float]:
+    """Real seconds of what ``failover validate`` and ``failover plan`` compute: open the estate and
+    simulate the runbook with the network rules, twice."""
+    started = time.perf_counter()
+    with collector.paused():  # as the commands open an estate (engine.cli.wiring)
+        adapter = FakeAdapter.open(estate_path, state)
+    try:
         problems = simulate(loaded, values, adapter, rules=True).problems
         validate_s = time.perf_counter() - started
         started = time.perf_counter()
         plan = simulate(loaded, values, adapter, rules=True)
         plan_s = time.perf_counter() - started
-        assert not [p for p in problems if p.severity == "error"], problems
-
+    finally:
         adapter.close()
+    assert not [p for p in problems if p.severity == "error"] and not plan.errors, problems
+    return validate_s, plan_s
 
-        journal = Journal(folder / "journal.db")
-        try:
-            # The first run has no history; the second, on the estate as it was, is ordered by how long
-            # each step took in the first (as a failover is by the last drill).
-            first, first_facts, _, _, _ = run(loaded, values, estate_path, folder / "state-first.db", journal,
-                                              options)
-            result, facts, latency, collector_pauses, wall_s = run(loaded, values, estate_path, folder / "state.db",
-                                                                    journal, options)
-        finally:
-            journal.close()
-        job_s = {j["id"]: (j["finish_at"] - j["start"]) / options.time_scale for j in facts["jobs"]}
-        costs = {r.id: step_cost(r, latency, job_s) for r in result.steps}
-        reads = sum(r.calls.get("read", 0) for r in result.steps)
-        writes = sum(r.calls.get("write", 0) for r in result.steps)
-        bound_path = critical_path(loaded.runbook, costs)
-        bound_throttle = throttle_bound(facts["reads"], facts["writes"])
-        barrier = group_barrier(loaded.runbook, result, costs)
-        in_turn = plans_in_turn(loaded.runbook, result, costs)
-        sequential = sum(costs.values())
-        engine_s = result.duration_s
-        document = {
-            "items": options.items, "steps": len(result.steps), "status": str(result.status),
-            "job_minutes": options.job_minutes, "time_scale": options.time_scale,
-            "concurrency": options.concurrency or loaded.runbook.defaults.concurrency,
-            "engine_s": round(engine_s, 1),
-            "critical_path_s": round(bound_path, 1),
-            "throttle_bound_s": round(bound_throttle, 1),
-            "engine_vs_bound": round(engine_s / max(bound_path, bound_throttle), 4),
-            "group_barrier_s": round(barrier, 1),
-            "sequential_s": round(sequential, 1),
-            "engine_vs_group_barrier": round(engine_s / barrier, 4),
-            "plans_in_turn_s": round(in_turn, 1),
-            "engine_vs_plans_in_turn": round(engine_s / in_turn, 4),
-            "engine_vs_sequential": round(engine_s / sequential, 5),
-            "first_run_s": round(first.duration_s, 1),
-            "first_run_vs_group_barrier": round(first.duration_s / barrier, 4),
-            "first_run_overhead_ms_p99": round(percentile([r.overhead_ms or 0 for r in first.steps], 0.99), 3),
-            "first_run_throttled_429": first_facts["throttled"],
-            "throttled_429": facts["throttled"],
-            "reads": facts["reads"], "writes": facts["writes"],
-            "engine_reads": reads, "engine_writes": writes,
-            "engine_overhead_ms_p50": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.5), 3),
-            "engine_overhead_ms_p99": round(percentile([r.overhead_ms or 0 for r in result.steps], 0.99), 3),
-            "engine_cpu_ms_p50": round(percentile([r.cpu_ms or 0 for r in result.steps], 0.5), 3),
-            "engine_cpu_ms_p99": round(percentile([r.cpu_ms or 0 for r in result.steps], 0.99), 3),
-            "engine_overhead_ms_top": [{"step": r.id, "overhead_ms": r.overhead_ms, "cpu_ms": r.cpu_ms, "calls": r.calls}
-                                       for r in sorted(result.steps, key=lambda r: -(r.overhead_ms or 0))[:5]],
-            "engine_gc": collector_pauses.to_json(),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-            "validate_s": round(validate_s, 3), "plan_s": round(plan_s, 3), "wall_s": round(wall_s, 1),
-            "plan_would_succeed": not plan.errors,
-        }
-    print(json.dumps(document, indent=2))
+
+def engine_figures(result, facts: dict, time_scale: float) -> dict:
+    """The run's figures; ``target_ips_set_s``: when the last target-IP step ended (simulated seconds from
+    the first step's start), to hold against the write bucket's (N - 200) / 10."""
+    overheads = [r.overhead_ms or 0 for r in result.steps]
+    started = min(r.started_at for r in result.steps if r.started_at)
+    ips = [r.finished_at for r in result.steps if r.uses == "asr.set_target_ip" and r.finished_at]
+    return {"s": round(result.duration_s, 1), "throttled_429": facts["throttled"], "reads": facts["reads"],
+            "writes": facts["writes"], "overhead_p50_ms": round(percentile(overheads, 0.5), 3),
+            "overhead_p99_ms": round(percentile(overheads, 0.99), 3),
+            "target_ips_set_s": round((max(ips) - started) / time_scale, 1) if ips else None}
+
+
+def one_seed(items: int, seed: int, folder: Path, options) -> dict:
+    folder.mkdir(parents=True)
+    estate_path, runbook_path = generate.write(folder, items, time_scale=options.time_scale, seed=seed)
+    runbook_doc = generate.runbook(items)
+    estate_doc = generate.estate(items, seed=seed)
+    plans = {name: [i for g in plan["groups"] for i in g]
+             for name, plan in estate_doc["vaults"][generate.VAULT]["recovery_plans"].items()}
+    routes = next(s for s in runbook_doc["steps"] if s["id"] == "routes")["with"]["routes"]
+    work = Work.of(plans, (1, 2, len(routes)), load_estate(estate_path).simulation)
+    figures = {"seed": seed, **{k: round(v, 1) for k, v in bound(work).items()},
+               "native_plans_s": round(native_plans(work), 1),
+               "script_s": round(script(work, options.script_parallel), 1)}
+    figures["bound_s"] = figures.pop("bound")
+    loaded = load_runbook(runbook_path)
+    values, _ = resolve_parameters(loaded.runbook, {})
+    if options.validate:
+        validate_s, plan_s = validate_and_plan(loaded, values, estate_path, folder / "state-plan.db")
+        figures.update(validate_s=round(validate_s, 3), plan_s=round(plan_s, 3))
+    journal = Journal(folder / "journal.db")
+    try:
+        cpu = time.process_time()
+        first, facts, pauses, wall = run(loaded, values, estate_path, folder / "state-first.db", journal, options)
+        cpu = time.process_time() - cpu  # the engine's process: CPU seconds the run took
+        figures["engine_first"] = {**engine_figures(first, facts, options.time_scale), "gc": pauses.to_json(),
+                                   "wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
+        if options.repeat:
+            repeat, facts, _, _ = run(loaded, values, estate_path, folder / "state-repeat.db", journal, options)
+            figures["engine_repeat"] = engine_figures(repeat, facts, options.time_scale)
+    finally:
+        journal.close()
+    figures["engine_first_s"] = figures["engine_first"]["s"]
+    figures["engine_repeat_s"] = figures.get("engine_repeat", {}).get("s")
+    return figures
+
+
+def median(runs: list[dict], key) -> float | None:
+    values = [key(r) for r in runs]
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def summary(items: int, runs: list[dict], options) -> dict:
+    first = [r["engine_first"] for r in runs]
+    document = {
+        "items": items, "steps": len(generate.runbook(items)["steps"]), "seeds": [r["seed"] for r in runs],
+        "time_scale": options.time_scale, "concurrency": options.concurrency or "runbook default (10)",
+        "script_parallel": options.script_parallel,
+        "engine_first_s": median(runs, lambda r: r["engine_first_s"]),
+        "engine_repeat_s": median(runs, lambda r: r["engine_repeat_s"]),
+        "bound_s": median(runs, lambda r: r["bound_s"]),
+        "native_plans_s": median(runs, lambda r: r["native_plans_s"]),
+        "script_s": median(runs, lambda r: r["script_s"]),
+        "first_vs_bound": median(runs, lambda r: r["engine_first_s"] / r["bound_s"]),
+        "first_vs_native_plans": median(runs, lambda r: r["engine_first_s"] / r["native_plans_s"]),
+        "repeat_vs_bound": median(runs, lambda r: r["engine_repeat_s"] / r["bound_s"]
+                                  if r["engine_repeat_s"] else None),
+        "throttled_429": median(runs, lambda r: r["engine_first"]["throttled_429"]),
+        "throttled_429_max": max(f["throttled_429"] for f in first),
+        "overhead_p99_ms": median(runs, lambda r: r["engine_first"]["overhead_p99_ms"]),
+        "overhead_p50_ms": median(runs, lambda r: r["engine_first"]["overhead_p50_ms"]),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    }
+    if "validate_s" in runs[0]:
+        document.update(validate_s=runs[0]["validate_s"], plan_s=runs[0]["plan_s"])
+    document["runs"] = runs
+    return document
+
+
+def table(document: dict) -> str:
+    columns = ("seed", "engine_first_s", "engine_repeat_s", "bound_s", "native_plans_s", "script_s",
+               "first/bound", "first/native", "429", "p99 ms")
+    rows = [[str(r["seed"]), f"{r['engine_first_s']:.0f}",
+             f"{r['engine_repeat_s']:.0f}" if r["engine_repeat_s"] else "-",
+             f"{r['bound_s']:.0f}", f"{r['native_plans_s']:.0f}", f"{r['script_s']:.0f}",
+             f"{r['engine_first_s'] / r['bound_s']:.3f}", f"{r['engine_first_s'] / r['native_plans_s']:.3f}",
+             str(r["engine_first"]["throttled_429"]), f"{r['engine_first']['overhead_p99_ms']:.2f}"]
+            for r in document["runs"]]
+    d = document
+    rows.append(["median", f"{d['engine_first_s']:.0f}",
+                 f"{d['engine_repeat_s']:.0f}" if d["engine_repeat_s"] else "-", f"{d['bound_s']:.0f}",
+                 f"{d['native_plans_s']:.0f}", f"{d['script_s']:.0f}", f"{d['first_vs_bound']:.3f}",
+                 f"{d['first_vs_native_plans']:.3f}", f"{d['throttled_429']:.0f}", f"{d['overhead_p99_ms']:.2f}"])
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = [f"{d['items']} items, {d['steps']} steps, time_scale {d['time_scale']} (simulated seconds; "
+             "engine_repeat_s: a second run, ordered by the first's durations)"]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [columns, *rows]]
+    if "validate_s" in d:
+        lines.append(f"validate {d['validate_s']:.2f} s + plan {d['plan_s']:.2f} s (real); peak RSS "
+                     f"{d['peak_rss_mb']:.0f} MB (engine), {d['estate_peak_rss_mb']:.0f} MB (estate)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated; each draws the jobs' lengths")
+    parser.add_argument("--time-scale", type=float, default=0.02,
+                        help="real seconds per simulated second (0.02: a 75-minute failover in 90 s)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="steps at once (default: the runbook's, which is the engine's default, 10)")
+    parser.add_argument("--poll", type=float, default=5.0, help="seconds between the engine's job polls")
+    parser.add_argument("--script-parallel", type=int, default=100, help="items at once in the script baseline")
+    parser.add_argument("--no-repeat", dest="repeat", action="store_false", help="skip the run with history")
+    parser.add_argument("--no-validate", dest="validate", action="store_false",
+                        help="skip timing validate and plan")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    options = parser.parse_args()
+    os.environ.setdefault("SCALE_VPN_KEY", "benchmark-only-shared-key")
+    logs.configure("json", "error")
+    seeds = [int(s) for s in options.seeds.split(",") if s.strip()]
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for number, seed in enumerate(seeds):
+            options_now = argparse.Namespace(**{**vars(options), "validate": options.validate and number == 0})
+            runs.append(one_seed(options.items, seed, Path(scratch) / f"seed-{seed}", options_now))
+            r = runs[-1]
+            print(f"seed {seed}: first {r['engine_first_s']} s, repeat {r['engine_repeat_s']} s, bound {r['bound_s']} s, "
+                  f"native plans {r['native_plans_s']} s, script {r['script_s']} s, "
+                  f"429 {r['engine_first']['throttled_429']}, p99 {r['engine_first']['overhead_p99_ms']} ms, "
+                  f"IPs set at {r['engine_first']['target_ips_set_s']} s, {r['engine_first']['cpu_s']} s CPU "
+                  f"in {r['engine_first']['wall_s']} s",
+                  file=sys.stderr, flush=True)
+    document = summary(options.items, runs, options)
+    print(json.dumps(document, indent=2) if options.output == "json" else table(document))
 
 
 if __name__ == "__main__":

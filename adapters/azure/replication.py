@@ -44,6 +44,7 @@ from adapters.shared.itemstate import (
 from adapters.shared.secret import redact
 
 HYPERV = "HyperVReplicaAzure"
+UPDATE_ITEM = "UpdateProtectedItem"  # the job a target-network update runs (its scenarioName)
 
 
 def _json(model: Any) -> dict:
@@ -253,6 +254,30 @@ class AzureReplication:
         """A PATCH of the item's NIC, by the names the item gives its NIC and IP configuration. A long-running
         operation (an ASR job): the SDK's poller follows it at the pace of its ``Retry-After``, then reads the
         item back. Clearing the test-failover settings sends them as JSON null (a merge patch removes them)."""
+        poller = self._client(vault).replication_protected_items.begin_update(
+            *self._args(vault), *self._path(vault, item), self._update_body(vault, item, nic_id, settings))
+        try:
+            updated = poller.result()  # ARM's final GET of the item once the operation has finished
+        except AzureError as exc:
+            if isinstance(exc.__cause__, OperationFailed):  # the service's job ran and failed: a known outcome
+                raise PermanentError(f"the update of {item} failed: {redact(exc.message)}", code="UpdateFailed",
+                                     operation="replication_protected_items.update") from None
+            # accepted, progress unknown: never send it again; the step reads the item and waits for its job
+            raise UnknownOutcomeError(f"the update of {item} was accepted, but its progress could not be read: "
+                                      f"{translate(exc, 'replication_protected_items.update', writes=True)}",
+                                      code="UpdateNotFollowed") from None
+        return _item_view(_json(updated)) if updated is not None else self.get_protected_item(vault, item)
+
+    @translated("replication_protected_items.update", writes=True)
+    def start_network_update(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings) -> JobHandle:
+        """The same PATCH, not followed here: its job is found as a failover's is, and the caller follows it
+        with the run's other jobs (one paged list for all, not a poller per item at its ``Retry-After``)."""
+        body = self._update_body(vault, item, nic_id, settings)
+        return self._start(vault, UPDATE_ITEM, item, self._client(vault).replication_protected_items.begin_update,
+                           *self._path(vault, item), body)
+
+    def _update_body(self, vault: VaultRef, item: str, nic_id: str,
+                     settings: NetworkSettings) -> m.UpdateReplicationProtectedItemInput:
         current = self.get_protected_item(vault, item)
         nic = next((n for n in current.nics if n.nic_id.lower() == nic_id.lower()
                     or n.nic_id.rsplit("/", 1)[-1].lower() == nic_id.lower()), None)
@@ -281,19 +306,7 @@ class AzureReplication:
             vm_nics=[m.VMNicInputDetails(nic_id=nic.nic_id, selection_type="SelectedByUser", ip_configs=[ip_config])],
             provider_specific_details=m.HyperVReplicaAzureUpdateReplicationProtectedItemInput(),
         )
-        poller = self._client(vault).replication_protected_items.begin_update(
-            *self._args(vault), *self._path(vault, item), m.UpdateReplicationProtectedItemInput(properties=properties))
-        try:
-            updated = poller.result()  # ARM's final GET of the item once the operation has finished
-        except AzureError as exc:
-            if isinstance(exc.__cause__, OperationFailed):  # the service's job ran and failed: a known outcome
-                raise PermanentError(f"the update of {item} failed: {redact(exc.message)}", code="UpdateFailed",
-                                     operation="replication_protected_items.update") from None
-            # accepted, progress unknown: never send it again; the step reads the item and waits for its job
-            raise UnknownOutcomeError(f"the update of {item} was accepted, but its progress could not be read: "
-                                      f"{translate(exc, 'replication_protected_items.update', writes=True)}",
-                                      code="UpdateNotFollowed") from None
-        return _item_view(_json(updated)) if updated is not None else self.get_protected_item(vault, item)
+        return m.UpdateReplicationProtectedItemInput(properties=properties)
 
     def _start(self, vault: VaultRef, operation: str, target: str, begin, *args, plan: bool = False) -> JobHandle:
         """Start a long-running ASR operation without waiting: its job is what the engine follows.
@@ -305,7 +318,7 @@ class AzureReplication:
         headers: dict[str, str] = {}
 
         def capture(pipeline_response):
-            if pipeline_response.http_request.method == "POST":
+            if pipeline_response.http_request.method in ("POST", "PATCH"):
                 headers.update(pipeline_response.http_response.headers)
 
         begin(*self._args(vault), *args, polling=False, raw_response_hook=capture)

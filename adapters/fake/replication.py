@@ -218,9 +218,13 @@ class FakeReplication:
         return self._job(job)
 
     def list_jobs(self, vault: VaultRef, job_ids: list[str]) -> list[Job]:
+        """The vault's jobs, newest first, a page (a read) at a time until every wanted job was seen, as
+        the Azure adapter reads them: a poll of the jobs in flight costs the pages back to the oldest."""
         jobs = self.store.jobs()
-        self._pages("replication_jobs.list", len(jobs))
         wanted = set(job_ids)
+        oldest = min((j.get("queued", 0.0) for j in jobs if j["id"] in wanted), default=None)
+        self._pages("replication_jobs.list", 0 if oldest is None else
+                    sum(1 for j in jobs if j.get("queued", 0.0) >= oldest))
         return [self._job(j) for j in jobs if j["id"] in wanted]
 
     def _job(self, job: dict) -> Job:
@@ -236,6 +240,12 @@ class FakeReplication:
 
     def update_network_settings(self, vault: VaultRef, item: str, nic_id: str,
                                 settings: NetworkSettings) -> ProtectedItem:
+        handle = self.start_network_update(vault, item, nic_id, settings)
+        self._await(vault, handle)
+        return self._item_view(vault, item)
+
+    def start_network_update(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings) -> JobHandle:
+        """The PATCH alone: accepted, its job queued; the caller follows the job."""
         self.cloud.write("replication_protected_items.update")
         with self.store.transaction():
             doc = self._item(vault, item)
@@ -261,8 +271,7 @@ class FakeReplication:
             self.store.record("replication_protected_items.update", self._view(vault, doc).id,
                               {"nic": nic["id"], "ip_config": nic["ip_config"], "job": handle.job_id,
                                **{k: v for k, v in asdict(settings).items() if v is not None}})
-        self._await(vault, handle)
-        return self._item_view(vault, item)
+        return handle
 
     def _await(self, vault: VaultRef, handle: JobHandle) -> None:
         """Poll the operation as the SDK does: every ``Retry-After`` seconds until its job has finished. A
@@ -320,9 +329,8 @@ class FakeReplication:
         job_id = secrets.token_hex(8) + "-" + secrets.token_hex(4)
         now = self.cloud.clock.wall()
         start = now + self.cloud.weather.queue_seconds()
-        finish_at = start + self.cloud.weather.job_seconds(f"{operation} {target}",
-                                                           update=operation == UPDATE)
         names = [doc["name"] for doc in docs]
+        finish_at = start + job_seconds(self.cloud.weather, operation, target, names if plan else None)
         job = {"id": job_id, "operation": SCENARIO[operation], "action": operation, "target": target,
                "items": names, "plan": plan, "state": "InProgress", "queued": now, "start": start,
                "finish_at": finish_at, "errors": [], "params": params or {}, "ended": None,
@@ -390,6 +398,15 @@ class FakeReplication:
         self.cloud.write("replication_recovery_plans.test_failover_cleanup")
         names = [n for group in self._plan(vault, plan)["groups"] for n in group]
         return self._start(vault, TEST_FAILOVER_CLEANUP, names, plan, plan=plan, params={"comments": comments})
+
+
+def job_seconds(weather, operation: str, target: str, items: list[str] | None = None) -> float:
+    """How long a job of ``operation`` runs: on one item, its own draw; on a recovery plan (``items``),
+    as long as its slowest item (ASR fails a group's items over in parallel)."""
+    flags = {"update": operation == UPDATE, "commit": operation == COMMIT}
+    if not items:
+        return weather.job_seconds(f"{operation} {target}", **flags)
+    return max(weather.job_seconds(f"{operation} {name}", **flags) for name in items)
 
 
 def _method(operation: str) -> str:

@@ -3,6 +3,7 @@ ARM's token-bucket throttling, all in simulated time (``time_scale``)."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 
@@ -80,18 +81,32 @@ class Weather:
         latency = self.settings.latency.read_ms if kind == "read" else self.settings.latency.write_ms
         self.clock.sleep(latency / 1000)
 
-    def job_seconds(self, work: str = "", *, update: bool = False) -> float:
+    def job_seconds(self, work: str = "", *, update: bool = False, commit: bool = False) -> float:
         """Real seconds an ASR job runs: ``job_ms`` (``update_ms`` for the job that updates an item's
-        target network), spread by ``job_jitter`` (real jobs differ by VM size, disk churn, boot time).
-        ``work`` names the operation and its target: the same work takes the same time in every run of
-        an estate, so runs can be compared."""
+        target network, ``commit_ms`` for a commit), spread by ``job_sigma`` (lognormal: most jobs near
+        the median, a long tail, as VM size, disk churn and boot time make them) or else ``job_jitter``
+        (uniform). ``work`` names the operation and its target: the same work takes the same time in
+        every run of an estate (``faults.seed`` picks another draw), so runs can be compared."""
         if self.calm:
             return 0.0
-        latency = self.settings.latency
-        draw = random.Random(f"{self.settings.faults.seed}:{work}").random()
-        spread = 1.0 + latency.job_jitter * (2 * draw - 1) if latency.job_jitter else 1.0
-        return (latency.update_ms if update else latency.job_ms) * spread / 1000 * self.clock.scale
+        return job_model_seconds(self.settings, work, update=update, commit=commit) * self.clock.scale
 
     def queue_seconds(self) -> float:
         """Real seconds a new job waits ``NotStarted`` before it runs."""
         return 0.0 if self.calm else self.settings.latency.job_queue_ms / 1000 * self.clock.scale
+
+
+def job_model_seconds(settings: Simulation, work: str, *, update: bool = False, commit: bool = False) -> float:
+    """Simulated seconds the model gives ``work`` (see ``Weather.job_seconds``): a pure function of the
+    estate's simulation settings, so a benchmark can compute a schedule's bound without running it."""
+    latency = settings.latency
+    median = latency.update_ms if update else (latency.commit_ms if commit and latency.commit_ms is not None
+                                               else latency.job_ms)
+    draw = random.Random(f"{settings.faults.seed}:{work}")
+    if latency.job_sigma:
+        spread = math.exp(latency.job_sigma * draw.gauss(0.0, 1.0))
+    elif latency.job_jitter:
+        spread = 1.0 + latency.job_jitter * (2 * draw.random() - 1)
+    else:
+        spread = 1.0
+    return median * spread / 1000

@@ -246,6 +246,10 @@ class Latency(Model):
     write_ms: float = Field(20, ge=0)
     job_ms: float = Field(500, ge=0)
     job_jitter: float = Field(0.0, ge=0, lt=1, description="each job takes job_ms times 1 ± up to this")
+    job_sigma: float = Field(0.0, ge=0, le=3, description="each item's job takes job_ms times e^(sigma Z), Z a "
+                             "standard normal drawn from the seed and the work (lognormal: skewed, median job_ms); "
+                             "replaces job_jitter when set")
+    commit_ms: float | None = Field(None, ge=0, description="a commit's job runs this long (default: job_ms)")
     job_queue_ms: float = Field(0, ge=0, description="a job waits this long NotStarted before it runs")
     update_ms: float = Field(0, ge=0, description="the job that updates an item's target network runs this long")
 

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, VaultRef
 from adapters.shared import ids
 from adapters.shared.addressing import address_text, parsed_address
-from adapters.shared.errors import JobFailedError
+from adapters.shared.errors import JobFailedError, NotFoundError
 from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
 from engine.kinds.footprint import READ, Scope, Touch, named_resource, protected_item, protected_items
@@ -72,6 +72,7 @@ FIELDS = ("recovery_network", "recovery_subnet", "recovery_ip", "test_network", 
 @register
 class SetTargetIp(StepKind):
     name = "asr.set_target_ip"
+    waits_for_jobs = True  # the update's job: the step's slot is free while it runs
     summary = "Set the recovery network, subnet and static IP of a protected VM (and of its test failover)."
     Args = SetTargetIpArgs
     rules = staticmethod(check_target_ip)
@@ -123,9 +124,13 @@ class SetTargetIp(StepKind):
 
     def apply(self, ctx: StepContext, args: SetTargetIpArgs, decision: Decision) -> dict:
         vault, item, nic, want = decision.state
-        # The update's answer is the item as the service left it (ARM reads it back when the operation
-        # ends): checked against what was wanted, with no extra read of our own.
-        after = _nic(ctx.adapter.replication.update_network_settings(vault, item.vm_name, nic.nic_id, want), args.nic)
+        # The update is an ASR job: followed with the run's other jobs (one paged list for all), this step's
+        # slot free meanwhile, then the item read once to check it against what was wanted.
+        handle = ctx.adapter.replication.start_network_update(vault, item.vm_name, nic.nic_id, want)
+        ctx.log.info("job.started", job=handle.job_id, operation=handle.operation, on=handle.target)
+        ctx.on_job_started(handle)
+        ctx.wait_for_jobs([handle], interruptible=False)  # as the call it was: an interrupt lets it end
+        after = _nic(ctx.adapter.replication.get_protected_item(vault, item.vm_name), args.nic)
         wrong = [n for n in FIELDS if getattr(want, n) is not None and not _same_value(getattr(after, n), getattr(want, n))]
         if wrong:
             raise VerificationFailed(f"{item.vm_name}: after the update, {', '.join(wrong)} still differ")
@@ -283,7 +288,7 @@ class JobOperation(StepKind):
             else:
                 handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args)) for item in todo]
             ctx.wait_for_jobs(handles)
-        after = _read_each(ctx, vault, names)
+        after = _read_after(ctx, vault, names)
         if missing := [item for item in after if not self.done(item, args)]:
             raise VerificationFailed(
                 f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
@@ -434,3 +439,21 @@ class CleanupTestFailover(JobOperation):
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
     """The items, in order, one GET each (the run's pacing spreads them under ARM's read bucket)."""
     return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
+
+
+LIST_FROM = 50  # items from which a step's check after its jobs reads one list of the vault
+
+
+def _read_after(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
+    """The items, in order, as the step's jobs left them. A recovery plan's hundred: one list of the vault
+    (a read per 100 items, its pages one after another), where GETs were a read and a round trip per item
+    on the run's critical path. A few items, or a simulation (no latency, and a list rebuilds every
+    item's view): one GET each."""
+    if len(names) < LIST_FROM or ctx.items is None or ctx.items.inline:
+        return _read_each(ctx, vault, names)
+    found = {item.vm_name.lower(): item for item in ctx.adapter.replication.list_protected_items(vault)}
+    try:
+        return [found[name.lower()] for name in names]
+    except KeyError as missing:
+        raise NotFoundError(f"Protected item {missing.args[0]} was not found in vault {vault.vault}",
+                            code="ReplicationProtectedItemNotFound", status=404) from None

@@ -73,6 +73,10 @@ class StepContext:
         if self.remaining() <= 0:
             raise StepTimeout("the step ran past its timeout")
 
+    def _check_deadline(self) -> None:
+        if self.remaining() <= 0:
+            raise StepTimeout("the step ran past its timeout")
+
     def sleep(self, seconds: float) -> None:
         """Sleep, but never past the step's deadline: past it, raise ``StepTimeout``."""
         self.check()
@@ -98,14 +102,16 @@ class StepContext:
 
     # --- ASR jobs -------------------------------------------------------------------------------
 
-    def wait_for_jobs(self, handles: list[JobHandle], *, settle: bool = False) -> list[Job]:
+    def wait_for_jobs(self, handles: list[JobHandle], *, settle: bool = False,
+                      interruptible: bool = True) -> list[Job]:
         """Wait until every job has finished (the run's job tracker polls them in batches); raise
         ``JobFailedError`` with the job's own error if one did not succeed, unless ``settle`` (the caller
-        only waits for the item to be idle, and reads what the job left)."""
+        only waits for the item to be idle, and reads what the job left). Not ``interruptible``: an
+        interrupt does not stop the wait (a short job whose step must end knowing its outcome)."""
         started, cpu_started = time.monotonic(), time.thread_time()
         self.on_waiting(True)
         try:
-            finished = self.jobs.wait(handles, self.check)
+            finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline)
         finally:
             self.on_waiting(False)
             self.waited_s += time.monotonic() - started

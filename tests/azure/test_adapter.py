@@ -252,3 +252,18 @@ def test_an_unreachable_azure_says_what_to_check(azure, arm):
     with pytest.raises(Unreachable) as caught:
         azure.network.get_route_table(TABLE)
     assert caught.value.message.startswith("Azure could not be reached") and "proxy" in caught.value.hint
+
+
+def test_a_started_target_ip_update_is_a_job_to_follow_not_an_operation_to_poll(azure, arm):
+    """``start_network_update`` sends the PATCH and returns the job its item names right after; the
+    operation is never polled (the run follows the job with its other jobs), and the job ends with the
+    item holding the new target."""
+    nic = azure.replication.get_protected_item(VAULT, "app01").primary_nic.nic_id
+    before = len(arm.sent)
+    handle = azure.replication.start_network_update(VAULT, "app01", nic, NetworkSettings(
+        recovery_network=RECOVERY_VNET, recovery_subnet="app", recovery_ip="192.168.1.10"))
+    sent = arm.sent[before:]
+    assert [s.method for s in sent] == ["GET", "PATCH", "GET"]  # the item, the update, the item's job
+    assert not any("/operations" in s.path.lower() or "operationstatus" in s.path.lower() for s in sent)
+    assert handle.job_id in {j.name for j in arm.jobs()} and handle.operation == "UpdateProtectedItem"
+    assert azure.replication.get_job(VAULT, handle.job_id).id == handle.job_id

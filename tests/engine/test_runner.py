@@ -7,6 +7,7 @@ import json
 
 from structlog.testing import capture_logs
 
+from engine import kinds
 from tests.conftest import CHANGE_IP, SUBNET_FAILOVER, VPN_KEY
 from tests.engine.runbooks import run, statuses
 
@@ -76,7 +77,8 @@ def _overlap(a, b) -> bool:
 
 
 def test_independent_steps_run_in_parallel_within_the_bound(fake):
-    """The three keep-IP steps overlap in time; with concurrency 1 none do."""
+    """The three keep-IP steps overlap in time; with concurrency 1 none do, except while one waits on an
+    ASR job (a target-IP update, a failover), which holds no place."""
     adapter = fake({"latency": {"read_ms": 100, "write_ms": 300}, "time_scale": 0.1})
     parallel = run(SUBNET_FAILOVER, adapter)
     keep = [parallel.step(f"keep-ip-{vm}") for vm in ("app01", "app02", "web01")]
@@ -84,7 +86,8 @@ def test_independent_steps_run_in_parallel_within_the_bound(fake):
 
     serial = run(SUBNET_FAILOVER, fake({"latency": {"read_ms": 100, "write_ms": 300}, "time_scale": 0.1}),
                  concurrency=1)
-    steps = serial.steps
+    steps = [s for s in serial.steps if not kinds.get(s.uses).waits_for_jobs]
+    assert len(steps) >= 3
     assert not any(_overlap(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
 
 

@@ -134,9 +134,10 @@ class StepLines:
                                          "began": time.time(), "state": "NotStarted"}
             self._say(result, f"{'job':<11} {record.id}  ASR job {handle.job_id} ({handle.operation} of "
                               f"{handle.target}) started")
-        if not self._beat.is_alive() and not self._stop.is_set():
-            with suppress(RuntimeError):  # started by another step's job a moment ago
-                self._beat.start()
+            # under the lock: two steps starting jobs at once must not start the one thread twice
+            if not self._beat.is_alive() and not self._stop.is_set():
+                with suppress(RuntimeError):  # it ran and ended already
+                    self._beat.start()
 
     def job_polled(self, result, job) -> None:
         with self._lock:
