@@ -79,7 +79,7 @@ def test_the_scale_benchmark_prints_consistent_figures():
     assert figures["items"] == 200 and figures["steps"] == 208 and figures["seeds"] == [1, 2]
     runs = figures["runs"]
     for key in ("engine_first_s", "engine_repeat_s", "bound_s", "native_plans_s", "script_s"):
-        assert figures[key] == statistics.median(r[key] for r in runs), key
+        assert figures[key] == pytest.approx(statistics.median(r[key] for r in runs), abs=0.1), key  # rounded
     for r in runs:
         assert r["bound_s"] == max(r["critical_path"], r["write_bucket"], r["all_writes"])
         assert r["bound_s"] <= min(r["native_plans_s"], r["script_s"], r["engine_first_s"], r["engine_repeat_s"])
