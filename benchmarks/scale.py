@@ -24,6 +24,9 @@ the engine's process, `estate_peak_rss_mb` the estate's.
 - `plans_in_turn_s`: recovery plans chained one after another, as often scripted: the target IPs,
   then plan after plan failed over, the network, then plan after plan committed.
 - `sequential_s`: the same steps one after another, as a typical script runs them, same costs.
+- `journal`: `sqlite` (the local journal) or `blob` (`--journal blob`: the shared journal in Azure Blob
+  Storage, on Azurite started here); `journal_statements` the rows written over both runs, and
+  `journal_appends` the appends they took (group commit).
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ def main() -> None:
                         help="steps at once (default: the runbook's, which is the engine's default, 10)")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between batch job polls")
     parser.add_argument("--job-jitter", type=float, default=0.25, help="each job takes job-minutes x (1 ± this)")
+    parser.add_argument("--journal", choices=("sqlite", "blob"), default="sqlite",
+                        help="the local SQLite journal, or the shared journal in Azure Blob Storage (on Azurite)")
     options = parser.parse_args()
     os.environ.setdefault("SCALE_VPN_KEY", "benchmark-only-shared-key")
     logs.configure("json", "error")
@@ -185,7 +190,17 @@ def main() -> None:
 
         adapter.close()
 
-        journal = Journal(folder / "journal.db")
+        emulator = None
+        if options.journal == "blob":
+            from adapters.storage import BlobStorage
+            from engine.run.blobjournal import BlobJournal
+            from tests import azurite
+
+            emulator = azurite.start()
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"] = emulator.connection_string
+            journal = BlobJournal(BlobStorage.open("azure-blob://devstoreaccount1/scale"), lease_s=60)
+        else:
+            journal = Journal(folder / "journal.db")
         try:
             # The first run has no history; the second, on the estate as it was, is ordered by how long
             # each step took in the first (as a failover is by the last drill).
@@ -194,7 +209,11 @@ def main() -> None:
             result, facts, latency, collector_pauses, wall_s = run(loaded, values, estate_path, folder / "state.db",
                                                                     journal, options)
         finally:
+            appends = getattr(journal, "appends", None)
+            statements = journal._written
             journal.close()
+            if emulator is not None:
+                emulator.stop()
         job_s = {j["id"]: (j["finish_at"] - j["start"]) / options.time_scale for j in facts["jobs"]}
         costs = {r.id: step_cost(r, latency, job_s) for r in result.steps}
         reads = sum(r.calls.get("read", 0) for r in result.steps)
@@ -237,6 +256,7 @@ def main() -> None:
             "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
             "validate_s": round(validate_s, 3), "plan_s": round(plan_s, 3), "wall_s": round(wall_s, 1),
             "plan_would_succeed": not plan.errors,
+            "journal": options.journal, "journal_statements": statements, "journal_appends": appends,
         }
     print(json.dumps(document, indent=2))
 
