@@ -61,6 +61,11 @@ def load_settings(path: Path | None = None) -> Settings:
     return settings
 
 
+def journal_location(value: str | Path) -> Path | str:
+    """A journal file's path, or a shared journal's address (kept as written: a path would fold its //)."""
+    return str(value) if str(value).startswith("azure-blob:") else Path(value)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
