@@ -3,6 +3,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Azurite, Microsoft's storage emulator, for the shared journal's tests (npm; started by the tests themselves)
+AZURITE_VERSION := 3.37.0
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 RUNBOOK ?= runbooks/woodgrove-subnet-failover.yaml
 
 .PHONY: install rehearse test lint bench clean
@@ -15,15 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(AZURITE):
+	npm install --no-audit --no-fund --loglevel=error --prefix .tools/azurite azurite@$(AZURITE_VERSION)
+
 rehearse: $(STAMP)  ## the Woodgrove subnet failover against the bundled fake estate, from a clean state
 	$(BIN)/failover fake reset
 	$(BIN)/failover run $(RUNBOOK)
 
-test: $(STAMP)  ## the whole test suite
+test: $(STAMP) $(AZURITE)  ## the whole test suite
 	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine adapters tests benchmarks
 
 clean:
-	rm -rf $(VENV) .failover
+	rm -rf $(VENV) .failover .tools

@@ -433,3 +433,60 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# --- the shared journal's storage -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    name: str
+    size: int
+    leased: bool
+
+
+class SharedStoragePort(Protocol):
+    """A container of blobs that several hosts share (Azure Blob Storage): append logs whose every append
+    may carry a lease and the position it expects, and small blobs held with a lease. Raises the
+    ``StorageError`` family of ``adapters/shared/errors.py``."""
+
+    location: str  # azure-blob://ACCOUNT/CONTAINER
+
+    def create_log(self, name: str, metadata: dict[str, str]) -> None:
+        """A new, empty append log; ``StorageError`` if it exists."""
+        ...
+
+    def append(self, name: str, data: bytes, *, position: int, lease: str | None) -> None:
+        """Append ``data`` where the log is ``position`` bytes long, under ``lease`` (``PositionMoved``,
+        ``LeaseLost``)."""
+        ...
+
+    def read(self, name: str, offset: int = 0) -> bytes:
+        """The blob's bytes from ``offset`` (empty past its end); ``BlobMissing`` if there is none."""
+        ...
+
+    def put(self, name: str, data: bytes, *, lease: str | None = None, if_absent: bool = False) -> bool:
+        """Write a whole blob; with ``if_absent``, only if there is none yet (False when there was)."""
+        ...
+
+    def get(self, name: str) -> bytes | None: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[StoredBlob]: ...
+
+    def lease(self, name: str, lease_id: str, seconds: int) -> None:
+        """Take the blob's lease for ``seconds`` (15 to 60), as ``lease_id``; ``LeaseHeld`` if another has it."""
+        ...
+
+    def renew(self, name: str, lease_id: str) -> None:
+        """``LeaseLost`` if the lease is no longer ``lease_id``'s."""
+        ...
+
+    def release(self, name: str, lease_id: str) -> None: ...
+
+    def break_lease(self, name: str) -> None:
+        """End whatever lease the blob has, at once."""
+        ...
+
+    def leased(self, name: str) -> bool: ...

@@ -21,6 +21,7 @@ overhead per step (real milliseconds: a step's time outside adapter calls and wa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -143,7 +144,7 @@ def one_seed(items: int, seed: int, folder: Path, options) -> dict:
     if options.validate:
         validate_s, plan_s = validate_and_plan(loaded, values, estate_path, folder / "state-plan.db")
         figures.update(validate_s=round(validate_s, 3), plan_s=round(plan_s, 3))
-    journal = Journal(folder / "journal.db")
+    journal = open_journal(folder, seed, options)
     try:
         cpu = time.process_time()
         first, facts, pauses, wall = run(loaded, values, estate_path, folder / "state-first.db", journal, options)
@@ -153,11 +154,24 @@ def one_seed(items: int, seed: int, folder: Path, options) -> dict:
         if options.repeat:
             repeat, facts, _, _ = run(loaded, values, estate_path, folder / "state-repeat.db", journal, options)
             figures["engine_repeat"] = engine_figures(repeat, facts, options.time_scale)
+        figures["journal"] = {"kind": options.journal, "statements": journal._written,
+                              "appends": getattr(journal, "appends", None)}
     finally:
         journal.close()
     figures["engine_first_s"] = figures["engine_first"]["s"]
     figures["engine_repeat_s"] = figures.get("engine_repeat", {}).get("s")
     return figures
+
+
+def open_journal(folder: Path, seed: int, options):
+    """The local SQLite journal, or (``--journal blob``) the shared journal in Azure Blob Storage, on an
+    Azurite this benchmark starts: ``journal.appends`` counts the appends its group commit made."""
+    if options.journal == "sqlite":
+        return Journal(folder / "journal.db")
+    from adapters.storage import BlobStorage
+    from engine.run.blobjournal import BlobJournal
+
+    return BlobJournal(BlobStorage.open(f"azure-blob://devstoreaccount1/scale-seed-{seed}"), lease_s=60)
 
 
 def median(runs: list[dict], key) -> float | None:
@@ -232,12 +246,22 @@ def main() -> None:
     parser.add_argument("--no-validate", dest="validate", action="store_false",
                         help="skip timing validate and plan")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    parser.add_argument("--journal", choices=("sqlite", "blob"), default="sqlite",
+                        help="the local SQLite journal, or the shared journal in Azure Blob Storage (on Azurite)")
     options = parser.parse_args()
     os.environ.setdefault("SCALE_VPN_KEY", "benchmark-only-shared-key")
     logs.configure("json", "error")
     seeds = [int(s) for s in options.seeds.split(",") if s.strip()]
     runs = []
-    with tempfile.TemporaryDirectory() as scratch:
+    emulator = None
+    if options.journal == "blob":  # the shared journal, on an Azurite of the benchmark's own
+        from tests import azurite
+
+        emulator = azurite.start()
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"] = emulator.connection_string
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
+        if emulator is not None:
+            stack.callback(emulator.stop)
         for number, seed in enumerate(seeds):
             options_now = argparse.Namespace(**{**vars(options), "validate": options.validate and number == 0})
             runs.append(one_seed(options.items, seed, Path(scratch) / f"seed-{seed}", options_now))

@@ -84,3 +84,27 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess
 
 def json_out(result: subprocess.CompletedProcess):
     return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    """Azurite's blob service, started by the tests themselves on loopback (one per test worker)."""
+    from tests import azurite as emulator
+
+    service = emulator.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def shared_journal(azurite, monkeypatch, request):
+    """A shared journal of its own (a fresh container in Azurite): its address, with the environment set
+    for this process and its children."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9]", "", request.node.name.lower())[:30] + uuid.uuid4().hex[:8]
+    url = f"azure-blob://devstoreaccount1/{name}"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("FAILOVER_JOURNAL", url)
+    return url

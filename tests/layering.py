@@ -24,13 +24,15 @@ class Rule:
 
 RULES = (
     Rule("the engine never imports the Azure SDK", ("engine",), ("azure",)),
-    Rule("only the CLI's wiring imports an adapter", ("engine",), ("adapters.fake", "adapters.azure"),
+    Rule("only the CLI's wiring imports an adapter", ("engine",), ("adapters.fake", "adapters.azure", "adapters.storage"),
          except_for=("engine.cli.wiring",)),
     Rule("the engine's core never imports the CLI", ("engine",), ("engine.cli",), except_for=("engine.cli",)),
     Rule("the ports and the shared kernel import nothing of the engine", ("adapters",), ("engine",)),
     Rule("the fake adapter never imports the Azure adapter", ("adapters.fake",), ("adapters.azure",)),
     Rule("the Azure adapter never imports the fake adapter", ("adapters.azure",), ("adapters.fake",)),
     Rule("the ports and the shared kernel import neither adapter", ("adapters.ports", "adapters.shared"),
+         ("adapters.fake", "adapters.azure", "adapters.storage")),
+    Rule("the journal's storage imports neither cloud adapter", ("adapters.storage",),
          ("adapters.fake", "adapters.azure")),
 )
 

@@ -38,6 +38,8 @@ PLANTED = [  # (file, import line, the rule it breaks)
     ("adapters/fake/adapter.py", "from adapters.azure.snapshot import snapshot", RULES[4]),
     ("adapters/azure/adapter.py", "from adapters.fake import FakeAdapter", RULES[5]),
     ("adapters/shared/estate.py", "from adapters.fake.store import Store", RULES[6]),
+    ("engine/run/blobjournal.py", "from adapters.storage import BlobStorage", RULES[1]),
+    ("adapters/storage/blob.py", "from adapters.azure.credentials import credential_from_settings", RULES[7]),
 ]
 
 

@@ -92,3 +92,23 @@ class JobFailedError(PermanentError):
 
 class ReadOnlyViolation(PermanentError):
     """A write was attempted through an adapter opened read-only (plan, validate, dry run)."""
+
+
+class StorageError(Exception):
+    """The shared journal's storage refused or could not be reached."""
+
+
+class LeaseHeld(StorageError):
+    """Another holder has the blob's lease."""
+
+
+class LeaseLost(StorageError):
+    """The lease given is not (or no longer) the blob's: another holder took it, or it was broken."""
+
+
+class PositionMoved(StorageError):
+    """The append blob is not the length the writer expected: someone else wrote to it."""
+
+
+class BlobMissing(StorageError):
+    """No blob by that name."""

@@ -17,5 +17,6 @@ OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json")]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", help="auto, console or json")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="FAILOVER_CONFIG", help="settings file")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log every event, not only warnings")]
-JournalOpt = Annotated[Path | None, typer.Option("--journal", envvar="FAILOVER_JOURNAL", help="the journal file")]
+JournalOpt = Annotated[str | None, typer.Option(
+    "--journal", envvar="FAILOVER_JOURNAL", help="the journal: a file, or azure-blob://ACCOUNT/CONTAINER (shared)")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="confirm a run that writes to real Azure")]

@@ -28,8 +28,11 @@ from pathlib import Path
 
 from croniter import croniter
 
+from engine.cli.settings import Settings, journal_location
+from engine.cli.wiring import open_journal
 from engine.model.problems import InvalidInput, Problem
-from engine.run.journal import Journal, who
+from engine.run.journal import who
+from engine.run.store import JournalStore
 
 GRACE_S = 3600.0
 KINDS = ("drill", "check")
@@ -73,7 +76,7 @@ def drills_from(settings) -> list[ScheduledDrill]:
     return drills
 
 
-def runs_of(journal: Journal, drill: ScheduledDrill):
+def runs_of(journal: JournalStore, drill: ScheduledDrill):
     if drill.kind == "check":
         return [{"run_id": c["check_id"], "status": "ready" if c["ready"] else "not ready", "started_at": c["at"]}
                 for c in journal.checks(limit=500) if c.get("schedule") == drill.name]
@@ -81,7 +84,7 @@ def runs_of(journal: Journal, drill: ScheduledDrill):
             if json.loads(r["options"]).get("schedule") == drill.name]
 
 
-def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
+def status(journal: JournalStore, drill: ScheduledDrill, now: datetime) -> dict:
     runs = runs_of(journal, drill)
     last = runs[0] if runs else None
     slot = drill.previous_slot(now)
@@ -98,8 +101,9 @@ def status(journal: Journal, drill: ScheduledDrill, now: datetime) -> dict:
     }
 
 
-def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, now: datetime | None = None,
-            config: Path | None = None, log=None, junit: Path | None = None) -> list[dict]:
+def run_due(journal_path: Path | str, drills: list[ScheduledDrill], reports: Path, *, now: datetime | None = None,
+            config: Path | None = None, log=None, junit: Path | None = None,
+            settings: Settings | None = None) -> list[dict]:
     """Start every due drill (one process each) and wait for them; return what happened, each outcome
     with its ``exit`` code and, unless it passed, its ``reason``. With ``junit``, every drill that was
     due is written there as a test suite (one that could not run, as an error)."""
@@ -107,7 +111,7 @@ def run_due(journal_path: Path, drills: list[ScheduledDrill], reports: Path, *, 
 
     now = now or datetime.now(UTC)
     started = []
-    journal = Journal(journal_path)
+    journal = open_journal(settings or Settings(), journal_location(journal_path))
     try:
         states = {d.name: status(journal, d, now) for d in drills}
         claimed = {}

@@ -19,12 +19,14 @@ from rich.markup import escape
 from adapters.shared.errors import AdapterError
 from adapters.shared.secret import redact, redact_data
 from engine.cli import wiring
-from engine.cli.settings import Settings, load_settings
+from engine.cli.settings import Settings, journal_location, load_settings
 from engine.model.loader import LoadedRunbook, load_runbook
 from engine.model.params import environment_with, parse_assignments, resolve_parameters
 from engine.model.problems import WARNING, InvalidInput, Problem
 from engine.run import logs
-from engine.run.journal import Journal, JournalError, JournalUnusable
+from engine.run.blobjournal import JournalFenced
+from engine.run.journal import JournalError, JournalUnusable
+from engine.run.store import JournalStore
 
 
 class Exit(IntEnum):
@@ -52,7 +54,7 @@ class Session:
     """``with Session(...) as session:`` around a command's work."""
 
     def __init__(self, config: Path | None, *, output_format: str = "text", log_format: str = "auto",
-                 verbose: bool = False, journal: Path | None = None, file_option: str = ""):
+                 verbose: bool = False, journal: str | Path | None = None, file_option: str = ""):
         self._config = config
         self._log_format, self._verbose = log_format, verbose
         self._journal_path = journal
@@ -60,7 +62,7 @@ class Session:
         self._output_format = output_format
         self._file_option = file_option  # where a command writes a file, for a --output given a file name
         self._closing = ExitStack()
-        self._journal: Journal | None = None
+        self._journal: JournalStore | None = None
         self.adapter_options: dict = {}
 
     def __enter__(self) -> Session:
@@ -101,6 +103,10 @@ class Session:
         if isinstance(error, JournalUnusable):  # nothing ran: the file named is not a journal to use
             stderr.print(f"[red]error[/]: {error}. {error.fix[0].upper()}{error.fix[1:]}.")
             raise typer.Exit(Exit.INVALID) from None
+        if isinstance(error, JournalFenced):  # another process took the run over: this one sends nothing more
+            stderr.print(f"[red]stopped[/]: {error}. See `failover status` for the run as its new holder "
+                         "carries it on.")
+            raise typer.Exit(Exit.REFUSED) from None
         if isinstance(error, JournalError):  # the run stops rather than act unrecorded; what it did is journaled
             say_failed(f"stopped: {error}", "free the disk or fix the journal file, then `failover resume` the run: "
                        "every step reads the state before it acts", code="JournalError", as_json=self.json,
@@ -131,10 +137,10 @@ class Session:
         return adapter
 
     @property
-    def journal(self) -> Journal:
+    def journal(self) -> JournalStore:
         if self._journal is None:
-            self._journal = Journal(self._journal_path or self.settings.journal,
-                                    fsync_intents=self.settings.journal_fsync)
+            location = journal_location(self._journal_path) if self._journal_path else None
+            self._journal = wiring.open_journal(self.settings, location)
             self._closing.callback(self._journal.close)
         return self._journal
 

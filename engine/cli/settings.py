@@ -27,16 +27,22 @@ class Settings:
     adapter: str = "fake"
     estate: Path = Path("config/estates/woodgrove.yaml")
     state: Path | None = None  # the fake's live state; None: .failover/fake-<estate>.db
-    journal: Path = Path(".failover/journal.db")
+    journal: Path | str = Path(".failover/journal.db")  # a file, or azure-blob://ACCOUNT/CONTAINER (shared)
+    journal_lease: int = 60  # seconds (15 to 60) a shared journal's lease lasts unless renewed
     concurrency: int | None = None
     job_poll_interval: float = 15.0
     journal_fsync: bool = False  # fsync each mutating call's intent (survives a host crash, costs ms per call)
     azure: dict[str, Any] = field(default_factory=dict)
     drills: list[dict[str, Any]] = field(default_factory=list)  # scheduled drills (engine.cli.scheduler)
     reports: Path = Path(".failover/reports")
+    home: Path = Path(".failover")  # this host's own files (the fake's state, a shared journal's cache)
+
+    @property
+    def journal_cache(self) -> Path:
+        return self.home / "shared-journal"
 
     def state_for(self, estate: Path) -> Path:
-        return self.state or self.journal.parent / f"fake-{estate.stem}.db"
+        return self.state or self.home / f"fake-{estate.stem}.db"
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -49,8 +55,15 @@ def load_settings(path: Path | None = None) -> Settings:
     if os.environ.get("FAILOVER_FAKE_STATE"):
         settings.state = Path(os.environ["FAILOVER_FAKE_STATE"])
     if os.environ.get("FAILOVER_JOURNAL"):
-        settings.journal = Path(os.environ["FAILOVER_JOURNAL"])
+        settings.journal = journal_location(os.environ["FAILOVER_JOURNAL"])
+    if not str(settings.journal).startswith("azure-blob:"):
+        settings.home = Path(settings.journal).parent
     return settings
+
+
+def journal_location(value: str | Path) -> Path | str:
+    """A journal file's path, or a shared journal's address (kept as written: a path would fold its //)."""
+    return str(value) if str(value).startswith("azure-blob:") else Path(value)
 
 
 class _Strict(BaseModel):
@@ -69,6 +82,7 @@ class _SettingsFile(_Strict):
     fake: _FakeSettings | None = None
     journal: str | None = None
     journal_fsync: bool = False
+    journal_lease: int = 60
     concurrency: int | None = Field(None, ge=1, le=512)
     job_poll_interval: float = Field(15.0, gt=0, le=86400)
     azure: dict[str, Any] | None = None
@@ -125,6 +139,10 @@ def _from_dict(data: dict, path: Path) -> Settings:
     base = path.parent.absolute()
     defaults = Settings()
     fake = data.get("fake") or {}
+    lease = data.get("journal_lease", 60)
+    if not isinstance(lease, int) or not 15 <= lease <= 60:
+        raise InvalidInput([Problem("CF007", f"journal_lease {lease!r}", file=str(path),
+                                    fix="a number of seconds from 15 to 60 (what a blob lease may last)")])
 
     def rel(value):
         if value is None:
@@ -137,7 +155,9 @@ def _from_dict(data: dict, path: Path) -> Settings:
         adapter=data.get("adapter", "fake"),
         estate=rel(fake.get("estate")) or defaults.estate,
         state=rel(fake.get("state")),
-        journal=rel(data.get("journal")) or defaults.journal,
+        journal=(data["journal"] if str(data.get("journal", "")).startswith("azure-blob:")
+                 else rel(data.get("journal")) or defaults.journal),
+        journal_lease=lease,
         concurrency=data.get("concurrency"),
         job_poll_interval=float(data.get("job_poll_interval", 15.0)),
         journal_fsync=bool(data.get("journal_fsync", False)),

@@ -5,6 +5,7 @@ it from here)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from adapters.ports import Adapter
@@ -67,3 +68,36 @@ def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) 
     except FileNotFoundError as exc:
         raise InvalidInput([Problem("ES002", f"no estate file {exc.filename}", file=str(estate),
                                     fix="give --estate a file under config/estates/")]) from None
+
+
+def is_shared_journal(location: str | Path) -> bool:
+    return str(location).startswith("azure-blob:")
+
+
+def open_journal(settings: Settings, location: str | Path | None = None):
+    """The journal a command uses: the local SQLite file, or the journal shared by several hosts in an
+    Azure storage container (``azure-blob://ACCOUNT/CONTAINER``)."""
+    from engine.run.journal import Journal
+
+    location = location or settings.journal
+    if not is_shared_journal(location):
+        return Journal(location, fsync_intents=settings.journal_fsync)
+    from adapters.shared.errors import StorageError
+    from adapters.storage import BlobStorage
+    from engine.run.blobjournal import BlobJournal
+
+    try:
+        credential = None
+        if not os.environ.get("AZURE_STORAGE_CONNECTION_STRING"):
+            from adapters.azure.credentials import credential_from_settings
+
+            credential = credential_from_settings(settings.azure)
+        storage = BlobStorage.open(str(location), credential)
+    except ValueError as exc:
+        raise InvalidInput([Problem("CF005", str(exc), fix="--journal azure-blob://ACCOUNT/CONTAINER; see "
+                                    "docs/operations.md")]) from None
+    except StorageError as exc:
+        raise InvalidInput([Problem("CF006", f"the shared journal cannot be opened: {exc}",
+                                    fix="check the account, the container and the role Storage Blob Data "
+                                    "Contributor; see docs/operations.md")]) from None
+    return BlobJournal(storage, lease_s=settings.journal_lease, cache=settings.journal_cache)

@@ -192,6 +192,9 @@ def prepare_resume(journal: Journal, run_id: str, *, accept_changed: bool, clean
     elif any(str(s.status) == "compensated" for s in prior.steps):
         raise NotResumable(f"run {run_id} was rolled back after a failure; start a new run rather than resume it")
     path = Path(row["runbook_path"])
+    if not path.exists() and hasattr(journal, "runbook_copy"):  # resumed on another host: the copy it kept
+        path = journal.runbook_copy(run_id, row["runbook_sha256"]) or path
+        row = {**dict(row), "runbook_path": str(path)}
     if not path.exists():
         raise RunbookChanged(f"the runbook {path} of run {run_id} no longer exists")
     if file_sha256(path) != row["runbook_sha256"] and not accept_changed:

@@ -58,7 +58,8 @@ def schedule_run(once: Annotated[bool, typer.Option("--once", help="run what is 
         journal_path = journal or session.settings.journal
         log.info("schedule.started", drills=[d.name for d in drills], reports=str(session.settings.reports))
         while True:
-            outcomes = run_due(journal_path, drills, session.settings.reports, config=config, log=log, junit=junit)
+            outcomes = run_due(journal_path, drills, session.settings.reports, config=config, log=log, junit=junit,
+                               settings=session.settings)
             code = exit_code(outcomes)
             if outcomes or once:
                 session.emit({"drills": outcomes, "exit_code": code}, "\n".join(map(_line, outcomes))
