@@ -46,6 +46,8 @@ class Cloud:
         self.scope = (self.subscription.lower(), self.resource_group.lower())  # compared on every ASR call
         self._names: dict[tuple[str, str], str] = {}  # (resource ID, kind) -> name, for IDs found ours
         self._key_salt: bytes | None = None
+        # An estate read from Azure: an item's recovery points, read from the service when first asked.
+        self.points_source: Callable[[str], list] | None = None
 
     def key_salt(self) -> bytes:
         """The state's own random key for the HMAC of each connection's shared key (no bare hash of a key
@@ -53,8 +55,6 @@ class Cloud:
         if self._key_salt is None:
             self._key_salt = bytes.fromhex(self.store.meta("key_salt") or "")
         return self._key_salt
-        # An estate read from Azure: an item's recovery points, read from the service when first asked.
-        self.points_source: Callable[[str], list] | None = None
 
     def environment(self, variable: str) -> str | None:
         """A variable's value as this estate sees it: the environment's, else the estate's stand-in."""
