@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from adapters.shared.clock import Clock
-from adapters.shared.itemstate import JOB_FINISHED, TEST_FAILOVER_SCENARIO, WAITING_FOR_CLEANUP, ItemState
+from adapters.shared.itemstate import APP_CONSISTENT, JOB_FINISHED, TEST_FAILOVER_SCENARIO, WAITING_FOR_CLEANUP, ItemState
 from adapters.shared.secret import Secret
 
 # ---------------------------------------------------------------------------------------------------
@@ -90,6 +90,19 @@ class ReplicationStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoveryPoint:
+    """A point in time an item can be failed over to (``recoveryPoints`` of the item)."""
+
+    id: str  # the point's resource ID (what a failover or a change of point names)
+    time: float  # recoveryPointTime, seconds since the epoch (UTC)
+    type: str  # recoveryPointType: ApplicationConsistent | CrashConsistent
+
+    @property
+    def app_consistent(self) -> bool:
+        return self.type == APP_CONSISTENT
+
+
+@dataclass(frozen=True, slots=True)
 class ProtectedItem:
     name: str  # ASR's name of the replicated item
     vm_name: str  # the friendly name operators use
@@ -99,6 +112,7 @@ class ProtectedItem:
     test_vm_ip: str | None = None  # the test-failover VM's primary IP while it exists
     id: str = ""
     replication: ReplicationStatus | None = None  # how replication goes, as the service reports it
+    recovery_point_id: str | None = None  # failoverRecoveryPointId: the point its last failover used
 
     @property
     def primary_nic(self) -> NicSettings:
@@ -177,15 +191,30 @@ class ReplicationPort(Protocol):
         self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings
     ) -> JobHandle: ...  # writes; the same update, accepted: its job is followed like a failover's
 
+    def list_recovery_points(self, vault: VaultRef, item: str) -> list[RecoveryPoint]: ...  # oldest first
+
     def start_failover(
         self, vault: VaultRef, item: str, kind: str, *, test_network: str | None = None,
-        shut_down_source: bool = True,
-    ) -> JobHandle: ...  # writes; kind in FAILOVER_KINDS
+        shut_down_source: bool = True, recovery_point_id: str | None = None,
+    ) -> JobHandle: ...  # writes; kind in FAILOVER_KINDS; no point: the service's latest
 
     def start_plan_failover(
         self, vault: VaultRef, plan: str, kind: str, *, test_network: str | None = None,
-        shut_down_source: bool = True,
-    ) -> JobHandle: ...  # writes
+        shut_down_source: bool = True, recovery_point_type: str = "Latest",
+    ) -> JobHandle: ...  # writes; a type of PLAN_POINT_TYPES
+
+    def start_failback(self, vault: VaultRef, item: str, *, data_sync: str, create_vm: bool) -> JobHandle: ...
+    # writes: a planned failover from Azure (RecoveryToPrimary); data_sync ForSynchronization | ForDownTime
+
+    def start_plan_failback(self, vault: VaultRef, plan: str, *, data_sync: str, create_vm: bool) -> JobHandle: ...
+
+    def start_reprotect(self, vault: VaultRef, item: str, direction: str) -> JobHandle: ...  # writes
+    # reverse replication in ``direction`` (primary_to_recovery | recovery_to_primary)
+
+    def start_plan_reprotect(self, vault: VaultRef, plan: str, direction: str) -> JobHandle: ...  # writes
+
+    def start_apply_recovery_point(self, vault: VaultRef, item: str, recovery_point_id: str) -> JobHandle: ...
+    # writes: a failed-over item (not yet committed) moves to another recovery point
 
     def start_commit(self, vault: VaultRef, item: str) -> JobHandle: ...  # writes
 
@@ -398,7 +427,8 @@ class SecretStorePort(Protocol):
 WRITE_OPERATIONS = frozenset({
     "update_network_settings", "start_network_update", "start_failover", "start_plan_failover", "start_commit",
     "start_plan_commit",
-    "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup",
+    "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup", "start_failback",
+    "start_plan_failback", "start_reprotect", "start_plan_reprotect", "start_apply_recovery_point",
     "set_local_gateway_prefixes", "put_connection", "delete_connection", "put_route", "delete_route",
     "put_a_record", "delete_a_record",
 })
@@ -407,7 +437,8 @@ WRITE_OPERATIONS = frozenset({
 JOB_OPERATIONS = frozenset({
     "update_network_settings", "start_network_update", "start_failover", "start_plan_failover", "start_commit",
     "start_plan_commit",
-    "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup",
+    "start_cancel", "start_test_failover_cleanup", "start_plan_test_failover_cleanup", "start_failback",
+    "start_plan_failback", "start_reprotect", "start_plan_reprotect", "start_apply_recovery_point",
 })
 
 

@@ -141,7 +141,7 @@ class AzureAdapter:
         for name in estate.connections:
             connection_id = ids.resolve(name, "connections", scope.subscription, scope.resource_group)
             keys[name] = self.network.shared_key(connection_id)
-        return self._simulate(estate, keys)
+        return self._simulate(estate, keys, lambda vm: self.replication.list_recovery_points(scope, vm))
 
     def close(self) -> None:
         self.clients.close()
@@ -149,6 +149,6 @@ class AzureAdapter:
     def snapshot(self, scope: VaultRef, path: Path) -> dict:
         from adapters.azure.snapshot import snapshot, write_estate
 
-        estate = snapshot(self, scope)
+        estate = snapshot(self, scope, recovery_points=True)
         write_estate(estate, path)
         return estate

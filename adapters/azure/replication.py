@@ -8,7 +8,7 @@ is read here is what the REST reference documents.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -25,15 +25,21 @@ from adapters.ports import (
     NicSettings,
     ProtectedItem,
     RecoveryPlan,
+    RecoveryPoint,
     ReplicationStatus,
     VaultRef,
 )
 from adapters.shared.errors import AdapterError, NotFoundError, PermanentError, UnknownOutcomeError
 from adapters.shared.itemstate import (
     CANCEL_FAILOVER,
+    CHANGE_PIT,
     COMMIT,
+    DIRECTIONS,
+    FAILBACK,
     JOB_FINISHED,
     PLANNED_FAILOVER,
+    RECOVERY_TO_PRIMARY,
+    REVERSE_REPLICATE,
     TEST_FAILOVER,
     TEST_FAILOVER_CLEANUP,
     UNPLANNED_FAILOVER,
@@ -105,7 +111,7 @@ def _item_view(doc: dict) -> ProtectedItem:
         # ASR reports no IP of the recovered VM; the one it was given is what it comes up with.
         recovery_vm_ip=primary.recovery_ip if primary and state.failed_over else None,
         test_vm_ip=(primary.test_ip or primary.recovery_ip) if primary and state.test_failed_over else None,
-        id=doc.get("id", ""),
+        id=doc.get("id", ""), recovery_point_id=props.get("failoverRecoveryPointId") or None,
         replication=_replication_view(props, details, state),
     )
 
@@ -140,6 +146,25 @@ def _replication_view(props: dict, details: dict, state: ItemState) -> Replicati
         last_replicated_at=_epoch(details.get("lastReplicatedTime")),
         recovery_vm_size=details.get("recoveryAzureVMSize") or None,
     )
+
+
+def _timestamp(value: str | None) -> float:
+    """An ISO 8601 time as the service writes it (``2017-04-26T06:37:50.8082715Z``: seven digits of a second)."""
+    if not value:
+        raise PermanentError("a recovery point without a recoveryPointTime", code="InvalidRecoveryPoint")
+    text = value.strip().replace("Z", "+00:00")
+    head, _, zone = text.partition("+")
+    if "." in head:
+        head, fraction = head.split(".", 1)
+        head = f"{head}.{fraction[:6]}"
+    moment = datetime.fromisoformat(head + ("+" + zone if zone else ""))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _point_view(doc: dict) -> RecoveryPoint:
+    props = doc.get("properties") or {}
+    return RecoveryPoint(id=doc.get("id", ""), time=_timestamp(props.get("recoveryPointTime")),
+                         type=props.get("recoveryPointType") or "CrashConsistent")
 
 
 def _job_view(doc: dict) -> Job:
@@ -205,6 +230,12 @@ class AzureReplication:
                  self._client(vault).replication_protected_items.list(*self._args(vault))]
         self._remember(vault, items)
         return items
+
+    @translated("recovery_points.list_by_replication_protected_items")
+    def list_recovery_points(self, vault: VaultRef, item: str) -> list[RecoveryPoint]:
+        points = self._client(vault).recovery_points.list_by_replication_protected_items(
+            *self._args(vault), *self._path(vault, item))
+        return sorted((_point_view(_json(doc)) for doc in points), key=lambda p: p.time)
 
     @translated("replication_recovery_plans.get")
     def get_recovery_plan(self, vault: VaultRef, plan: str) -> RecoveryPlan:
@@ -340,29 +371,79 @@ class AzureReplication:
         return self.get_protected_item(vault, target).state.job
 
     @translated("replication_protected_items.failover", writes=True)
-    def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
+    def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True,
+                       recovery_point_id=None) -> JobHandle:
+        """A failover to Azure; to ``recovery_point_id`` when given (the provider input's ``recoveryPointId``),
+        else to the service's latest point."""
         ops = self._client(vault).replication_protected_items
         path = self._path(vault, item)
         if kind == "test":
             body = m.TestFailoverInput(properties=m.TestFailoverInputProperties(
                 failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=test_network,
-                provider_specific_details=m.HyperVReplicaAzureTestFailoverInput()))
+                provider_specific_details=m.HyperVReplicaAzureTestFailoverInput(recovery_point_id=recovery_point_id)))
             return self._start(vault, TEST_FAILOVER, item, ops.begin_test_failover, *path, body)
         if kind == "planned":
             body = m.PlannedFailoverInput(properties=m.PlannedFailoverInputProperties(
                 failover_direction="PrimaryToRecovery",
-                provider_specific_details=m.HyperVReplicaAzurePlannedFailoverProviderInput()))
+                provider_specific_details=m.HyperVReplicaAzurePlannedFailoverProviderInput(
+                    recovery_point_id=recovery_point_id)))
             return self._start(vault, PLANNED_FAILOVER, item, ops.begin_planned_failover, *path, body)
         body = m.UnplannedFailoverInput(properties=m.UnplannedFailoverInputProperties(
             failover_direction="PrimaryToRecovery",
             source_site_operations="Required" if shut_down_source else "NotRequired",
-            provider_specific_details=m.HyperVReplicaAzureUnplannedFailoverInput()))
+            provider_specific_details=m.HyperVReplicaAzureUnplannedFailoverInput(recovery_point_id=recovery_point_id)))
         return self._start(vault, UNPLANNED_FAILOVER, item, ops.begin_unplanned_failover, *path, body)
 
+    @translated("replication_protected_items.failover", writes=True)
+    def start_failback(self, vault, item, *, data_sync, create_vm) -> JobHandle:
+        """A planned failover from Azure back on-premises, with the service's data-synchronisation option
+        (``ForSynchronization``: the changes are copied while the VM runs in Azure, then it stops;
+        ``ForDownTime``: it stops first) and whether the on-premises VM is created when it is not found."""
+        ops = self._client(vault).replication_protected_items
+        body = m.PlannedFailoverInput(properties=m.PlannedFailoverInputProperties(
+            failover_direction=DIRECTIONS[RECOVERY_TO_PRIMARY],
+            provider_specific_details=m.HyperVReplicaAzureFailbackProviderInput(
+                data_sync_option=data_sync,
+                recovery_vm_creation_option="CreateVmIfNotFound" if create_vm else "NoAction")))
+        return self._start(vault, FAILBACK, item, ops.begin_planned_failover, *self._path(vault, item), body)
+
     @translated("replication_recovery_plans.failover", writes=True)
-    def start_plan_failover(self, vault, plan, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
+    def start_plan_failback(self, vault, plan, *, data_sync, create_vm) -> JobHandle:
         ops = self._client(vault).replication_recovery_plans
-        details = [m.RecoveryPlanHyperVReplicaAzureFailoverInput(recovery_point_type="Latest")]
+        body = m.RecoveryPlanPlannedFailoverInput(properties=m.RecoveryPlanPlannedFailoverInputProperties(
+            failover_direction=DIRECTIONS[RECOVERY_TO_PRIMARY],
+            provider_specific_details=[m.RecoveryPlanHyperVReplicaAzureFailbackInput(
+                data_sync_option=data_sync,
+                recovery_vm_creation_option="CreateVmIfNotFound" if create_vm else "NoAction")]))
+        return self._start(vault, FAILBACK, plan, ops.begin_planned_failover, plan, body, plan=True)
+
+    @translated("replication_protected_items.reprotect", writes=True)
+    def start_reprotect(self, vault, item, direction) -> JobHandle:
+        """Reverse replication (the Reprotect example's body: the direction and the Hyper-V provider)."""
+        ops = self._client(vault).replication_protected_items
+        body = m.ReverseReplicationInput(properties=m.ReverseReplicationInputProperties(
+            failover_direction=DIRECTIONS[direction], provider_specific_details=m.HyperVReplicaAzureReprotectInput()))
+        return self._start(vault, REVERSE_REPLICATE, item, ops.begin_reprotect, *self._path(vault, item), body)
+
+    @translated("replication_recovery_plans.reprotect", writes=True)
+    def start_plan_reprotect(self, vault, plan, direction) -> JobHandle:
+        """A plan's reprotect takes no body (the plan's Reprotect example): each item reverses its replication."""
+        ops = self._client(vault).replication_recovery_plans
+        return self._start(vault, REVERSE_REPLICATE, plan, ops.begin_reprotect, plan, plan=True)
+
+    @translated("replication_protected_items.apply_recovery_point", writes=True)
+    def start_apply_recovery_point(self, vault, item, recovery_point_id) -> JobHandle:
+        ops = self._client(vault).replication_protected_items
+        body = m.ApplyRecoveryPointInput(properties=m.ApplyRecoveryPointInputProperties(
+            recovery_point_id=recovery_point_id,
+            provider_specific_details=m.HyperVReplicaAzureApplyRecoveryPointInput()))
+        return self._start(vault, CHANGE_PIT, item, ops.begin_apply_recovery_point, *self._path(vault, item), body)
+
+    @translated("replication_recovery_plans.failover", writes=True)
+    def start_plan_failover(self, vault, plan, kind, *, test_network=None, shut_down_source=True,
+                            recovery_point_type="Latest") -> JobHandle:
+        ops = self._client(vault).replication_recovery_plans
+        details = [m.RecoveryPlanHyperVReplicaAzureFailoverInput(recovery_point_type=recovery_point_type)]
         if kind == "test":
             body = m.RecoveryPlanTestFailoverInput(properties=m.RecoveryPlanTestFailoverInputProperties(
                 failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=test_network,

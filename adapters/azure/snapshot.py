@@ -8,6 +8,7 @@ outside the resource group are not followed: the estate format names resources b
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -41,7 +42,16 @@ def _replication(status) -> dict:
             **({"recovery_vm_size": status.recovery_vm_size} if status.recovery_vm_size else {})}
 
 
-def snapshot(adapter, scope: VaultRef) -> dict:
+def _points(adapter, scope: VaultRef, vm: str) -> dict:
+    """An item's recovery points as the estate file keeps them (no schedule: the service's own points)."""
+    return {"every_minutes": None, "points": [
+        {"time": datetime.fromtimestamp(p.time, UTC).isoformat().replace("+00:00", "Z"), "type": p.type}
+        for p in adapter.replication.list_recovery_points(scope, vm)]}
+
+
+def snapshot(adapter, scope: VaultRef, *, recovery_points: bool = False) -> dict:
+    """The estate; with ``recovery_points``, each item's points read (one GET each), else marked to be read
+    from the service when a step asks for them (what a plan does: it needs only the points it shows)."""
     sub, rg = scope.subscription, scope.resource_group
     inventory = AzureInventory(adapter.clients)
     vnets = adapter.network.list_virtual_networks(sub, rg)
@@ -67,7 +77,11 @@ def snapshot(adapter, scope: VaultRef) -> dict:
         nics = {"nics": [_nic(n, target) for n in item.nics]} if item.nics else {"source_ip": "0.0.0.0"}
         entry = {**nics, "state": state.protection_state,
                  "active_location": state.active_location, "test_failover_state": state.test_failover_state,
-                 "replication_health": state.replication_health, **_replication(item.replication)}
+                 "replication_health": state.replication_health, **_replication(item.replication),
+                 "recovery_points": (_points(adapter, scope, item.vm_name) if recovery_points
+                                     else {"every_minutes": None, "from_service": True})}
+        if item.recovery_point_id:
+            entry["recovery_point"] = ids.name_of(item.recovery_point_id)
         items[item.vm_name] = entry
     plans = {}
     for name in inventory.recovery_plans(scope):

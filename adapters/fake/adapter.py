@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from adapters.fake.memory import MemoryStore
@@ -17,7 +18,8 @@ from adapters.shared.errors import NotFoundError
 from adapters.shared.estate import Estate, Latency, Simulation, load_estate
 from adapters.shared.secret import Secret
 
-STATE_FORMAT = "3"  # items in the service's words, NICs as documents of their own, keys known by a keyed HMAC
+STATE_FORMAT = "4"  # items in the service's words (with their recovery points), NICs as documents of their
+# own, keys known by a keyed HMAC
 
 
 def _shown(kind: str, doc: dict) -> dict:
@@ -44,6 +46,8 @@ class Cloud:
         self.scope = (self.subscription.lower(), self.resource_group.lower())  # compared on every ASR call
         self._names: dict[tuple[str, str], str] = {}  # (resource ID, kind) -> name, for IDs found ours
         self._key_salt: bytes | None = None
+        # An estate read from Azure: an item's recovery points, read from the service when first asked.
+        self.points_source: Callable[[str], list] | None = None
 
     def key_salt(self) -> bytes:
         """The state's own random key for the HMAC of each connection's shared key (no bare hash of a key
@@ -144,11 +148,13 @@ class FakeAdapter:
         return adapter
 
     @classmethod
-    def from_estate(cls, estate: Estate, *, calm: bool = False,
-                    shared_keys: dict[str, Secret] | None = None) -> FakeAdapter:
+    def from_estate(cls, estate: Estate, *, calm: bool = False, shared_keys: dict[str, Secret] | None = None,
+                    recovery_points: Callable[[str], list] | None = None) -> FakeAdapter:
         """An in-memory estate; ``shared_keys``: the connections' keys (an estate file keeps keys out),
-        kept as an HMAC like any other."""
+        kept as an HMAC like any other; ``recovery_points``: how to read an item's points (VM name ->
+        ``RecoveryPoint``s) where the estate says they come from the service."""
         adapter = cls(MemoryStore(), estate, None, calm=calm)
+        adapter.cloud.points_source = recovery_points
         adapter.reset()
         for name, key in (shared_keys or {}).items():
             doc = adapter.store.get("connection", name)
@@ -169,7 +175,9 @@ class FakeAdapter:
     def simulation(self, scope=None) -> FakeAdapter:
         """An in-memory copy: takes writes without touching the state file; no latency, faults or
         throttling; jobs finish at once; its own empty ledger."""
-        return FakeAdapter(self.store.copy_in_memory(), self.estate, self.estate_path, calm=True)
+        copy = FakeAdapter(self.store.copy_in_memory(), self.estate, self.estate_path, calm=True)
+        copy.cloud.points_source = self.cloud.points_source
+        return copy
 
     def show(self) -> dict:
         from adapters.fake.seed import KINDS

@@ -28,6 +28,7 @@ from adapters.ports import (
     NicSettings,
     ProtectedItem,
     RecoveryPlan,
+    RecoveryPoint,
     ReplicationStatus,
     VaultRef,
 )
@@ -35,10 +36,14 @@ from adapters.shared import ids
 from adapters.shared.addressing import parsed_address, parsed_network, reserved_addresses
 from adapters.shared.errors import AdapterError, ConflictError, NotFoundError, PermanentError, UnknownOutcomeError
 from adapters.shared.itemstate import (
+    APP_CONSISTENT,
     CANCEL_FAILOVER,
     CHANGE_PIT,
+    CHANGE_POINT_SCENARIO,
     COMMIT,
     COMPLETE_MIGRATION,
+    CRASH_CONSISTENT,
+    DIRECTIONS,
     DISABLE_PROTECTION,
     FAILBACK,
     FAILOVER_OPERATION,
@@ -47,6 +52,8 @@ from adapters.shared.itemstate import (
     PRIMARY,
     PROTECTION_STATES,
     RECOVERY,
+    REPROTECT_SCENARIO,
+    REVERSE_REPLICATE,
     TEST_FAILOVER,
     TEST_FAILOVER_CLEANUP,
     TEST_FAILOVER_STATES,
@@ -65,13 +72,17 @@ PAGE = 100  # items or jobs a list answers per page (each page is a read)
 # specs' examples name them.
 SCENARIO = {PLANNED_FAILOVER: "PlannedFailover", UNPLANNED_FAILOVER: "UnplannedFailover", TEST_FAILOVER: "TestFailover",
             TEST_FAILOVER_CLEANUP: "TestFailoverCleanup", COMMIT: "CommitFailover", CANCEL_FAILOVER: "CancelFailover",
-            UPDATE: "UpdateProtectedItem"}
+            UPDATE: "UpdateProtectedItem", FAILBACK: "PlannedFailover", REVERSE_REPLICATE: REPROTECT_SCENARIO,
+            CHANGE_PIT: CHANGE_POINT_SCENARIO}
 # What an item says while the operation's job runs (besides its currentScenario).
 DURING = {
     PLANNED_FAILOVER: {"protectionState": "PlannedFailoverInitiated"},
     UNPLANNED_FAILOVER: {"protectionState": "UnplannedFailoverInitiated"},
     CANCEL_FAILOVER: {"protectionState": "CancelFailoverStatesBegin"},
     TEST_FAILOVER: {"testFailoverState": "Initiating"},
+    FAILBACK: {"protectionState": "PlannedFailoverInitiated"},
+    REVERSE_REPLICATE: {"protectionState": "ReprotectInitiated"},
+    CHANGE_PIT: {"protectionState": "ChangeRecoveryPointInitiated"},
 }
 # What it says once the operation succeeded, as the specs' examples show it.
 AFTER = {
@@ -82,6 +93,10 @@ AFTER = {
     CANCEL_FAILOVER: {"protectionState": "Protected", "activeLocation": PRIMARY},
     TEST_FAILOVER: {"testFailoverState": "WaitingForCompletion"},
     TEST_FAILOVER_CLEANUP: {"testFailoverState": "MarkedForDeletion"},
+    # back on-premises, the commit pending (the specs' state after a planned failover, at Primary)
+    FAILBACK: {"protectionState": "PlannedFailoverCommitRequired", "activeLocation": PRIMARY},
+    # the Reprotect example: Protected at Primary, replicating to Azure again
+    REVERSE_REPLICATE: {"protectionState": "Protected", "activeLocation": PRIMARY, "testFailoverState": "MarkedForDeletion"},
 }
 # A commit's state follows the failover's.
 COMMITTED = {"PlannedFailoverCommitRequired": "PlannedFailoverStatesBegin",
@@ -96,10 +111,13 @@ def allowed_operations(state: dict) -> tuple[str, ...]:
                    and TEST_FAILOVER_STATES[state["testFailoverState"]] == TestFailover.UP)
         return (TEST_FAILOVER_CLEANUP,) if waiting else ()
     stage = PROTECTION_STATES[state["protectionState"]]
+    home = state["activeLocation"] == PRIMARY
+    # In Azure, as the PlannedFailover, ApplyRecoveryPoint and FailoverCommit examples show; back on-premises
+    # after a failback, a commit, then reverse replication to Azure (what the Reprotect example starts from).
     if stage == Stage.FAILED_OVER:
-        return (COMPLETE_MIGRATION, COMMIT, DISABLE_PROTECTION, CHANGE_PIT)
+        return (COMMIT, DISABLE_PROTECTION) if home else (COMPLETE_MIGRATION, COMMIT, DISABLE_PROTECTION, CHANGE_PIT)
     if stage == Stage.COMMITTED:
-        return (COMPLETE_MIGRATION, DISABLE_PROTECTION, FAILBACK)
+        return (REVERSE_REPLICATE, DISABLE_PROTECTION) if home else (COMPLETE_MIGRATION, DISABLE_PROTECTION, FAILBACK)
     if stage != Stage.PROTECTED or state["activeLocation"] != PRIMARY:
         return ()
     if TEST_FAILOVER_STATES[state["testFailoverState"]] != TestFailover.NONE:
@@ -173,10 +191,32 @@ class FakeReplication:
             name=item["name"], vm_name=item["name"], state=state, nics=nics,
             recovery_vm_ip=primary.recovery_ip if primary and state.failed_over else None,
             test_vm_ip=(primary.test_ip or primary.recovery_ip) if primary and state.test_failed_over else None,
-            id=f"{self._vault_prefix(vault)}/replicationFabrics/{item['fabric']}/replicationProtectionContainers/"
-               f"{item['container']}/replicationProtectedItems/{item['name']}",
+            id=self._item_id(vault, item),
+            recovery_point_id=(f"{self._item_id(vault, item)}/recoveryPoints/{item['recovery_point']}"
+                               if item.get("recovery_point") else None),
             replication=_replication_view(item, state),
         )
+
+    def _item_id(self, vault: VaultRef, item: dict) -> str:
+        return (f"{self._vault_prefix(vault)}/replicationFabrics/{item['fabric']}/replicationProtectionContainers/"
+                f"{item['container']}/replicationProtectedItems/{item['name']}")
+
+    def list_recovery_points(self, vault: VaultRef, item: str) -> list[RecoveryPoint]:
+        self.cloud.read("recovery_points.list_by_replication_protected_items")
+        with self.store.transaction():
+            doc = self._with_points(self._item(vault, item))
+        prefix = f"{self._item_id(vault, doc)}/recoveryPoints/"
+        return [RecoveryPoint(prefix + name, at, kind) for name, at, kind in recovery_points(doc, self.cloud.clock.wall())]
+
+    def _with_points(self, doc: dict) -> dict:
+        """The item, its points read from the service first if the estate says they come from there (call in a
+        transaction)."""
+        spec = doc.get("points") or {}
+        if spec.get("from_service") and self.cloud.points_source is not None:
+            taken = [[p.time, p.type, ids.name_of(p.id)] for p in self.cloud.points_source(doc["name"])]
+            doc["points"] = {**spec, "from_service": False, "taken": taken}
+            self.store.replace("item", doc)
+        return doc
 
     def get_protected_item(self, vault: VaultRef, item: str) -> ProtectedItem:
         self.cloud.read("replication_protected_items.get")
@@ -353,12 +393,15 @@ class FakeReplication:
                params: dict | None = None) -> JobHandle:
         with self.store.transaction():
             docs = [self._item(vault, n) for n in names]
+            if (params or {}).get("recovery_point") or (params or {}).get("recovery_point_type") not in (None, "Latest"):
+                docs = [self._with_points(doc) for doc in docs]
             for doc in docs:
                 state = item_state(doc)
                 if not state.allows(operation):
                     raise PermanentError(_refusal(doc["name"], state, operation), code="OperationNotAllowed",
                                          status=400)
                 _precondition(self.store, doc, operation, params or {})
+                self._check_point(vault, doc, operation, params or {})
             handle = self._start_job(vault, operation, docs, target, plan=plan, params=params)
             resource = (f"{self._vault_prefix(vault)}/replicationRecoveryPlans/{plan}" if plan
                         else self._view(vault, docs[0]).id)
@@ -366,16 +409,58 @@ class FakeReplication:
                               f"{_method(operation)}", resource, {"job": handle.job_id, **(params or {})})
         return handle
 
-    def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
-        self.cloud.write("replication_protected_items.failover")
-        return self._start(vault, FAILOVER_OPERATION[kind], [item], item,
-                           params=_failover_params(kind, test_network, shut_down_source))
+    def _check_point(self, vault: VaultRef, doc: dict, operation: str, params: dict) -> None:
+        """A failover (or a change of point) to a point the item has; reverse replication in the direction the
+        item can replicate."""
+        wanted = params.get("recovery_point")
+        if wanted and wanted not in {name for name, _, _ in recovery_points(doc, self.cloud.clock.wall())}:
+            raise PermanentError(f"Recovery point {wanted} was not found for {doc['name']}: it is not one of the "
+                                 "item's recovery points (list them; old points leave with the retention)",
+                                 code="RecoveryPointNotFound", status=400)
+        if operation == REVERSE_REPLICATE:
+            here = DIRECTIONS["primary_to_recovery" if doc["state"]["activeLocation"] == PRIMARY
+                              else "recovery_to_primary"]
+            if params.get("direction") != here:
+                raise PermanentError(f"{doc['name']} runs at {doc['state']['activeLocation']}: it can only replicate "
+                                     f"{here}, not {params.get('direction')}", code="InvalidFailoverDirection",
+                                     status=400)
 
-    def start_plan_failover(self, vault, plan, kind, *, test_network=None, shut_down_source=True) -> JobHandle:
+    def start_failover(self, vault, item, kind, *, test_network=None, shut_down_source=True,
+                       recovery_point_id=None) -> JobHandle:
+        self.cloud.write("replication_protected_items.failover")
+        params = _failover_params(kind, test_network, shut_down_source)
+        if recovery_point_id:
+            params["recovery_point"] = ids.name_of(recovery_point_id)
+        return self._start(vault, FAILOVER_OPERATION[kind], [item], item, params=params)
+
+    def start_plan_failover(self, vault, plan, kind, *, test_network=None, shut_down_source=True,
+                            recovery_point_type="Latest") -> JobHandle:
         self.cloud.write("replication_recovery_plans.failover")
         names = [n for group in self._plan(vault, plan)["groups"] for n in group]
-        return self._start(vault, FAILOVER_OPERATION[kind], names, plan, plan=plan,
-                           params=_failover_params(kind, test_network, shut_down_source))
+        params = {**_failover_params(kind, test_network, shut_down_source), "recovery_point_type": recovery_point_type}
+        return self._start(vault, FAILOVER_OPERATION[kind], names, plan, plan=plan, params=params)
+
+    def start_failback(self, vault, item, *, data_sync, create_vm) -> JobHandle:
+        self.cloud.write("replication_protected_items.failover")
+        return self._start(vault, FAILBACK, [item], item, params=_failback_params(data_sync, create_vm))
+
+    def start_plan_failback(self, vault, plan, *, data_sync, create_vm) -> JobHandle:
+        self.cloud.write("replication_recovery_plans.failover")
+        names = [n for group in self._plan(vault, plan)["groups"] for n in group]
+        return self._start(vault, FAILBACK, names, plan, plan=plan, params=_failback_params(data_sync, create_vm))
+
+    def start_reprotect(self, vault, item, direction) -> JobHandle:
+        self.cloud.write("replication_protected_items.reprotect")
+        return self._start(vault, REVERSE_REPLICATE, [item], item, params={"direction": DIRECTIONS[direction]})
+
+    def start_plan_reprotect(self, vault, plan, direction) -> JobHandle:
+        self.cloud.write("replication_recovery_plans.reprotect")
+        names = [n for group in self._plan(vault, plan)["groups"] for n in group]
+        return self._start(vault, REVERSE_REPLICATE, names, plan, plan=plan, params={"direction": DIRECTIONS[direction]})
+
+    def start_apply_recovery_point(self, vault, item, recovery_point_id) -> JobHandle:
+        self.cloud.write("replication_protected_items.apply_recovery_point")
+        return self._start(vault, CHANGE_PIT, [item], item, params={"recovery_point": ids.name_of(recovery_point_id)})
 
     def start_commit(self, vault, item) -> JobHandle:
         self.cloud.write("replication_protected_items.failover_commit")
@@ -413,7 +498,8 @@ def _method(operation: str) -> str:
     """The SDK method's name for an operation, as the ledger records it."""
     return {COMMIT: "failover_commit", CANCEL_FAILOVER: "failover_cancel", PLANNED_FAILOVER: "planned_failover",
             UNPLANNED_FAILOVER: "unplanned_failover", TEST_FAILOVER: "test_failover",
-            TEST_FAILOVER_CLEANUP: "test_failover_cleanup"}[operation]
+            TEST_FAILOVER_CLEANUP: "test_failover_cleanup", FAILBACK: "planned_failover",
+            REVERSE_REPLICATE: "reprotect", CHANGE_PIT: "apply_recovery_point"}[operation]
 
 
 def _nic_view(nic: dict) -> NicSettings:
@@ -438,6 +524,40 @@ def _failover_params(kind: str, test_network: str | None, shut_down_source: bool
     return params
 
 
+def _failback_params(data_sync: str, create_vm: bool) -> dict:
+    if data_sync not in ("ForSynchronization", "ForDownTime"):
+        raise PermanentError(f"dataSyncOption {data_sync!r} is neither ForSynchronization nor ForDownTime",
+                             code="InvalidDataSyncOption", status=400)
+    return {"direction": DIRECTIONS["recovery_to_primary"], "data_sync": data_sync,
+            "create_vm": "CreateVmIfNotFound" if create_vm else "NoAction"}
+
+
+def recovery_points(item: dict, now: float) -> list[tuple[str, float, str]]:
+    """The item's recovery points as (name, time, type), oldest first: the schedule's while replication ran
+    (``since`` .. ``stopped``) and within retention, and the points taken otherwise (a snapshot's, a
+    failover's own)."""
+    spec = item.get("points") or {}
+    end = min(now, spec.get("stopped") or now)
+    start = max(now - spec.get("retention_s", 86400.0), spec.get("since") or float("-inf"))
+    found = {}
+    every = spec.get("every_s")
+    if every:
+        first, last = math.ceil(start / every), math.floor(end / every)
+        for k in range(max(first, last - 10_000), last + 1):  # a day of 5-minute points is 288
+            kind = APP_CONSISTENT if k % spec.get("app_every", 12) == 0 else CRASH_CONSISTENT
+            found[k * every] = kind
+    names = {}
+    for at, kind, *name in spec.get("taken", ()):
+        if now - spec.get("retention_s", 86400.0) <= at <= now and at >= (spec.get("since") or float("-inf")):
+            found[at] = kind
+            names[at] = name[0] if name else _point_name(item["name"], at)
+    return [(names.get(at) or _point_name(item["name"], at), at, kind) for at, kind in sorted(found.items())]
+
+
+def _point_name(item: str, at: float) -> str:
+    return f"{item}-{round(at * 1000):x}"
+
+
 def _refusal(name: str, state: ItemState, operation: str) -> str:
     where = f"({state.describe()})"
     if state.stage in (Stage.NOT_PROTECTED, Stage.ENABLING):
@@ -450,6 +570,17 @@ def _refusal(name: str, state: ItemState, operation: str) -> str:
         return f"{name} has no test failover to clean up"
     if operation in FAILOVER_OPERATION.values() and state.failed_over:
         return f"{name} has already failed over {where}"
+    if operation == FAILBACK and not state.failed_over:
+        return f"{name} runs on-premises {where}: there is nothing to fail back"
+    if operation == FAILBACK:
+        return f"{name} cannot fail back before its failover to Azure is committed {where}; commit it first"
+    if operation == REVERSE_REPLICATE and state.failed_over:
+        return (f"{name} runs in Azure {where}: a Hyper-V VM is not reprotected from Azure; its failback "
+                "synchronises the data back, then it is reprotected from on-premises")
+    if operation == REVERSE_REPLICATE:
+        return f"{name} can be reprotected once its failback is committed {where}"
+    if operation == CHANGE_PIT:
+        return f"{name} can change its recovery point only after a failover and before its commit {where}"
     return f"{operation} is not allowed for {name} {where}; allowed: {', '.join(sorted(state.allowed)) or 'none'}"
 
 
@@ -519,6 +650,9 @@ def _completion_error(store, item: dict, job: dict) -> str | None:
     if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER):
         if item.get("inject_failover_error"):
             return item["inject_failover_error"]
+        if job["params"].get("recovery_point_type") and _chosen_point(item, job) is None:
+            return (f"{item['name']} has no {job['params']['recovery_point_type']} recovery point to fail over to "
+                    "(no application-consistent point was taken within the retention)")
         for nic in _nics(store, item):
             rec = nic["recovery"]
             if rec["ip"]:
@@ -550,13 +684,52 @@ def _fail(store, item: dict, job: dict) -> None:
         item["state"] = {**item["state"], "testFailoverState": "Failed"}
 
 
+def _chosen_point(item: dict, job: dict) -> tuple[str, float, str] | None:
+    """The point a failover brings the item up at: the one it names, or per the plan's type of point; the
+    latest is one taken at the failover itself (every change the service has received)."""
+    params, at = job["params"], job["finish_at"]
+    points = recovery_points(item, at)
+    if params.get("recovery_point"):
+        return next((p for p in points if p[0] == params["recovery_point"]), None)
+    wanted = params.get("recovery_point_type") or "Latest"
+    if wanted == "LatestProcessed":
+        return points[-1] if points else None
+    if wanted == "LatestApplicationConsistent":
+        return next((p for p in reversed(points) if p[2] == APP_CONSISTENT), None)
+    return (_point_name(item["name"], at), at, CRASH_CONSISTENT)
+
+
+def _replication(item: dict, **changes) -> None:
+    item["points"] = {**(item.get("points") or {}), **changes}
+
+
 def _apply(store, item: dict, job: dict) -> None:
     operation, name = job["action"], item["name"]
     after = dict(AFTER.get(operation, {}))
     if operation == COMMIT:
         after["protectionState"] = COMMITTED.get(item["state"]["protectionState"], "FailoverCommitted")
+    if operation == CHANGE_PIT:  # the item is failed over as before, at another point
+        after["protectionState"] = job["before"][name]["protectionState"]
+        item["recovery_point"] = job["params"]["recovery_point"]
     item["state"] = {**item["state"], **after}
     nics = _nics(store, item)
+    at = job["finish_at"]
+    if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER):
+        point = _chosen_point(item, job)
+        spec = item.get("points") or {}
+        if point and point[1] not in {t for t, *_ in spec.get("taken", ())} and point[1] == at:
+            _replication(item, taken=[*spec.get("taken", ()), [at, point[2]]])
+        item["recovery_point"] = point[0] if point else None
+        _replication(item, stopped=at)  # no more points from on-premises
+    elif operation == REVERSE_REPLICATE:  # replication starts over: a new initial replication, new points
+        _replication(item, since=at, stopped=None, taken=[])
+        item["recovery_point"] = None
+    elif operation == CANCEL_FAILOVER:
+        _replication(item, stopped=None)
+        item["recovery_point"] = None
+    if operation == FAILBACK:
+        for nic in nics:
+            store.delete("vm", nic["id"])
     if operation in (PLANNED_FAILOVER, UNPLANNED_FAILOVER):
         for nic in nics:
             rec = nic["recovery"]

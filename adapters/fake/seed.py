@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from adapters.fake.store import Store
 from adapters.shared import ids
 from adapters.shared.estate import VM_SIZES, Estate
@@ -59,6 +61,7 @@ def seed_item(store: Store, cloud, vault_name: str, vault, name: str, item) -> N
     stage = PROTECTION_STATES[item.state]
     failed_over = item.active_location == "Recovery" if item.active_location else \
         stage in (Stage.FAILED_OVER, Stage.COMMITTED)
+    points = item.recovery_points or vault.recovery_points
     store.put("item", {
         "name": name, "vault": vault_name, "fabric": vault.fabric, "container": vault.container,
         "nics": [nic.id for nic in nics], "inject_failover_error": item.inject.failover_error,
@@ -67,6 +70,15 @@ def seed_item(store: Store, cloud, vault_name: str, vault, name: str, item) -> N
                   "currentScenario": {"scenarioName": "None", "jobId": "None"}},
         "replication": {"healthErrors": list(item.health_errors), "rpoInSeconds": item.rpo_seconds,
                         "recoveryAzureVMSize": item.recovery_vm_size},
+        "points": {"every_s": points.every_minutes * 60 if points.every_minutes else None,
+                   "app_every": points.app_consistent_every,
+                   "retention_s": float("inf") if points.from_service else points.retention_hours * 3600,
+                   "from_service": points.from_service,
+                   "taken": [[p.time.timestamp() if p.time.tzinfo else p.time.replace(tzinfo=UTC).timestamp(), p.type]
+                             for p in points.points],
+                   # replication runs (points are taken) from `since` until `stopped`
+                   "since": None, "stopped": cloud.clock.wall() if failed_over else None},
+        "recovery_point": item.recovery_point,
     })
     test_up = TEST_FAILOVER_STATES[item.test_failover_state] == TestFailover.UP
     for nic in nics:

@@ -82,7 +82,9 @@ def prefixes_after(current: list[str], add: list[str], remove: list[str]) -> lis
 
     Removing a prefix inside a larger one splits the larger one (192.168.0.0/16 minus 192.168.1.0/24
     leaves 192.168.0.0/24, 192.168.2.0/23, ... 192.168.128.0/17); removing a prefix drops every prefix
-    inside it. Adding a prefix already covered changes nothing; adding a larger one absorbs smaller ones.
+    inside it. Adding a prefix already covered changes nothing; adding a larger one absorbs smaller ones;
+    adding the piece a split took out joins the supernet again (192.168.1.0/24 added to what the removal
+    left gives 192.168.0.0/16 back).
     """
     nets = [parsed_network(p) for p in current]
     for text in remove:
@@ -94,9 +96,24 @@ def prefixes_after(current: list[str], add: list[str], remove: list[str]) -> lis
             elif gone.subnet_of(net) and gone != net:
                 kept.extend(sorted(net.address_exclude(gone)))
         nets = kept
+    added = False
     for text in add:
         new = parsed_network(text)
         if any(new.version == n.version and new.subnet_of(n) for n in nets):
             continue
         nets = [n for n in nets if not (n.version == new.version and n.subnet_of(new))] + [new]
+        added = True
+    if added:  # only what the addition completes is joined; prefixes listed apart otherwise stay apart
+        nets = _joined(nets)
     return [str(n) for n in nets]
+
+
+def _joined(nets: list) -> list:
+    """Adjacent prefixes that together make a larger one, joined, the rest in their order."""
+    merged = [m for version in (4, 6) for m in ipaddress.collapse_addresses(n for n in nets if n.version == version)]
+    out = []
+    for net in nets:
+        home = next(m for m in merged if m.version == net.version and net.subnet_of(m))
+        if home not in out:
+            out.append(home)
+    return out

@@ -5,6 +5,7 @@ Validated with pydantic, every problem collected with its path and line (``Estat
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +76,24 @@ def _known_value(table, field: str):
 HEALTHS_KNOWN = ("None", "Normal", "Warning", "Critical")  # replicationHealth
 
 
+class Point(Model):
+    time: datetime = Field(description="recoveryPointTime (ISO 8601, UTC when no offset is given)")
+    type: Literal["ApplicationConsistent", "CrashConsistent"] = "CrashConsistent"
+
+
+class RecoveryPoints(Model):
+    """The recovery points an item keeps: taken on a schedule (every ``every_minutes``, each
+    ``app_consistent_every``-th one application-consistent, kept ``retention_hours``), and/or a list of
+    points as a snapshot of a real item read them."""
+
+    every_minutes: float | None = Field(5, gt=0, description="a crash-consistent point this often (null: none)")
+    app_consistent_every: int = Field(12, ge=1, description="every Nth scheduled point is application-consistent")
+    retention_hours: float = Field(24, gt=0, description="points older than this are gone")
+    points: list[Point] = Field(default_factory=list, description="points besides the schedule's")
+    from_service: bool = Field(False, description="the item's points are read from the service when first asked "
+                                                  "(a plan against Azure); no schedule, no retention of our own")
+
+
 class ProtectedItem(Model):
     source_ip: str | None = Field(None, description="the VM's IP on-premises (a VM with one NIC)")
     nics: list[Nic] | None = Field(None, description="the VM's NICs, when it has several or names them")
@@ -88,6 +107,8 @@ class ProtectedItem(Model):
     recovery_vm_size: str = Field("Standard_D2s_v3", description="recoveryAzureVMSize: the VM a failover creates")
     recovery: Target | None = None
     test: Target | None = None
+    recovery_points: RecoveryPoints | None = Field(None, description="default: the vault's recovery_points")
+    recovery_point: str | None = Field(None, description="failoverRecoveryPointId, for an item failed over")
     inject: Inject = Field(default_factory=Inject)
 
     _ip = field_validator("source_ip")(classmethod(lambda cls, v: None if v is None else _address(v)))
@@ -126,6 +147,8 @@ class Vault(Model):
     container: str = "primary-site-container"
     protected_items: dict[str, ProtectedItem] = Field(default_factory=dict)
     recovery_plans: dict[str, RecoveryPlan] = Field(default_factory=dict)
+    recovery_points: RecoveryPoints = Field(default_factory=RecoveryPoints,
+                                            description="the replication policy's points, for every item")
 
     @model_validator(mode="after")
     def _plans_name_items(self):

@@ -58,6 +58,21 @@ OPERATIONS = (REVERSE_REPLICATE, COMMIT, PLANNED_FAILOVER, UNPLANNED_FAILOVER, D
 
 FAILOVER_OPERATION = {"test": TEST_FAILOVER, "planned": PLANNED_FAILOVER, "unplanned": UNPLANNED_FAILOVER}
 
+# --- directions (the API's failoverDirection) ------------------------------------------------------
+
+PRIMARY_TO_RECOVERY = "primary_to_recovery"  # on-premises -> Azure
+RECOVERY_TO_PRIMARY = "recovery_to_primary"  # Azure -> on-premises: the way back
+DIRECTIONS = {PRIMARY_TO_RECOVERY: "PrimaryToRecovery", RECOVERY_TO_PRIMARY: "RecoveryToPrimary"}
+
+# --- recovery points ---------------------------------------------------------------------------------
+
+APP_CONSISTENT = "ApplicationConsistent"  # recoveryPointType, as the spec documents it
+CRASH_CONSISTENT = "CrashConsistent"
+RECOVERY_POINT_TYPES = (APP_CONSISTENT, CRASH_CONSISTENT)
+# A recovery plan's failover takes a type of point, not a point (RecoveryPlanHyperVReplicaAzureFailoverInput).
+PLAN_POINT_TYPES = {"latest": "Latest", "latest_processed": "LatestProcessed",
+                    "latest_app_consistent": "LatestApplicationConsistent"}
+
 # --- where the item runs --------------------------------------------------------------------------
 
 PRIMARY = "Primary"
@@ -178,8 +193,10 @@ NO_JOB = "None"  # the last segment of an idle item's jobId, and its scenarioNam
 # The scenarios the specs show on items and recovery plans. Any other is a job of another kind (ASR has
 # many: EnableDr, Resync...): a job runs, and the item waits for it.
 TEST_FAILOVER_SCENARIO = "TestFailover"
+REPROTECT_SCENARIO = "ReverseReplication"
+CHANGE_POINT_SCENARIO = "ChangeRecoveryPoint"
 SCENARIOS = ("None", TEST_FAILOVER_SCENARIO, "PlannedFailover", "UnplannedFailover", "TestFailoverCleanup",
-             "CommitFailover", "CancelFailover", "ReverseReplication")
+             "CommitFailover", "CancelFailover", REPROTECT_SCENARIO, CHANGE_POINT_SCENARIO)
 
 JOB_RUNNING = ("NotStarted", "InProgress", "Cancelling")
 JOB_FINISHED = ("Succeeded", "Failed", "Cancelled", "Suspended", "Other")
@@ -285,6 +302,27 @@ class ItemState:
     @property
     def awaiting_commit(self) -> bool:
         return self.failed_over and COMMIT in self.allowed
+
+    @property
+    def at_primary(self) -> bool:
+        """The item runs on-premises and no job runs on it (never failed over, or failed back)."""
+        return self.active_location == PRIMARY and not self.busy
+
+    @property
+    def failed_back(self) -> bool:
+        """A failover from Azure brought it back on-premises; reverse replication has not started yet
+        (committed or not)."""
+        return self.at_primary and self.stage in (Stage.FAILED_OVER, Stage.COMMITTED)
+
+    @property
+    def failback_committed(self) -> bool:
+        """Back on-premises with no commit pending: the failback is final (or there was none to commit)."""
+        return self.at_primary and COMMIT not in self.allowed and self.stage != Stage.FAILED_OVER
+
+    def replicating(self, direction: str) -> bool:
+        """Protected, and replicating in ``direction`` (towards Azure from Primary, or back from Recovery)."""
+        where = PRIMARY if direction == PRIMARY_TO_RECOVERY else RECOVERY
+        return self.active_location == where and not self.busy and self.stage == Stage.PROTECTED
 
     @property
     def committed(self) -> bool:

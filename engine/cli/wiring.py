@@ -34,11 +34,12 @@ def _azure(settings: Settings, *, read_only: bool) -> Adapter:
                                     fix="set azure.credential in config/failover.yaml; see docs/azure.md")]) from None
 
 
-def simulate_on_fake(estate: Estate, shared_keys: dict[str, Secret]) -> Adapter:
-    """A read estate as a calm fake (no injected latency or faults), with its connections' keys."""
+def simulate_on_fake(estate: Estate, shared_keys: dict[str, Secret], recovery_points=None) -> Adapter:
+    """A read estate as a calm fake (no injected latency or faults), with its connections' keys, and each
+    item's recovery points read from the service when a step asks for them."""
     from adapters.fake import FakeAdapter
 
-    return FakeAdapter.from_estate(estate, calm=True, shared_keys=shared_keys)
+    return FakeAdapter.from_estate(estate, calm=True, shared_keys=shared_keys, recovery_points=recovery_points)
 
 
 def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) -> Adapter:

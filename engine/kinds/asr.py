@@ -1,4 +1,5 @@
-"""Site Recovery step kinds: target IPs, failovers, commit, test-failover cleanup."""
+"""Site Recovery step kinds: target IPs, failovers (to a chosen recovery point, and back from Azure), commit,
+a change of recovery point, test-failover cleanup, reverse replication."""
 
 from __future__ import annotations
 
@@ -7,16 +8,29 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, VaultRef
+from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, RecoveryPoint, VaultRef
 from adapters.shared import ids
 from adapters.shared.addressing import address_text, parsed_address
 from adapters.shared.errors import JobFailedError, NotFoundError
-from adapters.shared.itemstate import CANCEL_FAILOVER, TestFailover
+from adapters.shared.itemstate import (
+    CANCEL_FAILOVER,
+    PLAN_POINT_TYPES,
+    PRIMARY_TO_RECOVERY,
+    RECOVERY_TO_PRIMARY,
+    TestFailover,
+)
+from engine.kinds import points
 from engine.kinds.base import Args, Change, Decision, NotUndoable, StepKind, VerificationFailed
 from engine.kinds.footprint import READ, Scope, Touch, named_resource, protected_item, protected_items
 from engine.kinds.registry import register
 from engine.plan.rules.addresses import check_target_ip
-from engine.plan.rules.items import check_cleanup, check_commit, check_failover
+from engine.plan.rules.items import (
+    check_apply_point,
+    check_cleanup,
+    check_commit,
+    check_failover,
+    check_reprotect,
+)
 from engine.run.context import StepContext
 
 
@@ -220,28 +234,42 @@ class JobOperation(StepKind):
     waits_for_jobs = True
     outputs = {"items": "the VMs the step covers", "job_ids": "the ASR jobs it started (empty when unchanged)"}
 
-    def done(self, item: ProtectedItem, args) -> bool:
+    def done(self, item: ProtectedItem, args, chosen: dict) -> bool:
         raise NotImplementedError
 
     def change(self, item: ProtectedItem, args) -> Change:
         raise NotImplementedError
 
-    def start(self, ctx: StepContext, vault: VaultRef, item: str, args) -> JobHandle:
+    def start(self, ctx: StepContext, vault: VaultRef, item: str, args, chosen: dict) -> JobHandle:
         raise NotImplementedError
 
     def start_plan(self, ctx: StepContext, vault: VaultRef, plan: str, args) -> JobHandle:
         raise NotImplementedError
 
+    def choose(self, ctx: StepContext, vault: VaultRef, items: list[ProtectedItem], args) -> dict:
+        """What the step decides per item before it acts (a recovery point, say): VM name -> choice."""
+        return {}
+
+    def more_changes(self, ctx: StepContext, todo: list[ProtectedItem], args, chosen: dict) -> list[Change]:
+        return []
+
     def plan(self, ctx: StepContext, args) -> Decision:
         vault = ctx.vault(args.vault)
         names = list(args.items or ctx.adapter.replication.get_recovery_plan(vault, args.plan).items)
         items = ctx.items.read(ctx, vault, names)  # with the other plans that start now, if any
-        todo = [item for item in items if not self.done(item, args)]
+        todo = [item for item in items if not self.done(item, args, {})]
+        chosen = self.choose(ctx, vault, todo, args) if todo else {}
+        if chosen:  # done may depend on what was chosen (a change of point: done once at that point)
+            todo = [item for item in todo if not self.done(item, args, chosen)]
         outputs = self.outputs_for(items, [])
         if not todo:
             return Decision("none", outputs=outputs)
-        return Decision("trigger", [self.change(item, args) for item in todo], outputs=outputs,
-                        state=(vault, names, todo), undo=self.undo_for(vault, todo, args))
+        changes = [self.change(item, args) for item in todo] + self.more_changes(ctx, todo, args, chosen)
+        return Decision("trigger", changes, outputs={**outputs, **self.chosen_outputs(ctx, chosen)},
+                        state=(vault, names, todo, chosen), undo=self.undo_for(vault, todo, args))
+
+    def chosen_outputs(self, ctx: StepContext, chosen: dict) -> dict:
+        return {}
 
     def footprint(self, args, scope: Scope) -> list[Touch]:
         """Each item (an item runs one ASR job at a time), or each item of the recovery plan."""
@@ -272,7 +300,7 @@ class JobOperation(StepKind):
         raise NotUndoable(f"{self.name} cannot be undone")
 
     def apply(self, ctx: StepContext, args, decision: Decision) -> dict:
-        vault, names, todo = decision.state
+        vault, names, todo, chosen = decision.state
         # A job already running on an item (started before a crash, or by someone else) is waited
         # for, never repeated; then the state is read again and only what is still missing is started.
         running = [JobHandle(vault, i.state.job, "running job", i.vm_name) for i in todo if i.state.busy]
@@ -280,20 +308,20 @@ class JobOperation(StepKind):
             for handle in running:
                 ctx.log.info("job.attached", job=handle.job_id, on=handle.target)
             ctx.wait_for_jobs(running)
-            todo = [i for i in _read_each(ctx, vault, names) if not self.done(i, args)]
+            todo = [i for i in _read_each(ctx, vault, names) if not self.done(i, args, chosen)]
         handles = []
         if todo:
             if args.plan and len(todo) == len(names):
                 handles = [self._started(ctx, self.start_plan(ctx, vault, args.plan, args))]
             else:
-                handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args)) for item in todo]
+                handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args, chosen)) for item in todo]
             ctx.wait_for_jobs(handles)
         after = _read_after(ctx, vault, names)
-        if missing := [item for item in after if not self.done(item, args)]:
+        if missing := [item for item in after if not self.done(item, args, chosen)]:
             raise VerificationFailed(
                 f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
             )
-        return self.outputs_for(after, [h.job_id for h in running + handles])
+        return {**self.outputs_for(after, [h.job_id for h in running + handles]), **self.chosen_outputs(ctx, chosen)}
 
     @staticmethod
     def _started(ctx: StepContext, handle: JobHandle) -> JobHandle:
@@ -308,10 +336,39 @@ class JobOperation(StepKind):
         return {"items": [item.vm_name for item in items], "job_ids": job_ids}
 
 
+Direction = Literal["primary_to_recovery", "recovery_to_primary"]
+DATA_SYNC = {"before_failover": "ForSynchronization", "during_failover": "ForDownTime"}
+
+
 class FailoverArgs(ItemsOrPlan):
     type: Literal["test", "planned", "unplanned"] = Field(description="test, planned or unplanned")
     network: str | None = Field(None, description="test failover only: the isolated virtual network")
     shut_down_source: bool = Field(True, description="unplanned only: shut the on-premises VMs down first")
+    recovery_point: points.PointChoice | None = Field(
+        None, description="latest, latest_processed, latest_app_consistent, or {before: TIME, consistency: "
+                          "application|crash}; default: the service's latest")
+    direction: Direction = Field(PRIMARY_TO_RECOVERY, description="recovery_to_primary: fail back from Azure")
+    data_sync: Literal["before_failover", "during_failover"] | None = Field(
+        None, description="failback only: synchronise the changes while the VM still runs in Azure "
+                          "(before_failover, the default: short downtime) or after it stops (during_failover)")
+    create_vm: bool | None = Field(None, description="failback only: create the on-premises VM if it is not found")
+
+    _point = field_validator("recovery_point", mode="before")(classmethod(lambda cls, v: points.parsed_choice(v)))
+
+    @model_validator(mode="after")
+    def _failback(self):
+        if self.direction == RECOVERY_TO_PRIMARY:
+            if self.type != "planned":
+                raise ValueError("a failback (direction: recovery_to_primary) is a planned failover: type: planned")
+            if self.recovery_point is not None:
+                raise ValueError("a failback brings the VM's latest state home; recovery_point is for failovers "
+                                 "to Azure")
+        elif self.data_sync is not None or self.create_vm is not None:
+            raise ValueError("data_sync and create_vm are failback options (direction: recovery_to_primary)")
+        if self.plan and isinstance(self.recovery_point, points.PointBefore):
+            raise ValueError("a recovery plan fails over to latest, latest_processed or latest_app_consistent; "
+                             "for a point before a time, list the VMs in `items`")
+        return self
 
     @model_validator(mode="after")
     def _test_network(self):
@@ -329,26 +386,61 @@ class Failover(JobOperation):
     summary = "Test, planned or unplanned failover of protected VMs or a recovery plan; waits for the ASR jobs."
     Args = FailoverArgs
     rules = staticmethod(check_failover)
-    outputs = {**JobOperation.outputs, "ips": "VM name -> the IP it has in Azure after the failover"}
+    outputs = {**JobOperation.outputs, "ips": "VM name -> the IP it has in Azure after the failover",
+               "recovery_points": "with recovery_point: VM name -> the point it came up at (id, time, type, "
+                                  "data_loss_seconds)"}
 
-    def done(self, item: ProtectedItem, args: FailoverArgs) -> bool:
+    def done(self, item: ProtectedItem, args: FailoverArgs, chosen: dict) -> bool:
+        if args.direction == RECOVERY_TO_PRIMARY:
+            return item.state.at_primary
         if args.type == "test":
             return item.state.test_failed_over and not item.state.busy
         return item.state.failed_over and not item.state.busy
 
     def change(self, item: ProtectedItem, args: FailoverArgs) -> Change:
+        if args.direction == RECOVERY_TO_PRIMARY:
+            return Change(f"protected item {item.vm_name}", "active_location", item.state.active_location, "Primary")
         if args.type == "test":
             return Change(f"protected item {item.vm_name}", "test_failover", str(item.state.test_failover), "up")
         return Change(f"protected item {item.vm_name}", "active_location", item.state.active_location, "Recovery")
 
-    def start(self, ctx, vault, item, args: FailoverArgs) -> JobHandle:
+    def choose(self, ctx, vault, items, args: FailoverArgs) -> dict:
+        """The recovery point of each VM still to fail over (read only when the runbook asks for one)."""
+        if args.recovery_point is None or args.plan:
+            return {}
+        return {item.vm_name: point_for(ctx, vault, item.vm_name, args.recovery_point) for item in items}
+
+    def more_changes(self, ctx, todo, args: FailoverArgs, chosen: dict) -> list[Change]:
+        if args.recovery_point is None:
+            return []
+        now = ctx.clock.wall()
+        return [Change(f"protected item {item.vm_name}", "recovery_point", None,
+                       points.shown(chosen[item.vm_name], now) if chosen.get(item.vm_name)
+                       else "latest: every change the service has received (data-loss window: the replication lag)")
+                for item in todo]
+
+    def chosen_outputs(self, ctx, chosen: dict) -> dict:
+        now = ctx.clock.wall()
+        return {"recovery_points": {vm: points.summary(point, now) for vm, point in chosen.items() if point}}
+
+    def start(self, ctx, vault, item, args: FailoverArgs, chosen: dict) -> JobHandle:
+        if args.direction == RECOVERY_TO_PRIMARY:
+            return ctx.adapter.replication.start_failback(vault, item, data_sync=DATA_SYNC[args.data_sync or
+                                                                                          "before_failover"],
+                                                          create_vm=bool(args.create_vm))
+        point = chosen.get(item)
         return ctx.adapter.replication.start_failover(
-            vault, item, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source
+            vault, item, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source,
+            recovery_point_id=point.id if point else None,
         )
 
     def start_plan(self, ctx, vault, plan, args: FailoverArgs) -> JobHandle:
+        if args.direction == RECOVERY_TO_PRIMARY:
+            return ctx.adapter.replication.start_plan_failback(
+                vault, plan, data_sync=DATA_SYNC[args.data_sync or "before_failover"], create_vm=bool(args.create_vm))
         return ctx.adapter.replication.start_plan_failover(
-            vault, plan, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source
+            vault, plan, args.type, test_network=self._network(ctx, args), shut_down_source=args.shut_down_source,
+            recovery_point_type=PLAN_POINT_TYPES[args.recovery_point or "latest"],
         )
 
     def footprint(self, args: FailoverArgs, scope: Scope) -> list[Touch]:
@@ -359,6 +451,8 @@ class Failover(JobOperation):
         return touches
 
     def undo_for(self, vault: VaultRef, todo: list[ProtectedItem], args: FailoverArgs) -> dict:
+        if args.direction == RECOVERY_TO_PRIMARY:
+            return {}  # a failback is not cancelled: fail over again
         return {"vault": vault.__dict__, "items": [i.vm_name for i in todo],
                 "undo": "test failover cleanup" if args.type == "test" else "failover cancel"}
 
@@ -384,22 +478,28 @@ class Failover(JobOperation):
         return {**super().outputs_for(items, job_ids), "ips": ips}
 
 
+class CommitArgs(ItemsOrPlan):
+    direction: Direction = Field(PRIMARY_TO_RECOVERY, description="recovery_to_primary: commit a failback")
+
+
 @register
 class Commit(JobOperation):
     name = "asr.commit"
-    summary = "Commit the failover of protected VMs or a recovery plan; waits for the ASR jobs."
-    Args = ItemsOrPlan
+    summary = "Commit the failover (or failback) of protected VMs or a recovery plan; waits for the ASR jobs."
+    Args = CommitArgs
     rules = staticmethod(check_commit)
 
-    def done(self, item: ProtectedItem, args) -> bool:
-        # Decided from allowed operations, not the free-text protection state: once failed over,
+    def done(self, item: ProtectedItem, args: CommitArgs, chosen: dict) -> bool:
+        # Decided from allowed operations, not the free-text protection state: once failed over (or back),
         # an item that no longer offers Commit (and runs no job) has been committed.
+        if args.direction == RECOVERY_TO_PRIMARY:
+            return item.state.failback_committed
         return item.state.committed
 
     def change(self, item: ProtectedItem, args) -> Change:
         return Change(f"protected item {item.vm_name}", "committed", False, True)
 
-    def start(self, ctx, vault, item, args) -> JobHandle:
+    def start(self, ctx, vault, item, args, chosen) -> JobHandle:
         return ctx.adapter.replication.start_commit(vault, item)
 
     def start_plan(self, ctx, vault, plan, args) -> JobHandle:
@@ -420,13 +520,13 @@ class CleanupTestFailover(JobOperation):
     Args = CleanupArgs
     rules = staticmethod(check_cleanup)
 
-    def done(self, item: ProtectedItem, args) -> bool:
+    def done(self, item: ProtectedItem, args, chosen: dict) -> bool:
         return item.state.test_failover == TestFailover.NONE
 
     def change(self, item: ProtectedItem, args) -> Change:
         return Change(f"protected item {item.vm_name}", "test_failover", str(item.state.test_failover), "none")
 
-    def start(self, ctx, vault, item, args: CleanupArgs) -> JobHandle:
+    def start(self, ctx, vault, item, args: CleanupArgs, chosen) -> JobHandle:
         return ctx.adapter.replication.start_test_failover_cleanup(vault, item, args.comments)
 
     def start_plan(self, ctx, vault, plan, args: CleanupArgs) -> JobHandle:
@@ -434,6 +534,110 @@ class CleanupTestFailover(JobOperation):
 
     def compensate(self, ctx: StepContext, undo: dict) -> str:
         raise NotUndoable("a cleaned-up test failover is not brought back; nothing was left behind")
+
+
+# --------------------------------------------------------------------------------------------------
+# The point in time and the way back
+
+
+def point_for(ctx: StepContext, vault: VaultRef, vm: str, choice) -> RecoveryPoint | None:
+    """The recovery point ``choice`` names for ``vm``, read from its points (``None`` for ``latest``, which
+    the service takes at the failover). No matching point fails the step, naming the newest there is."""
+    if choice == points.LATEST:
+        return None
+    found = ctx.adapter.replication.list_recovery_points(vault, vm)
+    point = points.choose(found, choice)
+    if point is None:
+        raise VerificationFailed(points.no_point_message(vm, choice, found, ctx.clock.wall()))
+    return point
+
+
+class ApplyPointArgs(Args):
+    items: list[str] = Field(min_length=1, description="failed-over VMs whose failover is not committed yet")
+    recovery_point: Literal["latest_processed", "latest_app_consistent"] | points.PointBefore = Field(
+        description="latest_processed, latest_app_consistent, or {before: TIME, consistency: application|crash}")
+    vault: str | None = None
+
+    _point = field_validator("recovery_point", mode="before")(
+        classmethod(lambda cls, v: points.parsed_choice(v, ("latest_processed", "latest_app_consistent"))))
+
+    @property
+    def plan(self) -> None:
+        """A change of point is per VM (the base reads ``plan``)."""
+        return None
+
+    @model_validator(mode="after")
+    def _once(self):
+        if len(set(self.items)) != len(self.items):
+            raise ValueError("`items` lists a VM twice")
+        return self
+
+
+@register
+class ApplyRecoveryPoint(JobOperation):
+    name = "asr.apply_recovery_point"
+    summary = "Move failed-over VMs to another recovery point before the failover is committed."
+    Args = ApplyPointArgs
+    rules = staticmethod(check_apply_point)
+    outputs = {**JobOperation.outputs, "recovery_points": "VM name -> the point it now runs at (id, time, type, "
+                                                           "data_loss_seconds)"}
+
+    def choose(self, ctx, vault, items, args: ApplyPointArgs) -> dict:
+        return {item.vm_name: point_for(ctx, vault, item.vm_name, args.recovery_point) for item in items}
+
+    def done(self, item: ProtectedItem, args, chosen: dict) -> bool:
+        point = chosen.get(item.vm_name)
+        return (not item.state.busy and point is not None and item.recovery_point_id is not None
+                and ids.same(item.recovery_point_id, point.id))
+
+    def change(self, item: ProtectedItem, args) -> Change:
+        return Change(f"protected item {item.vm_name}", "recovery_point",
+                      ids.name_of(item.recovery_point_id) if item.recovery_point_id else None, "changed")
+
+    def more_changes(self, ctx, todo, args, chosen: dict) -> list[Change]:
+        now = ctx.clock.wall()
+        return [Change(f"protected item {item.vm_name}", "recovery_point_time", None,
+                       points.shown(chosen[item.vm_name], now)) for item in todo]
+
+    def chosen_outputs(self, ctx, chosen: dict) -> dict:
+        now = ctx.clock.wall()
+        return {"recovery_points": {vm: points.summary(point, now) for vm, point in chosen.items() if point}}
+
+    def start(self, ctx, vault, item, args, chosen: dict) -> JobHandle:
+        return ctx.adapter.replication.start_apply_recovery_point(vault, item, chosen[item].id)
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        raise NotUndoable("the previous recovery point is not restored automatically: apply it again by time")
+
+
+class ReprotectArgs(ItemsOrPlan):
+    direction: Direction = Field(PRIMARY_TO_RECOVERY, description="primary_to_recovery (default): replicate to "
+                                                                  "Azure again; recovery_to_primary: from Azure")
+
+
+@register
+class Reprotect(JobOperation):
+    name = "asr.reprotect"
+    summary = "Reverse replication (reprotect) of protected VMs or a recovery plan; waits for the ASR jobs."
+    Args = ReprotectArgs
+    rules = staticmethod(check_reprotect)
+
+    def done(self, item: ProtectedItem, args: ReprotectArgs, chosen: dict) -> bool:
+        return item.state.replicating(args.direction)
+
+    def change(self, item: ProtectedItem, args: ReprotectArgs) -> Change:
+        towards = "Azure" if args.direction == PRIMARY_TO_RECOVERY else "on-premises"
+        return Change(f"protected item {item.vm_name}", "replication", item.state.protection_state,
+                      f"replicating to {towards}")
+
+    def start(self, ctx, vault, item, args: ReprotectArgs, chosen) -> JobHandle:
+        return ctx.adapter.replication.start_reprotect(vault, item, args.direction)
+
+    def start_plan(self, ctx, vault, plan, args: ReprotectArgs) -> JobHandle:
+        return ctx.adapter.replication.start_plan_reprotect(vault, plan, args.direction)
+
+    def compensate(self, ctx: StepContext, undo: dict) -> str:
+        raise NotUndoable("reverse replication is not undone: disable protection in the vault if it must stop")
 
 
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:

@@ -55,8 +55,9 @@ class Probe(StepKind):
 
 class ItemStateArgs(ProbeArgs):
     items: list[str] = Field(min_length=1)
-    state: Literal["failed_over", "test_failed_over", "committed", "protected"] = Field(
-        description="failed_over (in Azure), test_failed_over (a test VM is up), committed, protected (at the primary)")
+    state: Literal["failed_over", "test_failed_over", "committed", "protected", "failed_back"] = Field(
+        description="failed_over (in Azure), test_failed_over (a test VM is up), committed, protected (at the "
+                    "primary, replicating to Azure), failed_back (back at the primary, not yet reprotected)")
     vault: str | None = None
 
 
@@ -69,6 +70,8 @@ def _item_state(item) -> list[str]:
             states.append("committed")
     elif state.stage == Stage.PROTECTED:
         states.append("protected")
+    elif state.failed_back:
+        states.append("failed_back")
     if state.test_failed_over:
         states.append("test_failed_over")
     return states

@@ -98,3 +98,10 @@ def test_bad_duration():
     """A duration that is not one says how to write it."""
     with pytest.raises(ValueError, match="30s"):
         parse_duration("soon")
+
+
+def test_adding_back_what_a_split_took_out_joins_the_supernet_and_nothing_else():
+    split = prefixes_after(["192.168.0.0/16"], [], ["192.168.1.0/24"])
+    assert prefixes_after(split, ["192.168.1.0/24"], []) == ["192.168.0.0/16"]
+    apart = ["10.0.0.0/24", "10.0.1.0/24"]
+    assert prefixes_after(apart, ["10.0.0.0/24"], []) == apart  # nothing added: nothing joined

@@ -111,6 +111,8 @@ def collect(store, run_id: str) -> dict:
         },
         "steps": steps,
         "rto": rto,
+        "legs": _legs(steps),
+        "recovery_points": _recovery_points(steps),
         "cleanup": {k: v for k, v in cleanup.items() if k != "window"},
     }
     return redact_data(document)
@@ -233,6 +235,42 @@ def _step(record: StepRecord, transitions, operations, jobs, store, run_id: str,
         "compensation": compensation,
         "transitions": history,
     }
+
+
+# The legs of a failover and of the way back, told apart by what the step changed.
+LEG_KINDS = ("asr.failover", "asr.commit", "asr.apply_recovery_point", "asr.reprotect")
+
+
+def _leg_of(step: dict) -> str:
+    fields = {(c["field"], c["after"]) for c in step["changes"]}
+    if ("active_location", "Primary") in fields:
+        return "failback"
+    if ("active_location", "Recovery") in fields:
+        return "failover to Azure"
+    if any(f == "test_failover" for f, _ in fields):
+        return "test failover"
+    if step["kind"] == "asr.commit":
+        return "commit"
+    if step["kind"] == "asr.reprotect":
+        return "reprotect"
+    if step["kind"] == "asr.apply_recovery_point":
+        return "change of recovery point"
+    return step["kind"]
+
+
+def _legs(steps: list[dict]) -> list[dict]:
+    """Each ASR leg of the run (failover, commit, failback, reprotect...) that changed something, with its
+    time: what a round trip's report shows."""
+    return [{"step": s["id"], "leg": _leg_of(s), "start_s": s["start_s"], "duration_s": s["duration_s"],
+             "vms": len((s["outputs"] or {}).get("items") or [])}
+            for s in steps if s["kind"] in LEG_KINDS and s["outcome"] == "succeeded"]
+
+
+def _recovery_points(steps: list[dict]) -> list[dict]:
+    """The recovery point each VM was failed over (or moved) to, and the data-loss window it meant."""
+    return [{"step": s["id"], "vm": vm, "time": point.get("time"), "type": point.get("type"),
+             "data_loss_s": point.get("data_loss_seconds")}
+            for s in steps for vm, point in sorted(((s["outputs"] or {}).get("recovery_points") or {}).items())]
 
 
 def _cleanup(result: RunResult, steps: list[dict], kind: str, since, transitions) -> dict:

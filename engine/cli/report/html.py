@@ -419,6 +419,24 @@ def _cleanup_section(document: dict) -> str:
     return "".join(parts)
 
 
+def _legs_section(document: dict) -> str:
+    """The legs of a failover and of the way back, and the recovery point each VM took (when there are)."""
+    parts = []
+    if document.get("legs"):
+        rows = "".join(f"<tr><td>{_e(leg['leg'])}</td><td>{_e(leg['step'])}</td><td>{leg['vms']}</td>"
+                       f"<td>{_e(format_duration(leg['start_s']))}</td><td>{_e(format_duration(leg['duration_s']))}</td>"
+                       "</tr>" for leg in document["legs"])
+        parts.append("<h2 id=\"legs\">Legs</h2><table class=\"legs\"><tr><th>leg</th><th>step</th><th>VMs</th>"
+                     f"<th>start</th><th>took</th></tr>{rows}</table>")
+    if document.get("recovery_points"):
+        rows = "".join(f"<tr><td>{_e(p['vm'])}</td><td>{_e(p['step'])}</td><td>{_e(p['time'])}</td>"
+                       f"<td>{_e(p['type'])}</td><td>{_e(format_duration(p['data_loss_s']))}</td></tr>"
+                       for p in document["recovery_points"])
+        parts.append("<h2 id=\"points\">Recovery points</h2><table class=\"points\"><tr><th>VM</th><th>step</th>"
+                     f"<th>point</th><th>consistency</th><th>data-loss window</th></tr>{rows}</table>")
+    return "".join(parts)
+
+
 def render_html(document: dict) -> str:
     """The report as one self-contained HTML page (no external resource, no script)."""
     document = redact_data(document)
@@ -445,6 +463,7 @@ def render_html(document: dict) -> str:
 {_legend(statuses)}
 <h2 id="steps">Steps</h2>
 {_steps_table(document)}
+{_legs_section(document)}
 <h2 id="rto">Recovery time</h2>
 {_rto_table(document)}
 <h2 id="cleanup">Cleanup</h2>

@@ -60,6 +60,15 @@ def render_markdown(document: dict) -> str:
         lines.append(f"| {index} | {_md(step['id'])} | {_md(step['kind'])} | {_md(status_of(step))} | "
                      f"{_md(format_duration(step.get('start_s')))} | {_md(format_duration(step.get('duration_s')))} | "
                      f"{step['attempts']}/{step['retries']} | {changes} | {notes or '—'} |")
+    if document.get("legs"):
+        lines += ["", "## Legs", "", "| leg | step | VMs | start | took |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {_md(leg['leg'])} | {_md(leg['step'])} | {leg['vms']} | {_md(format_duration(leg['start_s']))} | "
+                  f"{_md(format_duration(leg['duration_s']))} |" for leg in document["legs"]]
+    if document.get("recovery_points"):
+        lines += ["", "## Recovery points", "", "| VM | step | point | consistency | data-loss window |",
+                  "|---|---|---|---|---:|"]
+        lines += [f"| {_md(p['vm'])} | {_md(p['step'])} | {_md(p['time'])} | {_md(p['type'])} | "
+                  f"{_md(format_duration(p['data_loss_s']))} |" for p in document["recovery_points"]]
     lines += ["", "## Recovery time", ""]
     rto = document.get("rto")
     if rto:

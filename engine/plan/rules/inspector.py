@@ -20,7 +20,7 @@ from engine.model.runbook import Step
 from engine.plan.rules.dns import dns_follows_changed_ips
 from engine.plan.rules.isolation import tests_isolated_from_later_recovery
 from engine.plan.rules.races import unordered_steps
-from engine.plan.rules.subnets import routed_to_azure, whole_subnets_move
+from engine.plan.rules.subnets import routed_home, routed_to_azure, whole_subnets_come_home, whole_subnets_move
 from engine.plan.rules.withdrawals import Withdrawal, withdrawn_before_failover
 
 
@@ -33,6 +33,7 @@ class NetworkPlanInspector:
     kept_ip_items: dict[str, tuple[str, str]] = field(default_factory=dict)  # vm -> (ip, recovery subnet prefix)
     changed_ip_items: dict[str, str] = field(default_factory=dict)  # vm -> new ip
     failed_over: set[str] = field(default_factory=set)  # VMs a planned/unplanned failover step covers
+    failed_back: set[str] = field(default_factory=set)  # VMs a failback step covers
     test_networks: set[str] = field(default_factory=set)
     recovery_networks: set[str] = field(default_factory=set)
     dns_ips: set[str] = field(default_factory=set)
@@ -90,6 +91,9 @@ class NetworkPlanInspector:
         if not self.unrun("asr.failover", started=False):  # a failed one's items are known: before_step
             whole_subnets_move(self, adapter)
         routed_to_azure(self, adapter)
+        if not self.unrun("asr.failover", started=False):
+            whole_subnets_come_home(self, adapter)
+        routed_home(self, adapter)
         if not self.unrun("dns.record"):
             dns_follows_changed_ips(self, result)
         withdrawn_before_failover(self, adapter, result)

@@ -1,18 +1,32 @@
-"""NET009: each failover, commit and cleanup names protected items (or a recovery plan) of the vault, in
-a state that allows the operation when the step runs."""
+"""NET009: each failover, failback, commit, change of recovery point, cleanup and reprotect names protected
+items (or a recovery plan) of the vault, in a state that allows the operation when the step runs. RP001:
+each VM has the recovery point the step asks for."""
 
 from __future__ import annotations
 
 from adapters.ports import ProtectedItem
 from adapters.shared import ids
 from adapters.shared.errors import NotFoundError
-from adapters.shared.itemstate import COMMIT, FAILOVER_OPERATION, TEST_FAILOVER_CLEANUP
+from adapters.shared.itemstate import (
+    CHANGE_PIT,
+    COMMIT,
+    FAILBACK,
+    FAILOVER_OPERATION,
+    PRIMARY_TO_RECOVERY,
+    RECOVERY_TO_PRIMARY,
+    REVERSE_REPLICATE,
+    TEST_FAILOVER_CLEANUP,
+)
 from engine.model.runbook import Step
 from engine.plan.rules.isolation import check_isolated
+from engine.plan.rules.points import check_points
 
 
 def check_failover(inspector, step: Step, args, adapter) -> None:
     items = _items(inspector, step, args, adapter)
+    if args.direction == RECOVERY_TO_PRIMARY:
+        check_failback(inspector, step, items)
+        return
     if args.type == "test":
         inspector.test_networks.add(ids.resolve(args.network, ids.VIRTUAL_NETWORK, inspector.target.subscription,
                                            inspector.target.resource_group).lower())
@@ -23,17 +37,60 @@ def check_failover(inspector, step: Step, args, adapter) -> None:
         for item in items:
             inspector.steps_of.setdefault(("failover", item.vm_name), step)
     needed = FAILOVER_OPERATION[args.type]
+    todo = []
     for item in items:
         done = item.state.test_failed_over if args.type == "test" else item.state.failed_over
         if not done and not item.state.busy and not item.state.allows(needed):
             _not_allowed(inspector, step, item, needed)
+        elif not done:
+            todo.append(item)
+    if args.recovery_point is not None and not args.plan:
+        check_points(inspector, step, args, adapter, todo)
+
+
+def check_failback(inspector, step: Step, items: list[ProtectedItem]) -> None:
+    inspector.failed_back |= {item.vm_name for item in items}
+    for item in items:
+        inspector.steps_of.setdefault(("failback", item.vm_name), step)
+        if not item.state.at_primary and not item.state.busy and not item.state.allows(FAILBACK):
+            fix = ("commit the failover to Azure first (asr.commit), and put that step in this step's needs"
+                   if item.state.awaiting_commit else "check the item's state in the vault and the order of the steps")
+            _not_allowed(inspector, step, item, FAILBACK, fix)
 
 
 def check_commit(inspector, step: Step, args, adapter) -> None:
+    back = args.direction == RECOVERY_TO_PRIMARY
     for item in _items(inspector, step, args, adapter):
-        if not item.state.committed and not item.state.busy and not item.state.allows(COMMIT):
-            _not_allowed(inspector, step, item, COMMIT, "a commit needs a failover first: put the failover step "
-                              "in this step's needs")
+        done = item.state.failback_committed if back else item.state.committed
+        if not done and not item.state.busy and not item.state.allows(COMMIT):
+            _not_allowed(inspector, step, item, COMMIT, f"a commit needs a {'failback' if back else 'failover'} "
+                         "first: put that step in this step's needs")
+
+
+def check_apply_point(inspector, step: Step, args, adapter) -> None:
+    todo = []
+    for item in _items(inspector, step, args, adapter):
+        if not item.state.busy and not item.state.allows(CHANGE_PIT):
+            _not_allowed(inspector, step, item, CHANGE_PIT, "a recovery point changes after a failover to Azure and "
+                         "before its commit: put this step after the failover and before the commit")
+        else:
+            todo.append(item)
+    check_points(inspector, step, args, adapter, todo)
+
+
+def check_reprotect(inspector, step: Step, args, adapter) -> None:
+    for item in _items(inspector, step, args, adapter):
+        if item.state.replicating(args.direction) or item.state.busy or item.state.allows(REVERSE_REPLICATE):
+            continue
+        if args.direction == RECOVERY_TO_PRIMARY and item.state.failed_over:
+            fix = ("a Hyper-V VM in Azure is not reprotected: its failback (asr.failover with direction: "
+                   "recovery_to_primary) synchronises the data back; reprotect it once the failback is committed")
+        elif args.direction == PRIMARY_TO_RECOVERY and item.state.failed_back:
+            fix = "commit the failback first (asr.commit with direction: recovery_to_primary) in this step's needs"
+        else:
+            fix = ("reprotect follows a committed failback: fail back (direction: recovery_to_primary), commit, "
+                   "then reprotect")
+        _not_allowed(inspector, step, item, REVERSE_REPLICATE, fix)
 
 
 def check_cleanup(inspector, step: Step, args, adapter) -> None:

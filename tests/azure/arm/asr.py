@@ -57,7 +57,7 @@ EXAMPLE_ITEM = "f8491e4f-817a-40dd-a90c-af773978c75b"
 
 ACTIONS = {"plannedfailover": "planned", "unplannedfailover": "unplanned", "testfailover": "test",
            "testfailovercleanup": "cleanup", "failovercommit": "commit", "failovercancel": "cancel",
-           "reprotect": "reprotect"}
+           "reprotect": "reprotect", "applyrecoverypoint": "change_point"}
 PLAN_TIMES = {"planned": "lastPlannedFailoverTime", "unplanned": "lastUnplannedFailoverTime",
               "test": "lastTestFailoverTime"}
 
@@ -71,6 +71,15 @@ def service_error(code: str, message: str, when: str) -> dict[str, Any]:
     return {"serviceErrorDetails": {"code": code, "message": message, "possibleCauses": "",
                                     "recommendedAction": "", "activityId": str(uuid.uuid4())},
             "errorLevel": "Error", "creationTime": when}
+
+
+def _point_of_type(item: Item, point_type: str | None) -> str | None:
+    """The point a plan's failover takes per item: the newest application-consistent one for
+    ``LatestApplicationConsistent``, else the newest (the latest, processed at the failover)."""
+    points = item.points
+    if point_type == "LatestApplicationConsistent":
+        points = [p for p in points if p[2] == "ApplicationConsistent"]
+    return points[-1][0] if points else None
 
 
 class SiteRecovery:
@@ -143,6 +152,8 @@ class SiteRecovery:
                     return self._update(req, item)
                 if len(rest) == 5 and req.method == "POST" and kinds[4] in ACTIONS:
                     return self._item_action(req, item, ACTIONS[kinds[4]])
+                if kinds[4:] == ["recoverypoints"] and req.method == "GET":
+                    return ok({"value": [self._point_doc(item, p) for p in item.points]})
         raise ArmError(404 if req.method == "GET" else 405, "NotFound" if req.method == "GET" else "MethodNotAllowed",
                        f"The double has no {req.method} on {req.path}")
 
@@ -300,6 +311,8 @@ class SiteRecovery:
         item.recovered = [self.estate.place(item, nic, vnet, subnet, ip, test=False)
                           for nic, vnet, subnet, ip, _ in self._placements(job, item)]
         item.stage, item.failover_kind, item.active_location = "failed_over", job.kind, "Recovery"
+        # the point named, else the latest: one the service takes as the failover processes what it received
+        item.failover_point = job.point or _point_of_type(item, job.point_type)
         item.protection_state = ("PlannedFailoverCommitRequired" if job.kind == "planned"
                                  else "UnplannedFailoverCommitPendingStatesBegin")
         item.test_failover_state = "MarkedForDeletion"
@@ -333,6 +346,10 @@ class SiteRecovery:
         item.job, item.description, item.failover_kind = None, None, None
         item.stage, item.protection_state, item.active_location = "protected", "Protected", "Primary"
         item.test_failover_state = "MarkedForDeletion"
+
+    def _after_change_point(self, job: Job, item: Item) -> None:
+        item.job, item.description = None, None
+        item.stage, item.failover_point = "failed_over", job.point
 
     def _after_update(self, job: Job, item: Item) -> None:
         if item.pending is not None:
@@ -368,13 +385,40 @@ class SiteRecovery:
                                                   "found: give networkId with networkType VmNetworkAsInput.")
         return vnet
 
+    def _point_doc(self, item: Item, point: tuple[str, str, str]) -> dict[str, Any]:
+        """A point as the RecoveryPoints_ListByReplicationProtectedItems example shows one."""
+        template = specs.body(SERVICE, "RecoveryPoints_ListByReplicationProtectedItems")["value"][0]
+        doc = specs.rebase(template, self._replacements(item.vault, item))
+        name, at, kind = point
+        doc["name"], doc["id"] = name, f"{item.id}/recoveryPoints/{name}"
+        doc["properties"] = {**doc["properties"], "recoveryPointTime": at, "recoveryPointType": kind}
+        return doc
+
+    def _point(self, req: Request, item: Item) -> str | None:
+        """The recovery point a request names (the provider input's ``recoveryPointId``, or ``recoveryPointId``
+        of an apply), checked against the item's points: 400 ``RecoveryPointNotFound`` otherwise."""
+        props = (req.json() or {}).get("properties") or {}
+        wanted = props.get("recoveryPointId") or (props.get("providerSpecificDetails") or {}).get("recoveryPointId")
+        if not wanted:
+            return None
+        name = wanted.rstrip("/").rsplit("/", 1)[-1]
+        if not wanted.lower().startswith(f"{item.id}/recoveryPoints/".lower()) or name not in {
+                p[0] for p in item.points}:
+            raise bad_request("RecoveryPointNotFound", f"The recovery point '{wanted}' was not found for the "
+                                                       f"replication protected item '{item.vm}'.")
+        return name
+
     def _item_action(self, req: Request, item: Item, kind: str) -> Reply:
         kind = self._kind(req, kind)
         refusal = self._refusal(item, JOB_KINDS[kind][2])
         if refusal:
             raise refusal
         network = self._test_network(req) if kind == "test" else None
+        point = self._point(req, item)
+        if kind == "change_point" and point is None:
+            raise bad_request("InvalidRecoveryPoint", "applyRecoveryPoint needs a recoveryPointId.")
         job = self.start(item.vault, kind, [item], test_network=network)
+        job.point = point
         return self._accepted(req, job, f"ReplicationProtectedItems_{self._example_name(kind)}")
 
     def _plan_action(self, req: Request, plan: Plan, kind: str) -> Reply:
@@ -387,13 +431,16 @@ class SiteRecovery:
                                                      f"'{plan.name}': " + " ".join(r.message for r in refused))
         network = self._test_network(req) if kind == "test" else None
         job = self.start(plan.vault, kind, plan.items, plan=plan, test_network=network)
+        details = ((req.json() or {}).get("properties") or {}).get("providerSpecificDetails") or [{}]
+        job.point_type = details[0].get("recoveryPointType")
         return self._accepted(req, job, f"ReplicationRecoveryPlans_{self._example_name(kind)}")
 
     @staticmethod
     def _example_name(kind: str) -> str:
         return {"planned": "PlannedFailover", "failback": "PlannedFailover", "unplanned": "UnplannedFailover",
                 "test": "TestFailover", "cleanup": "TestFailoverCleanup", "commit": "FailoverCommit",
-                "cancel": "FailoverCancel", "reprotect": "Reprotect", "update": "Update"}[kind]
+                "cancel": "FailoverCancel", "reprotect": "Reprotect", "update": "Update",
+                "change_point": "ApplyRecoveryPoint"}[kind]
 
     def _accepted(self, req: Request, job: Job, example: str) -> Reply:
         """202 with the example's headers: Azure-AsyncOperation (the operation) and Retry-After."""
@@ -558,6 +605,9 @@ class SiteRecovery:
         })
         if item.last_failover:
             props["lastSuccessfulFailoverTime"] = item.last_failover
+        props.pop("failoverRecoveryPointId", None)
+        if item.failover_point and item.active_location == "Recovery":
+            props["failoverRecoveryPointId"] = f"{item.id}/recoveryPoints/{item.failover_point}"
         if item.last_test_failover:
             props["lastSuccessfulTestFailoverTime"] = item.last_test_failover
         props["providerSpecificDetails"] = {**(props.get("providerSpecificDetails") or {}), **self._details(item)}

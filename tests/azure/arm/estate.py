@@ -13,6 +13,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,24 @@ def opaque_nic_id(item: str, index: int) -> str:
     ``Microsoft:{VM GUID}\\{NIC GUID}``)."""
     nic = uuid.uuid5(uuid.NAMESPACE_URL, f"{item}/nic{index}")
     return base64.b64encode(f"Microsoft:{item.upper()}\\{str(nic).upper()}".encode()).decode()
+
+
+def recovery_points(item: str, schedule: dict | None) -> list[tuple[str, str, str]]:
+    """The points the replication policy kept up to the double's epoch: one every ``every_minutes`` (5), each
+    ``app_consistent_every``-th (12) application-consistent, for ``retention_hours`` (24)."""
+    from tests.azure.arm.service import EPOCH
+
+    schedule = schedule or {}
+    every = timedelta(minutes=schedule.get("every_minutes") or 5)
+    count = int(timedelta(hours=schedule.get("retention_hours") or 24) / every)
+    app_every = schedule.get("app_consistent_every") or 12
+    points = []
+    for k in range(count, -1, -1):
+        at = EPOCH - k * every
+        kind = "ApplicationConsistent" if (count - k) % app_every == 0 else "CrashConsistent"
+        points.append((str(uuid.uuid5(uuid.NAMESPACE_URL, f"{item}/{at.isoformat()}")),
+                       at.strftime("%Y-%m-%dT%H:%M:%S.%f0Z"), kind))
+    return points
 
 
 def etag() -> str:
@@ -185,6 +204,7 @@ class Estate:
         self.vaults[name.lower()] = vault  # its items' addresses count as they are placed
         for vm, raw in (spec.get("protected_items") or {}).items():
             item = vault.items[vm.lower()] = self._item(vault, vm, raw or {})
+            item.points = recovery_points(item.name, (raw or {}).get("recovery_points") or spec.get("recovery_points"))
             self._seed_placement(item)
         for plan, raw in (spec.get("recovery_plans") or {}).items():
             groups = [[vault.items[vm.lower()] for vm in group] for group in raw["groups"]]

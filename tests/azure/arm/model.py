@@ -67,6 +67,7 @@ JOB_KINDS = {
     "commit": ("CommitFailover", "Commit", "Commit"),
     "cancel": ("CancelFailover", "Cancel failover", "CancelFailover"),
     "reprotect": ("ReverseReplication", "Reverse replicate", "ReverseReplicate"),
+    "change_point": ("ChangeRecoveryPoint", "Change recovery point", "ChangePit"),
     "update": ("UpdateVmProperties", "Update the virtual machine", None),
 }
 
@@ -253,6 +254,8 @@ class Item:
     health_errors: list[str] = field(default_factory=list)  # healthErrors, by their errorMessage
     rpo_seconds: int | None = 120  # rpoInSeconds, as of the request (lastRpoCalculatedTime)
     vm_size: str = "Standard_D2s_v3"  # recoveryAzureVMSize
+    points: list[tuple[str, str, str]] = field(default_factory=list)  # (name, recoveryPointTime, type), oldest first
+    failover_point: str | None = None  # the point its failover used (failoverRecoveryPointId)
 
     @property
     def id(self) -> str:
@@ -312,6 +315,8 @@ class Job:
     operation: str = ""  # the replicationOperationStatus ID its 202 named
     test_network: VNet | None = None
     previous: dict[str, Job | None] = field(default_factory=dict)  # item name -> the job it named before
+    point: str | None = None  # the recovery point a failover or a change of point names
+    point_type: str | None = None  # a plan's failover: the type of point each item takes
 
     @property
     def scenario(self) -> str:
