@@ -98,7 +98,7 @@ def test_a_journal_deleted_mid_run_stops_it_before_its_next_change(tmp_path):
     call (exit 1, naming the journal), rather than go on unrecorded and end `succeeded`."""
     durable.slow_estate(tmp_path)
     process = durable.failover(tmp_path, "run", str(SUBNET_FAILOVER), "--no-preflight")
-    assert durable.wait_until(tmp_path, durable.after_operation("update_network_settings", "done"), process)
+    assert durable.wait_until(tmp_path, durable.after_operation("start_network_update", "done"), process)
     sent = len(durable.fake(tmp_path, "ledger"))
     for name in ("journal.db", "journal.db-wal", "journal.db-shm"):
         (tmp_path / name).unlink(missing_ok=True)

@@ -66,7 +66,7 @@ def test_simultaneous_resumes_of_one_run_exactly_one_proceeds(tmp_path):
     mutating call is sent twice."""
     durable.slow_estate(tmp_path, job_ms=30_000_000)  # jobs of minutes: the one that proceeds is still going
     process = durable.failover(tmp_path, "run", str(durable.RUNBOOK), "--no-preflight")
-    assert durable.wait_until(tmp_path, durable.after_operation("update_network_settings", "done"), process)
+    assert durable.wait_until(tmp_path, durable.after_operation("start_network_update", "done"), process)
     process.kill()
     process.communicate(timeout=60)
     sent = durable.ledger_counts(tmp_path)
