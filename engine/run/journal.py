@@ -93,7 +93,8 @@ CREATE INDEX IF NOT EXISTS checks_by_runbook ON checks (runbook, adapter, at);
 APPLICATION_ID = 0x464F4A31  # "FOJ1" in the SQLite header: this file is a failover journal
 SQLITE_MAGIC = b"SQLite format 3\x00"
 JOURNAL_TABLES = {"runs", "steps", "transitions", "operations", "jobs", "approvals", "schedule_claims", "locks",
-                  "lock_events", "checks", "sqlite_sequence"}
+                  "lock_events", "checks", "sqlite_sequence",
+                  "redo"}  # a journal an earlier version wrote kept its redo log's table: still a journal
 
 
 def who() -> str:

@@ -106,3 +106,19 @@ def test_a_journal_row_holds_no_secret_even_where_json_escapes_it():
     assert "61c2" not in row
     assert _dump({"error": "nothing to hide", "n": 1}) == json.dumps({"error": "nothing to hide", "n": 1},
                                                                      sort_keys=True)
+
+
+def test_a_journal_an_earlier_version_wrote_opens_with_its_history(tmp_path):
+    """A journal from before the file carried its application id, with the redo log table that version
+    kept: still a journal, its runs readable, not refused as another program's database."""
+    import sqlite3
+
+    path = tmp_path / "journal.db"
+    older = sqlite3.connect(path)
+    older.executescript("CREATE TABLE redo (seq INTEGER PRIMARY KEY, sql TEXT);")
+    older.close()
+    journal = Journal(path)
+    try:
+        assert journal.runs(limit=5) == []
+    finally:
+        journal.close()
