@@ -38,6 +38,11 @@ def test_ready_then_drift_then_the_trend(tmp_path, estate_file):
     assert history["trend"] == "RN" and history["checks"][0]["codes"] == ["RDY001"]
     drills = json_out(run_cli("history", "--drills", "-o", "json"))
     assert [(r["runbook"], r["ready"]) for r in drills["readiness"]] == [("woodgrove-subnet-failover", False)]
+    page = run_cli("history", "--drills", "--format", "html").stdout
+    section = page[page.index('id="readiness"'):]
+    assert "woodgrove-subnet-failover" in section and "NOT READY" in section and "RDY001" in section
+    markdown = run_cli("history", "--drills", "--format", "markdown").stdout
+    assert "## Readiness between drills" in markdown and "**NOT READY** | RDY001" in markdown
 
 
 def test_text_names_code_resource_change_and_fix(tmp_path, estate_file):

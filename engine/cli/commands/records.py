@@ -82,6 +82,9 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
                 found = by_id.get(run["run_id"], {})
                 run.update({k: found.get(k) for k in ("verdict", "passed", "recovered_s", "target_s", "met")})
             document.update(trend=chart["trend"], passed=chart["passed"], failed=chart["failed"])
+            from engine.cli.views.checks import latest_checks
+
+            document["readiness"] = chart["readiness"] = latest_checks(session.journal.checks(limit=500))
         if page != HistoryFormat.text:
             if not drills:
                 raise InvalidInput([Problem("CLI005", f"--format {page.value} draws the drill history",
@@ -99,9 +102,8 @@ def history(limit: Annotated[int, typer.Option("--limit", "-n", help="how many r
             shown += (f"\n\ntrend (oldest → newest): {document['trend']}  "
                       f"({document['passed']} passed, {document['failed']} failed)")
         if drills:
-            from engine.cli.views.checks import latest_checks, readiness_text
+            from engine.cli.views.checks import readiness_text
 
-            document["readiness"] = latest_checks(session.journal.checks(limit=500))
             shown += readiness_text(document["readiness"])
         if out is None or session.json:
             session.emit(document, shown)

@@ -149,11 +149,25 @@ def render_history_html(history: dict, title: str = "Drill history") -> str:
 {body}
 <h2 id="drills">Drills</h2>
 {table}
+{_readiness_html(history.get("readiness") or [])}
 </main>
 </body>
 </html>
 """
     return redact(page)
+
+
+def _readiness_html(rows: list[dict]) -> str:
+    """Between the drills: the latest readiness check of each runbook (``failover check``)."""
+    if not rows:
+        return ""
+    cells = []
+    for row in rows:
+        state = "ready" if row["ready"] else '<b class="not-ready">NOT READY</b>'
+        cells.append(f"<tr><td>{_e(row['runbook'])}</td><td>{_e(row['adapter'])}</td><td>{_e(row['at'])}</td>"
+                     f"<td>{state}</td><td>{_e(', '.join(row['codes']) or '—')}</td></tr>")
+    return ('<h2 id="readiness">Readiness between drills</h2><table class="readiness"><tr><th>runbook</th>'
+            "<th>adapter</th><th>checked</th><th>state</th><th>findings</th></tr>" + "".join(cells) + "</table>")
 
 
 def render_history_markdown(history: dict) -> str:
@@ -167,6 +181,12 @@ def render_history_markdown(history: dict) -> str:
         lines.append(f"| {_md(drill['run_id'])} | {_md(drill['started_at'])} | {_md(drill['schedule'] or drill['runbook'])}"
                      f" | {_md(format_duration(drill['recovered_s']))} | {_md(format_duration(drill['target_s']))} "
                      f"| {verdict} |")
+    if history.get("readiness"):
+        lines += ["", "## Readiness between drills", "", "| runbook | adapter | checked | state | findings |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {_md(r['runbook'])} | {_md(r['adapter'])} | {_md(r['at'])} | "
+                  f"{'ready' if r['ready'] else '**NOT READY**'} | {_md(', '.join(r['codes']) or '—')} |"
+                  for r in history["readiness"]]
     return redact("\n".join(lines) + "\n")
 
 
