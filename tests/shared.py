@@ -185,5 +185,7 @@ def wait_for_lease_expiry(storage: BlobServiceClient, url: str) -> None:
     """Until no lock of the container is leased any more: the condition is asked of the service, a
     quarter second apart (a lease's expiry cannot be waited on otherwise)."""
     container = storage.get_container_client(url.rsplit("/", 1)[1])
+    deadline = time.monotonic() + 300  # a lease lasts at most 60 s; this only stops a hang
     while any(b.lease.state == "leased" for b in container.list_blobs(name_starts_with="locks/")):
+        assert time.monotonic() < deadline, "a lock's lease never expired"
         time.sleep(0.25)

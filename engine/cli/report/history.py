@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.shared.secret import redact, redact_data
 from engine.cli.report.collect import collect
-from engine.cli.report.html import CSS, _e, _when
+from engine.cli.report.html import _e, _when, page
 from engine.model.durations import format_duration
 
 PASS, FAIL = "#2f9e44", "#e03131"
@@ -133,28 +133,14 @@ def render_history_html(history: dict, title: str = "Drill history") -> str:
                f"{history['trend'] or '—'}")
     body = (f'<div class="chart-box">{history_svg(history)}</div>' if history["drills"]
             else '<p class="muted">No drill in the journal yet.</p>')
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<h1>{_e(title)}</h1>
+    return page(title, f"""<h1>{_e(title)}</h1>
 <p id="summary">{_e(summary)}</p>
 <h2 id="chart">Recovery time against the objective</h2>
 {body}
 <h2 id="drills">Drills</h2>
 {table}
 {_readiness_html(history.get("readiness") or [])}
-</main>
-</body>
-</html>
-"""
-    return redact(page)
+""")
 
 
 def _readiness_html(rows: list[dict]) -> str:

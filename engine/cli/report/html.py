@@ -437,12 +437,9 @@ def _legs_section(document: dict) -> str:
     return "".join(parts)
 
 
-def render_html(document: dict) -> str:
-    """The report as one self-contained HTML page (no external resource, no script)."""
-    document = redact_data(document)
-    title = f"{document.get('runbook')} · {document.get('headline') or document.get('status')} · {document.get('run_id')}"
-    statuses = sorted({s["status"] for s in document["steps"]})
-    html = f"""<!DOCTYPE html>
+def page(title: str, main: str) -> str:
+    """One self-contained page: the house's head and style around ``main``, redacted."""
+    return redact(f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -452,7 +449,18 @@ def render_html(document: dict) -> str:
 </head>
 <body>
 <main>
-{_verdict_block(document)}
+{main}</main>
+</body>
+</html>
+""")
+
+
+def render_html(document: dict) -> str:
+    """The report as one self-contained HTML page (no external resource, no script)."""
+    document = redact_data(document)
+    title = f"{document.get('runbook')} · {document.get('headline') or document.get('status')} · {document.get('run_id')}"
+    statuses = sorted({s["status"] for s in document["steps"]})
+    return page(title, f"""{_verdict_block(document)}
 <h1>{_e(document.get('runbook'))} <span class="muted">{_e(document.get('kind'))} {_e(document.get('run_id'))}</span></h1>
 {_meta(document)}
 {_counts(document)}
@@ -470,8 +478,4 @@ def render_html(document: dict) -> str:
 {_cleanup_section(document)}
 <footer>Report {_e(document.get('report_version'))} generated {_e(document.get('generated_at'))} from the journal ·
 runbook {_e(document.get('runbook_path'))} sha256 {_e(document.get('runbook_sha256'))}</footer>
-</main>
-</body>
-</html>
-"""
-    return redact(html)
+""")
