@@ -188,8 +188,11 @@ class ReplicationPort(Protocol):
     ) -> ProtectedItem: ...  # writes; the item as the update left it (the operation's own answer)
 
     def start_network_update(
-        self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings
-    ) -> JobHandle: ...  # writes; the same update, accepted: its job is followed like a failover's
+        self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings,
+        current: ProtectedItem | None = None,
+    ) -> JobHandle: ...  # writes; the same update, accepted: its job is followed like a failover's. ``current``:
+    # the item as the caller has just read it, so an adapter that builds the request from the item's NIC
+    # (its IP configuration's name, the values kept) need not read it again
 
     def list_recovery_points(self, vault: VaultRef, item: str) -> list[RecoveryPoint]: ...  # oldest first
 
@@ -424,6 +427,11 @@ class SecretStorePort(Protocol):
 # The adapter as a whole
 
 # Every port method that changes the cloud: journaled (intent, outcome) and counted in the fake's ledger.
+LIST_PAGE = 100  # what a paged list answers per page (ARM's ``nextLink``): each page is a read of its own
+# The reads that answer a paged list: ARM charges a token per page, not per call.
+PAGED_LISTS = frozenset({"list_protected_items", "list_recovery_points", "list_virtual_networks",
+                         "list_connections", "list_route_tables"})
+
 WRITE_OPERATIONS = frozenset({
     "update_network_settings", "start_network_update", "start_failover", "start_plan_failover", "start_commit",
     "start_plan_commit",

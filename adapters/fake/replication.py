@@ -22,6 +22,7 @@ from dataclasses import asdict
 
 from adapters.fake.network import ip_user, virtual_network
 from adapters.ports import (
+    LIST_PAGE,
     Job,
     JobHandle,
     NetworkSettings,
@@ -66,7 +67,6 @@ from adapters.shared.itemstate import (
 
 UPDATE = "UpdateProtectedItem"  # the job that changes an item's target network (an operation of the fake's own)
 UPDATE_RETRY_AFTER_S = 30.0  # what ASR answers a PATCH with (the specs' example); the call polls at that pace
-PAGE = 100  # items or jobs a list answers per page (each page is a read)
 
 # The scenario a job of each operation runs as (its scenarioName, and the item's currentScenario), as the
 # specs' examples name them.
@@ -231,7 +231,7 @@ class FakeReplication:
 
     def _pages(self, operation: str, count: int) -> None:
         """A list is paged (``nextLink``): each page is a read of its own."""
-        for _ in range(max(1, math.ceil(count / PAGE))):
+        for _ in range(max(1, math.ceil(count / LIST_PAGE))):
             self.cloud.read(operation)
 
     def _plan(self, vault: VaultRef, name: str) -> dict:
@@ -284,7 +284,8 @@ class FakeReplication:
         self._await(vault, handle)
         return self._item_view(vault, item)
 
-    def start_network_update(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings) -> JobHandle:
+    def start_network_update(self, vault: VaultRef, item: str, nic_id: str, settings: NetworkSettings,
+                             current: ProtectedItem | None = None) -> JobHandle:
         """The PATCH alone: accepted, its job queued; the caller follows the job."""
         self.cloud.write("replication_protected_items.update")
         with self.store.transaction():

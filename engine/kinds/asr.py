@@ -140,7 +140,7 @@ class SetTargetIp(StepKind):
         vault, item, nic, want = decision.state
         # The update is an ASR job: followed with the run's other jobs (one paged list for all), this step's
         # slot free meanwhile, then the item read once to check it against what was wanted.
-        handle = ctx.adapter.replication.start_network_update(vault, item.vm_name, nic.nic_id, want)
+        handle = ctx.adapter.replication.start_network_update(vault, item.vm_name, nic.nic_id, want, current=item)
         ctx.log.info("job.started", job=handle.job_id, operation=handle.operation, on=handle.target)
         ctx.on_job_started(handle)
         ctx.wait_for_jobs([handle], interruptible=False)  # as the call it was: an interrupt lets it end

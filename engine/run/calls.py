@@ -12,6 +12,7 @@ puts the chain together for a step; each policy can be tested alone.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,15 @@ from typing import Any
 
 import tenacity
 
-from adapters.ports import JOB_OPERATIONS, WRITE_OPERATIONS, DnsPort, NetworkPort, ReplicationPort
+from adapters.ports import (
+    JOB_OPERATIONS,
+    LIST_PAGE,
+    PAGED_LISTS,
+    WRITE_OPERATIONS,
+    DnsPort,
+    NetworkPort,
+    ReplicationPort,
+)
 from adapters.shared.errors import ThrottledError
 from engine.model.runbook import RetryPolicy
 from engine.run.retry import RETRYABLE, after_first_try, retrying
@@ -112,14 +121,28 @@ class JournalWrites(Policy):
 
 class Pace(Policy):
     """A token of the run's ARM buckets before each request; waiting for one is waiting (``sleep`` is the
-    step's, which counts it so)."""
+    step's, which counts it so). A paged list costs a read per page: it takes as many tokens as the same
+    list's pages the last time (one, the first time) before it is sent, and settles the difference once its
+    answer shows how many pages it took."""
 
     def __init__(self, limiter, sleep: Callable[[float], None]):
         self.limiter, self.sleep = limiter, sleep
 
     def send(self, call: Call) -> Any:
-        self.limiter.acquire(call.bucket, self.sleep)
-        return self.next.send(call)
+        if call.name not in PAGED_LISTS:
+            self.limiter.acquire(call.bucket, self.sleep)
+            return self.next.send(call)
+        key = (call.name, *map(str, call.args))
+        expected = self.limiter.pages.get(key, 1)
+        self.limiter.acquire("read", self.sleep, expected)
+        answer = self.next.send(call)
+        pages = max(1, math.ceil(len(answer) / LIST_PAGE))
+        self.limiter.pages[key] = pages
+        if pages > expected:
+            self.limiter.acquire("read", self.sleep, pages - expected)
+        elif pages < expected:
+            self.limiter.refund("read", expected - pages)
+        return answer
 
 
 @dataclass

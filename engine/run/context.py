@@ -111,7 +111,7 @@ class StepContext:
         started, cpu_started = time.monotonic(), time.thread_time()
         self.on_waiting(True)
         try:
-            finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline)
+            finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline, self.deadline)
         finally:
             self.on_waiting(False)
             self.waited_s += time.monotonic() - started

@@ -38,6 +38,7 @@ class RateLimiter:
                         "write": TokenBucket(writes[0] * margin, writes[1] * margin, clock)}
         self.clock = clock
         self.waited_s = 0.0
+        self.pages: dict[tuple, int] = {}  # a paged list's pages the last time it was read
 
     def acquire(self, kind: str, sleep: Callable[[float], None], count: int = 1) -> None:
         wait = self.buckets[kind].reserve(count)

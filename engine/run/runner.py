@@ -116,7 +116,9 @@ class Runner:
         self.jobs = JobTracker(VIEWS["replication"](chain(*polls, Send(adapter))), adapter.clock, job_poll_interval,
                                self.log, inline=self.one_at_a_time,
                                on_poll=(lambda job: self.observer.job_polled(self.result, job))
-                               if self.observer.observes("job_polled") else None)
+                               if self.observer.observes("job_polled") else None,
+                               pace=(lambda pages: self.limiter.acquire("read", adapter.clock.sleep, pages))
+                               if self.limiter is not None else None)
         self.items = ItemReader(inline=self.one_at_a_time)
         if prior is not None:
             self._adopt(prior)
@@ -193,6 +195,7 @@ class Runner:
             self.cancel.set()
             if not self._wakeup.done():
                 self._wakeup.set_result(None)
+        self.jobs.wake_all()  # steps waiting on ASR jobs look at the interrupt now
         if first:
             self.log.warning("run.stopping", why=why)
 

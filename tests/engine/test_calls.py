@@ -112,6 +112,34 @@ def test_pace_takes_a_token_of_the_calls_bucket_and_waits_for_one_when_empty():
     assert limiter.buckets["write"].tokens == 0
 
 
+def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_known():
+    """ARM charges a list a read per page: the first list of 250 items takes one token as it is sent and
+    two more once its answer shows three pages; the same list again takes its three before it is sent,
+    and gives back what it did not use when the answer is shorter."""
+    class Frozen:
+        def monotonic(self):
+            return 0.0
+
+    limiter = RateLimiter((100, 1), (100, 1), Frozen(), margin=1.0)
+    taken: list[float] = []
+
+    class Watch(Policy):
+        def send(self, call):
+            taken.append(100 - limiter.buckets["read"].tokens)  # tokens taken when the list leaves
+            return self.next.send(call)
+
+    items = Call("replication", "list_protected_items", (VAULT,), {})
+    paced = chain(Pace(limiter, lambda s: None), Watch(), Answer(["item"] * 250, ["item"] * 250, ["item"] * 50))
+    paced.send(items)
+    assert (taken, limiter.buckets["read"].tokens) == ([1], 97)
+    paced.send(items)
+    assert (taken[1], limiter.buckets["read"].tokens) == (6, 94)  # three more, taken before it left
+    paced.send(items)
+    assert (taken[2], limiter.buckets["read"].tokens) == (9, 93)  # three taken, two given back
+    paced.send(read())
+    assert limiter.buckets["read"].tokens == 92  # a GET: one
+
+
 def test_tally_counts_reads_and_writes_and_the_time_spent_in_them():
     tally = Tally()
     chain(tally, Answer()).send(read())

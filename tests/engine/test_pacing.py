@@ -14,7 +14,7 @@ from adapters.shared.clock import Clock
 from adapters.shared.errors import NotFoundError, TransientError
 from engine.model.runbook import RetryPolicy, Target
 from engine.run.calls import step_adapter
-from engine.run.context import StepContext
+from engine.run.context import Cancelled, StepContext, StepTimeout
 from engine.run.items import ItemReader
 from engine.run.jobs import JobTracker
 from engine.run.logs import get_logger
@@ -152,4 +152,104 @@ def test_a_poll_wakes_only_the_steps_whose_jobs_finished():
     jobs.done.add("b")
     threads["b"].join(timeout=60)
     assert set(returned) == {"a", "b"}
+    tracker.stop()
+
+
+def test_a_waiting_step_sleeps_until_its_job_ends_without_looking_at_the_clock():
+    """A step waiting on a job is woken once, when the poll sees its job end: thousands can wait at once
+    without each waking every poll interval to look at its deadline."""
+    jobs = Jobs()
+    tracker = JobTracker(jobs, Clock(0.001), 5.0, get_logger())  # a poll every 5 ms of real time
+    looked: list[float] = []
+    waiting = threading.Thread(target=lambda: tracker.wait([JobHandle(VAULT, "a", "PlannedFailover", "a")],
+                                                           lambda: looked.append(time.monotonic()),
+                                                           deadline=tracker.clock.monotonic() + 3600))
+    waiting.start()
+    wait_for(lambda: len(jobs.lists) >= 10)  # ten polls saw the job still running
+    jobs.done.add("a")
+    waiting.join(timeout=60)
+    assert not waiting.is_alive()
+    assert looked == []  # never woken before its job ended
+    tracker.stop()
+
+
+def test_a_waiting_step_is_woken_at_its_deadline_and_at_an_interrupt():
+    """The poller wakes a step whose deadline has passed (its check then raises); ``wake_all`` wakes every
+    waiting step at once (the run is being interrupted), long before its deadline."""
+    jobs = Jobs()
+    clock = Clock(0.001)
+    tracker = JobTracker(jobs, clock, 5.0, get_logger())
+    outcome: dict[str, str] = {}
+    interrupted = threading.Event()
+
+    def wait(job_id: str, deadline: float) -> None:
+        def check() -> None:
+            if interrupted.is_set():
+                raise Cancelled("interrupted")
+            if clock.monotonic() >= deadline:
+                raise StepTimeout("past its deadline")
+        try:
+            tracker.wait([JobHandle(VAULT, job_id, "PlannedFailover", job_id)], check, deadline=deadline)
+            outcome[job_id] = "finished"
+        except (Cancelled, StepTimeout) as error:
+            outcome[job_id] = type(error).__name__
+
+    soon = threading.Thread(target=wait, args=("soon", clock.monotonic() + 30))  # 30 ms of real time
+    soon.start()
+    soon.join(timeout=60)
+    assert outcome == {"soon": "StepTimeout"}
+    late = threading.Thread(target=wait, args=("late", clock.monotonic() + 3_600_000))  # an hour of real time
+    late.start()
+    wait_for(lambda: any("late" in polled for polled in jobs.lists))
+    interrupted.set()
+    tracker.wake_all()
+    late.join(timeout=60)
+    assert outcome["late"] == "Cancelled"
+    assert not jobs.done  # neither job ever ended
+    tracker.stop()
+
+
+def test_a_poll_of_many_jobs_takes_a_read_for_each_page_back_to_the_oldest_job_followed():
+    """Jobs are listed newest first: a poll reads every job this run followed since the oldest one still
+    running, a read per 100; the list's first read is taken by the call, the others by the tracker."""
+    jobs = Jobs()
+    paced: list[int] = []
+    tracker = JobTracker(jobs, Clock(0.001), 5.0, get_logger(), pace=paced.append)
+    finished_first = [JobHandle(VAULT, f"old{i}", "UpdateProtectedItem", f"vm{i}") for i in range(250)]
+    jobs.done.update(h.job_id for h in finished_first)
+    tracker.wait(finished_first, lambda: None, deadline=tracker.clock.monotonic() + 3600)
+    assert paced[-1] == 2  # 250 jobs: three pages
+    waiting = [JobHandle(VAULT, f"new{i}", "PlannedFailover", f"plan{i}") for i in range(2)]
+    jobs.done.update(h.job_id for h in waiting)
+    tracker.wait(waiting, lambda: None, deadline=tracker.clock.monotonic() + 3600)
+    assert paced[-1] == 0  # the two newest jobs: one page, the old ones behind them not read
+    tracker.stop()
+
+
+def test_an_old_job_behind_many_new_ones_is_read_alone_not_by_listing_back_to_it():
+    """A plan's failover started before five hundred target-IP updates: listing back to it would read six
+    pages per poll; the poll lists the recent jobs (a page) and reads the old one with a GET."""
+    jobs = Jobs()
+    paced: list[int] = []
+    tracker = JobTracker(jobs, Clock(0.001), 5.0, get_logger(), pace=paced.append)
+    old = JobHandle(VAULT, "plan", "PlannedFailover", "plan01")
+    waiting = threading.Thread(target=tracker.wait, args=([old], lambda: None),
+                               kwargs={"deadline": tracker.clock.monotonic() + 3600})
+    waiting.start()
+    updates = [JobHandle(VAULT, f"update{i}", "UpdateProtectedItem", f"vm{i}") for i in range(500)]
+    jobs.done.update(h.job_id for h in updates[:495])
+    tracker.wait(updates[:495], lambda: None, deadline=tracker.clock.monotonic() + 3600)
+    recent = threading.Thread(target=tracker.wait, args=(updates[495:], lambda: None),
+                              kwargs={"deadline": tracker.clock.monotonic() + 3600})
+    recent.start()
+    polls = len(jobs.lists)
+    wait_for(lambda: {"update495", "update499"} <= set().union(*jobs.lists[polls:]))
+    later = jobs.lists[polls:]
+    assert {"update495", "update496", "update497", "update498", "update499"} in later  # listed together
+    assert {"plan"} in later and not any("plan" in polled and len(polled) > 1 for polled in later)
+    assert paced[-1] == 0  # the list of the five: one page
+    jobs.done.update({"plan", *(h.job_id for h in updates[495:])})
+    waiting.join(timeout=60)
+    recent.join(timeout=60)
+    assert not waiting.is_alive() and not recent.is_alive()
     tracker.stop()
