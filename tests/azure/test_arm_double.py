@@ -3,8 +3,10 @@ pipeline: its answers are the REST specs' example payloads, moved by its own log
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
+import ssl
 import time
 from pathlib import Path
 
@@ -615,6 +617,50 @@ def test_the_https_server_answers_an_sdk_client_that_trusts_its_ca(server):
         requests.get(f"{server.url}/subscriptions/{SUB}?api-version=1", timeout=10)  # not trusted without the CA
 
 
+ROUTE = f"{NET}/routeTables/woodgrove-rt/routes/{{name}}?api-version=2024-05-01"
+ROUTE_BODY = b'{"properties": {"addressPrefix": "192.168.9.0/24", "nextHopType": "Internet"}}'
+
+
+def connection(server) -> http.client.HTTPSConnection:
+    """A keep-alive connection to the server that has had one answer read (TLS session tickets and all: its
+    socket holds nothing unread, so closing it ends the stream as a killed process's socket does)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=str(server.ca_file)))
+    conn.request("GET", f"{NET}/routeTables/woodgrove-rt?api-version=2024-05-01")
+    assert conn.getresponse().read() and not server.quiet()
+    return conn
+
+
+@pytest.mark.parametrize("sent", [0, len(ROUTE_BODY) // 2])
+def test_a_request_whose_body_never_arrives_whole_goes_no_further_than_the_socket(server, sent):
+    """A client gone between a request's headers and the end of its body (urllib3 sends them in two writes: a
+    CLI killed between them): the server does not hand the service a request it never received whole (ARM
+    would not act on it), so the double neither records nor answers it."""
+    conn = connection(server)
+    head = (f"PUT {ROUTE.format(name='cut')} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(ROUTE_BODY)}\r\n\r\n").encode()
+    conn.sock.sendall(head + ROUTE_BODY[:sent])
+    conn.sock.close()  # no TLS close_notify, as when the process dies
+    assert server.wait_quiet(timeout=30)
+    assert [s.method for s in server.service.sent] == ["GET"]
+    assert "cut" not in server.service.estate.route_tables["woodgrove-rt"].routes
+
+
+def test_a_request_held_by_the_double_is_carried_out_after_its_client_has_gone(server):
+    """A request sent whole reaches the service even if its client dies first (``hold_next`` stands for the
+    time it spends on the way): the server is not quiet until it has been handled."""
+    held = server.service.hold_next("PUT", r"/routes/late$")
+    conn = connection(server)
+    conn.request("PUT", ROUTE.format(name="late"), ROUTE_BODY, {"Content-Type": "application/json"})
+    assert held.arrived.wait(timeout=30)
+    conn.sock.close()
+    assert not server.quiet()  # its connection is open while the double holds the request
+    held.release.set()
+    assert server.wait_quiet(timeout=30)
+    assert [(s.method, s.status) for s in server.service.sent] == [("GET", 200), ("PUT", 201)]
+    assert "late" in server.service.estate.route_tables["woodgrove-rt"].routes
+
+
 def test_the_stub_az_gives_azure_identity_a_token_and_key_vault_is_tunnelled(server, tmp_path, monkeypatch):
     """AzureCliCredential runs the stub az (first on PATH) and gets a token; Key Vault's host is reached through
     the server's CONNECT tunnel."""
@@ -644,6 +690,7 @@ def test_a_cli_killed_mid_failover_resumes_against_the_same_double(server, tmp_p
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
     assert posted and proc.returncode == -signal.SIGKILL
+    assert server.wait_quiet(timeout=60)  # every request the dead process sent has been dealt with
     assert any(j.scenario == "PlannedFailover" for j in service.jobs())  # the double outlived its client
     runs = json.loads(cli.run("status", "--output", "json", timeout=60).stdout)["runs"]
     resumed = cli.run("resume", runs[0]["run_id"], "--yes", "--output", "json", timeout=240)

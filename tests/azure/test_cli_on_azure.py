@@ -1,8 +1,9 @@
 """`failover` as an operator runs it, a process of its own, against the ARM double over HTTPS (the double
 lives in the test process, so a kill -9 of the CLI leaves Azure's state behind, as it would): an idle
 protected estate answered with the specs' payloads runs the Woodgrove runbooks to success, a second run
-sends no mutating request, and a run killed at any of its mutating requests is resumed without repeating
-one."""
+sends no mutating request, and a run killed at any of its mutating requests, or with one on its way, is
+resumed without repeating one (the resume starts once the double has handled, or dropped as cut short, every
+request the dead process had sent)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.azure.arm import ArmService
 from tests.azure.arm.client import prepare_cli
+from tests.azure.arm.http import Hold
 from tests.azure.arm.server import ArmServer
 from tests.conftest import CHANGE_IP, REPO, SUBNET_FAILOVER, WOODGROVE
 from tests.durable import VPN_KEY
@@ -92,6 +94,26 @@ def reference(tmp_path_factory):
         return writes(service)
 
 
+def killed(cli, proc, held: Hold | None = None) -> None:
+    """SIGKILL (then the ``held`` request let through), and wait until the double has dealt with every request
+    the dead process had sent: handled if it arrived whole (ARM carries out a request whose client has gone),
+    dropped if cut short. Only then does the resume read the state: what these tests hold the journal to is
+    that a resume repeats no request the service had already received when it read."""
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    if held is not None:
+        held.release.set()
+    assert cli.server.wait_quiet(timeout=60), "the killed CLI's connections to the double are still open"
+
+
+def repeated(service, reference) -> list:
+    """The mutating requests sent more often than the uninterrupted run sent them, each with the statuses the
+    double answered (in order)."""
+    extra = writes(service) - reference
+    return [(method, path, [s.status for s in service.writes if (s.method, s.path.lower()) == (method, path)])
+            for method, path in extra]
+
+
 @pytest.mark.parametrize("kill_at", [1, 3, 4, 6, 7, 9, 10, 12])
 def test_kill_9_at_a_mutating_request_then_resume_repeats_none(azure_cli, reference, kill_at):
     """The CLI is killed once the double has answered its Nth mutating request (a PATCH, a failover, a
@@ -102,10 +124,29 @@ def test_kill_9_at_a_mutating_request_then_resume_repeats_none(azure_cli, refere
     try:
         reached = service.wait_for(lambda s: len(s.writes) >= kill_at, timeout=240)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        killed(cli, proc)
     assert reached, "the run never got that far"
     runs = json.loads(cli.run("history", "-o", "json", timeout=60).stdout)["runs"]
     resumed = cli.run("resume", runs[0]["run_id"], "--yes", "-o", "json", timeout=300)
     succeeded(resumed)
-    assert writes(service) == reference
+    assert writes(service) == reference, repeated(service, reference)
+
+
+@pytest.mark.parametrize("kill_at", [1, 10])
+def test_a_request_in_flight_when_the_cli_is_killed_lands_before_the_resume_reads(azure_cli, reference, kill_at):
+    """Killed with its next mutating request sent but not yet handled (the double holds it: the next target-IP
+    PATCH, the route PUT after the DELETE): the request is carried out once the process is dead, and the
+    resume, which reads after it, sees its effect and does not send it again."""
+    cli, service = azure_cli
+    held = service.hold_next(after_writes=kill_at)
+    proc = cli.popen("run", str(SUBNET_FAILOVER), "--yes", "-o", "json")
+    try:
+        arrived = held.arrived.wait(timeout=240)
+        in_flight = not cli.server.quiet()  # the held request's connection is open
+    finally:
+        killed(cli, proc, held)  # the dead process's request reaches the service after the kill
+    assert arrived and in_flight, "the run never got that far"
+    assert len(service.writes) > kill_at  # the held request was handled, though its client is dead
+    runs = json.loads(cli.run("history", "-o", "json", timeout=60).stdout)["runs"]
+    succeeded(cli.run("resume", runs[0]["run_id"], "--yes", "-o", "json", timeout=300))
+    assert writes(service) == reference, repeated(service, reference)

@@ -58,6 +58,7 @@ class CliSetup:
     az: Path
     az_log: Path
     env: dict[str, str]
+    server: ArmServer | None = None  # the double it talks to
 
     def command(self, *args: str) -> list[str]:
         """``failover ARGS`` with the venv's interpreter (no dependency on a console script being on PATH)."""
@@ -116,4 +117,4 @@ def prepare_cli(folder: Path, server: ArmServer, *, job_poll_interval: float = 0
     })
     if server.proxy_url:
         env["HTTPS_PROXY"] = server.proxy_url
-    return CliSetup(folder, settings_file, az, log, env)
+    return CliSetup(folder, settings_file, az, log, env, server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,24 @@ class Fault:
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method.upper() == method.upper() and bool(self.pattern.search(path))
+
+
+@dataclass
+class Hold:
+    """A request kept waiting before the double looks at it, until ``release`` is set (see ``hold_next``)."""
+
+    method: str | None  # None: any mutating request
+    pattern: re.Pattern
+    after_writes: int  # only once the double has recorded this many mutating requests
+    timeout: float
+    arrived: threading.Event = field(default_factory=threading.Event)  # the request came (and waits)
+    release: threading.Event = field(default_factory=threading.Event)  # the test lets it through
+    taken: bool = False
+
+    def matches(self, method: str, path: str, writes: int) -> bool:
+        if self.taken or writes < self.after_writes or not self.pattern.search(path):
+            return False
+        return method.upper() not in ("GET", "HEAD") if self.method is None else method.upper() == self.method.upper()
 
 
 class ArmError(Exception):

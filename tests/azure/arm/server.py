@@ -9,7 +9,14 @@ with SIGKILL) talks to the double in the test process, whose state survives the 
 - TLS: a throwaway certificate authority (``ca_file``) and a server certificate for ``127.0.0.1``,
   ``localhost`` and ``*.vault.azure.net``, made with ``cryptography`` in a temporary folder.
 
-A request the service drops (``drop_next``) closes the connection without an answer.
+A request the service drops (``drop_next``) closes the connection without an answer. A request whose body
+ends before its ``Content-Length`` (its client went away mid-request: killed between sending the headers and
+the body, say) is not a request: no server acts on a body it never received whole, so it goes no further than
+the socket (not recorded, not answered).
+
+``wait_quiet`` waits until every connection the server accepted has closed and none waits to be accepted: a
+test that kills its CLI waits for it before resuming the run, so that the resume reads the state once each
+request the dead process had sent has been handled (or dropped).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import select
 import shutil
 import socket
 import ssl
@@ -92,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-request: nothing reached the service
+            self.close_connection = True
+            return
         host = self.tunnel_host or self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
         try:
             status, headers, text = self.server.service.handle(self.command, f"https://{host}{self.path}",
@@ -116,20 +127,56 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_PATCH = do_POST = do_DELETE = _answer
 
 
-class _ArmHttpServer(ThreadingHTTPServer):
+class _Connections:
+    """The connections the servers accepted and have not closed yet (a client's requests in their hands)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.changed = threading.Condition()
+
+
+class _CountedServer(ThreadingHTTPServer):
+    """Each accepted connection counted in ``connections`` until its thread has closed it."""
+
     daemon_threads = True
     allow_reuse_address = True
-
-    def __init__(self, address, handler, context: ssl.SSLContext, service: ArmService):
-        self.context, self.service = context, service
-        super().__init__(address, handler)
+    connections: _Connections
 
     def get_request(self):
-        sock, address = self.socket.accept()  # the handshake happens in the connection's own thread
-        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+        with self.connections.changed:  # accepted and counted at once: never in neither place
+            sock, address = self.socket.accept()
+            try:
+                request = self.wrap(sock)
+            except BaseException:
+                sock.close()
+                raise
+            self.connections.open += 1
+            self.connections.changed.notify_all()
+        return request, address
+
+    def wrap(self, sock: socket.socket) -> socket.socket:
+        return sock
+
+    def shutdown_request(self, request) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            with self.connections.changed:
+                self.connections.open -= 1
+                self.connections.changed.notify_all()
 
     def handle_error(self, request, client_address) -> None:
         pass  # a client that went away (or was killed) is not the double's failure
+
+
+class _ArmHttpServer(_CountedServer):
+    def __init__(self, address, handler, context: ssl.SSLContext, service: ArmService, connections: _Connections):
+        self.context, self.service, self.connections = context, service, connections
+        super().__init__(address, handler)
+
+    def wrap(self, sock: socket.socket) -> socket.socket:
+        # the handshake happens in the connection's own thread
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -156,16 +203,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _ProxyServer(_CountedServer):
     def __init__(self, address, arm: _ArmHttpServer):
-        self.arm = arm
+        self.arm, self.connections = arm, arm.connections
         super().__init__(address, _ProxyHandler)
-
-    def handle_error(self, request, client_address) -> None:
-        pass
 
 
 class ArmServer:
@@ -178,10 +219,11 @@ class ArmServer:
         self.ca_file, cert_file, key_file = make_certificates(self.folder, names)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-        self._httpd = _ArmHttpServer(("127.0.0.1", 0), _Handler, context, service)
+        self._connections = _Connections()
+        self._httpd = _ArmHttpServer(("127.0.0.1", 0), _Handler, context, service, self._connections)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
-        self._servers: list[ThreadingHTTPServer] = [self._httpd]
+        self._servers: list[_CountedServer] = [self._httpd]
         self.proxy_url: str | None = None
         if key_vault_proxy:
             proxy = _ProxyServer(("127.0.0.1", 0), self._httpd)
@@ -191,6 +233,23 @@ class ArmServer:
                                           name=f"arm-double-{i}") for i, s in enumerate(self._servers)]
         for thread in self._threads:
             thread.start()
+
+    def quiet(self) -> bool:
+        """No connection open and none waiting to be accepted (a killed client's requests are all dealt with)."""
+        with self._connections.changed:
+            return self._quiet()
+
+    def wait_quiet(self, timeout: float = 60.0) -> bool:
+        """Block until ``quiet()`` (checked each time a connection is accepted or closed); False if ``timeout``
+        seconds pass first. A client's connections close once it is gone, after the requests it had sent."""
+        with self._connections.changed:
+            return self._connections.changed.wait_for(self._quiet, timeout)
+
+    def _quiet(self) -> bool:
+        if self._connections.open:
+            return False
+        waiting, _, _ = select.select([s.socket for s in self._servers], [], [], 0)
+        return not waiting
 
     def stop(self) -> None:
         for server in self._servers:

@@ -14,7 +14,9 @@ from a logical clock that moves one second per request.
 **Faults.** ``fail_next`` answers the next matching requests with an ARM error (``Retry-After`` and other
 headers as keywords); ``drop_next`` raises a connection error from the transport instead of answering
 (with ``after=True``, once the request was carried out: the answer is lost, the change is made);
-``force_job`` makes a job report a state (and errors) from its next observation on.
+``force_job`` makes a job report a state (and errors) from its next observation on; ``hold_next`` keeps a
+request waiting before the double looks at it, as a slow network or front end would, until the test lets it
+through (a client killed meanwhile has sent it all the same).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from tests.azure.arm.asr import SiteRecovery, service_error
 from tests.azure.arm.compute import Compute
 from tests.azure.arm.estate import Estate
-from tests.azure.arm.http import ArmError, Fault, Reply, Sent, bad_request, error, ok
+from tests.azure.arm.http import ArmError, Fault, Hold, Reply, Sent, bad_request, error, ok
 from tests.azure.arm.model import Job
 from tests.azure.arm.network import KeyVault, Network
 
@@ -98,6 +100,7 @@ class ArmService:
         self.poll_delay_ms = poll_delay_ms  # see delay()
         self.sent: list[Sent] = []
         self.faults: list[Fault] = []
+        self.holds: list[Hold] = []
         self.forced: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self.observed: set[str] = set()  # jobs the current request has seen
         self.ticks = 0
@@ -126,6 +129,17 @@ class ArmService:
         (in server mode the connection is closed without an answer)."""
         with self.lock:
             self.faults.append(Fault(method, re.compile(path_regex, re.I), exception=exception, after=after))
+
+    def hold_next(self, method: str | None = None, path_regex: str = "", *, after_writes: int = 0,
+                  timeout: float = 120.0) -> Hold:
+        """The next request of ``method`` (None: any mutating request) whose path matches, once the double has
+        recorded ``after_writes`` mutating requests, waits before the double looks at it (unrecorded, without
+        effect) until the test sets ``hold.release``, or ``timeout`` seconds pass (a failed test does not keep
+        the server's thread); ``hold.arrived`` is set when it comes. Over HTTPS (``server.py``) other requests are answered meanwhile."""
+        with self.lock:
+            hold = Hold(method, re.compile(path_regex, re.I), after_writes, timeout)
+            self.holds.append(hold)
+            return hold
 
     def force_job(self, job_id: str, state: str, errors: Sequence[str | tuple[str, str] | dict] = ()) -> None:
         """From its next observation on, the job reports ``state`` with ``errors`` (a message, a (code,
@@ -200,11 +214,25 @@ class ArmService:
 
     def handle(self, method: str, url: str, headers: Mapping[str, str] | None = None,
                body: str | bytes | None = None) -> Reply:
+        self._held(method, url)
         with self.lock:
             try:
                 return self._handle(method, url, headers, body)
             finally:
                 self._answered.notify_all()
+
+    def _held(self, method: str, url: str) -> None:
+        with self.lock:
+            waiting = [h for h in self.holds if not h.taken]
+            if not waiting:
+                return
+            path, writes = urlsplit(url).path, len(self.writes)
+            hold = next((h for h in waiting if h.matches(method, path, writes)), None)
+            if hold is None:
+                return
+            hold.taken = True
+        hold.arrived.set()
+        hold.release.wait(hold.timeout)
 
     def _handle(self, method: str, url: str, headers: Mapping[str, str] | None, body: str | bytes | None) -> Reply:
         self.ticks += 1
