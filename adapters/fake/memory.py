@@ -211,6 +211,17 @@ class MemoryStore(NestedTransactions):
         with self.lock:
             return _copy(sorted(self._jobs.values(), key=lambda j: j["finish_at"]))
 
+    def jobs_listed(self, job_ids: list[str]) -> tuple[list[dict], int]:
+        """The jobs of ``job_ids`` that exist (by when they finish), and how many jobs were queued since the
+        oldest of them (what a list of the vault's jobs, newest first, reads to reach it)."""
+        with self.lock:
+            wanted = [self._jobs[i] for i in set(job_ids) if i in self._jobs]
+            if not wanted:
+                return [], 0
+            oldest = min(j.get("queued", 0.0) for j in wanted)
+            since = sum(1 for j in self._jobs.values() if j.get("queued", 0.0) >= oldest)
+            return _copy(sorted(wanted, key=lambda j: j["finish_at"])), since
+
     def due_jobs(self, at: float) -> list[dict]:
         # Asked on every call, and usually no job runs: answered without the lock (a job another thread
         # is starting just now is as if started after this call; the next call settles it).

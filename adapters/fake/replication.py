@@ -260,12 +260,9 @@ class FakeReplication:
     def list_jobs(self, vault: VaultRef, job_ids: list[str]) -> list[Job]:
         """The vault's jobs, newest first, a page (a read) at a time until every wanted job was seen, as
         the Azure adapter reads them: a poll of the jobs in flight costs the pages back to the oldest."""
-        jobs = self.store.jobs()
-        wanted = set(job_ids)
-        oldest = min((j.get("queued", 0.0) for j in jobs if j["id"] in wanted), default=None)
-        self._pages("replication_jobs.list", 0 if oldest is None else
-                    sum(1 for j in jobs if j.get("queued", 0.0) >= oldest))
-        return [self._job(j) for j in jobs if j["id"] in wanted]
+        wanted, since = self.store.jobs_listed(job_ids)
+        self._pages("replication_jobs.list", since)
+        return [self._job(j) for j in wanted]
 
     def _job(self, job: dict) -> Job:
         """A job as the service shows it: ``NotStarted`` while it waits in the queue."""

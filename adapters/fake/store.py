@@ -207,6 +207,25 @@ class Store(NestedTransactions):
             rows = self.db.execute("SELECT doc FROM jobs ORDER BY finish_at").fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def jobs_listed(self, job_ids: list[str]) -> tuple[list[dict], int]:
+        """The jobs of ``job_ids`` that exist (by when they finish), and how many jobs were queued since the
+        oldest of them (what a list of the vault's jobs, newest first, reads to reach it). Only those jobs
+        are parsed: a poll of a vault with thousands of jobs must not parse them all."""
+        ids = sorted(set(job_ids))
+        wanted: list[dict] = []
+        with self.lock:
+            for start in range(0, len(ids), 500):  # SQLite's limit on a statement's parameters
+                chunk = ids[start:start + 500]
+                rows = self.db.execute(f"SELECT doc FROM jobs WHERE id IN ({','.join('?' * len(chunk))})",
+                                       chunk).fetchall()
+                wanted += [json.loads(r[0]) for r in rows]
+            if not wanted:
+                return [], 0
+            oldest = min(j.get("queued", 0.0) for j in wanted)
+            (since,) = self.db.execute("SELECT COUNT(*) FROM jobs WHERE COALESCE(json_extract(doc, '$.queued'), 0) >= ?",
+                                       (oldest,)).fetchone()
+        return sorted(wanted, key=lambda j: j["finish_at"]), since
+
     def due_jobs(self, at: float) -> list[dict]:
         with self.lock:
             rows = self.db.execute("SELECT doc FROM jobs WHERE state='InProgress' AND finish_at<=? ORDER BY finish_at",

@@ -3,6 +3,8 @@ cost one read per poll, not a thousand."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import threading
 from collections.abc import Callable
@@ -33,7 +35,10 @@ class JobTracker:
         self.inline = inline  # one step at a time (a simulation): poll in the waiting thread, no poller
         self.lock = threading.Lock()
         self.pending: dict[str, JobHandle] = {}
-        self.waiters: list[Waiter] = []
+        self.waiters: set[Waiter] = set()
+        self.waiting_on: dict[str, list[Waiter]] = {}  # job id -> the waiters it may wake
+        self.deadlines: list[tuple[float, int, Waiter]] = []  # a heap: the next deadline first
+        self._order = itertools.count()
         self.finished: dict[str, Job] = {}
         self.poller: threading.Thread | None = None
         self.polls = 0
@@ -60,8 +65,14 @@ class JobTracker:
                 if handle.job_id not in self.finished:
                     self.pending[handle.job_id] = handle
                 self.seen.setdefault(handle.job_id, len(self.seen))
-            self.waiters.append(waiter)
-            self._wake_finished()
+            self.waiters.add(waiter)
+            left = waiter.jobs - self.finished.keys()
+            for job_id in left:
+                self.waiting_on.setdefault(job_id, []).append(waiter)
+            if not left:
+                waiter.event.set()
+            if deadline is not None:
+                heapq.heappush(self.deadlines, (deadline, next(self._order), waiter))
             self._start_poller()
         try:
             while True:
@@ -78,7 +89,12 @@ class JobTracker:
             raise
         finally:
             with self.lock:
-                self.waiters.remove(waiter)
+                self.waiters.discard(waiter)
+                for job_id in waiter.jobs:
+                    if waiter in self.waiting_on.get(job_id, ()):
+                        self.waiting_on[job_id].remove(waiter)
+                        if not self.waiting_on[job_id]:
+                            del self.waiting_on[job_id]
         with self.lock:
             return {h.job_id: self.finished[h.job_id] for h in handles}
 
@@ -95,13 +111,18 @@ class JobTracker:
             for waiter in self.waiters:
                 waiter.event.set()
 
-    def _wake_finished(self) -> None:
-        """Wake the waiters all of whose jobs have finished or whose deadline has passed (call with
-        ``lock`` held)."""
+    def _wake(self, finished: list[Job]) -> None:
+        """Wake the waiters all of whose jobs have now finished, and those whose deadline has passed
+        (call with ``lock`` held). Only the waiters of the jobs that finished are looked at: with
+        thousands waiting, a poll must not walk them all."""
+        for job in finished:
+            for waiter in self.waiting_on.pop(job.id, ()):
+                if waiter.jobs.issubset(self.finished.keys()):
+                    waiter.event.set()
         now = self.clock.monotonic()
-        for waiter in self.waiters:
-            if not waiter.event.is_set() and (waiter.jobs.issubset(self.finished.keys())
-                                              or (waiter.deadline is not None and now >= waiter.deadline)):
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, _, waiter = heapq.heappop(self.deadlines)
+            if waiter in self.waiters:
                 waiter.event.set()
 
     def stop(self) -> None:
@@ -176,4 +197,4 @@ class JobTracker:
                 for job in finished:
                     self.pending.pop(job.id)
                     self.finished[job.id] = job
-                self._wake_finished()
+                self._wake(finished)
