@@ -30,7 +30,7 @@ class Settings:
     journal: Path | str = Path(".failover/journal.db")  # a file, or azure-blob://ACCOUNT/CONTAINER (shared)
     journal_lease: int = 60  # seconds (15 to 60) a shared journal's lease lasts unless renewed
     concurrency: int | None = None
-    job_poll_interval: float = 15.0
+    job_poll_interval: float = 5.0
     journal_fsync: bool = False  # fsync each mutating call's intent (survives a host crash, costs ms per call)
     azure: dict[str, Any] = field(default_factory=dict)
     drills: list[dict[str, Any]] = field(default_factory=list)  # scheduled drills (engine.cli.scheduler)
@@ -84,7 +84,7 @@ class _SettingsFile(_Strict):
     journal_fsync: bool = False
     journal_lease: int = 60
     concurrency: int | None = Field(None, ge=1, le=512)
-    job_poll_interval: float = Field(15.0, gt=0, le=86400)
+    job_poll_interval: float = Field(5.0, gt=0, le=86400)
     azure: dict[str, Any] | None = None
     drills: list[dict[str, Any]] | None = None
     reports: str | None = None
@@ -159,7 +159,7 @@ def _from_dict(data: dict, path: Path) -> Settings:
                  else rel(data.get("journal")) or defaults.journal),
         journal_lease=lease,
         concurrency=data.get("concurrency"),
-        job_poll_interval=float(data.get("job_poll_interval", 15.0)),
+        job_poll_interval=float(data.get("job_poll_interval", 5.0)),
         journal_fsync=bool(data.get("journal_fsync", False)),
         azure=data.get("azure") or {},
         drills=[{**d, "runbook": str(rel(d["runbook"])) if d.get("runbook") else None,

@@ -34,7 +34,7 @@ class StepContext:
     log: Any  # a structlog bound logger
     deadline: float  # in the adapter clock's simulated seconds
     timeout: float = 0.0  # the step's timeout, seconds
-    job_poll_interval: float = 15.0
+    job_poll_interval: float = 5.0
     cancel: threading.Event = field(default_factory=threading.Event)
     on_job_started: Callable[[JobHandle], None] = lambda handle: None
     on_waiting: Callable[[bool], None] = lambda waiting: None  # waiting on jobs: the step's slot is free

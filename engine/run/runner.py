@@ -64,7 +64,7 @@ class Runner:
         dry_run: bool = False,
         concurrency: int | None = None,
         observer: Observer | None = None,
-        job_poll_interval: float = 15.0,
+        job_poll_interval: float = 5.0,
         inspector=None,
         prior: RunResult | None = None,
         approvals=None,

@@ -140,7 +140,7 @@ def _say(line: str) -> None:
 
 def execute(loaded: LoadedRunbook, values: dict[str, Any], adapter, journal: Journal, *, options: dict,
             observer=None, prior: RunResult | None = None, concurrency: int | None = None,
-            job_poll_interval: float = 15.0, kind: str = "run", cleanup_only: bool = False) -> RunResult:
+            job_poll_interval: float = 5.0, kind: str = "run", cleanup_only: bool = False) -> RunResult:
     """Run (or resume, given ``prior``) a runbook with every change journaled, under its target's lock.
     ``kind="drill"``: whatever happens, every change is undone at the end, and the recovery time is
     measured against the runbook's ``rto``; ``cleanup_only``: a drill's cleanup alone."""
