@@ -686,10 +686,12 @@ def _chosen_point(item: dict, job: dict) -> tuple[str, float, str] | None:
     """The point a failover brings the item up at: the one it names, or per the plan's type of point; the
     latest is one taken at the failover itself (every change the service has received)."""
     params, at = job["params"], job["finish_at"]
+    wanted = params.get("recovery_point_type") or "Latest"
+    if wanted == "Latest" and not params.get("recovery_point"):
+        return (_point_name(item["name"], at), at, CRASH_CONSISTENT)  # no need to list a day of points
     points = recovery_points(item, at)
     if params.get("recovery_point"):
         return next((p for p in points if p[0] == params["recovery_point"]), None)
-    wanted = params.get("recovery_point_type") or "Latest"
     if wanted == "LatestProcessed":
         return points[-1] if points else None
     if wanted == "LatestApplicationConsistent":
