@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from adapters.ports import JobHandle, NetworkSettings, ProtectedItem, RecoveryPoint, VaultRef
 from adapters.shared import ids
 from adapters.shared.addressing import address_text, parsed_address
-from adapters.shared.errors import JobFailedError, NotFoundError
+from adapters.shared.errors import JobFailedError
 from adapters.shared.itemstate import (
     CANCEL_FAILOVER,
     PLAN_POINT_TYPES,
@@ -645,19 +645,10 @@ def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[Prot
     return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
 
 
-LIST_FROM = 50  # items from which a step's check after its jobs reads one list of the vault
-
-
 def _read_after(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
-    """The items, in order, as the step's jobs left them. A recovery plan's hundred: one list of the vault
-    (a read per 100 items, its pages one after another), where GETs were a read and a round trip per item
-    on the run's critical path. A few items, or a simulation (no latency, and a list rebuilds every
-    item's view): one GET each."""
-    if len(names) < LIST_FROM or ctx.items is None or ctx.items.inline:
+    """The items, in order, as the step's jobs left them: read with the other steps whose jobs ended at
+    the same poll (one list of the vault for all of them: twenty commits seen ending together read it
+    once, not twenty times), else one GET each. A simulation: one GET each."""
+    if ctx.items is None or ctx.items.inline:
         return _read_each(ctx, vault, names)
-    found = {item.vm_name.lower(): item for item in ctx.adapter.replication.list_protected_items(vault)}
-    try:
-        return [found[name.lower()] for name in names]
-    except KeyError as missing:
-        raise NotFoundError(f"Protected item {missing.args[0]} was not found in vault {vault.vault}",
-                            code="ReplicationProtectedItemNotFound", status=404) from None
+    return ctx.items.read(ctx, vault, names)

@@ -122,8 +122,9 @@ class JournalWrites(Policy):
 class Pace(Policy):
     """A token of the run's ARM buckets before each request; waiting for one is waiting (``sleep`` is the
     step's, which counts it so). A paged list costs a read per page: it takes as many tokens as the same
-    list's pages the last time (one, the first time) before it is sent, and settles the difference once its
-    answer shows how many pages it took."""
+    list's pages the last time before it is sent, and settles the difference once its answer shows how
+    many pages it took. The first time, its size unknown, it takes a whole bucket and gives back what it
+    did not use: a list of fifty pages sent on one token into a nearly empty bucket draws 429s."""
 
     def __init__(self, limiter, sleep: Callable[[float], None]):
         self.limiter, self.sleep = limiter, sleep
@@ -133,15 +134,18 @@ class Pace(Policy):
             self.limiter.acquire(call.bucket, self.sleep)
             return self.next.send(call)
         key = (call.name, *map(str, call.args))
-        expected = self.limiter.pages.get(key, 1)
-        self.limiter.acquire("read", self.sleep, expected)
-        answer = self.next.send(call)
-        pages = max(1, math.ceil(len(answer) / LIST_PAGE))
-        self.limiter.pages[key] = pages
-        if pages > expected:
-            self.limiter.acquire("read", self.sleep, pages - expected)
-        elif pages < expected:
-            self.limiter.refund("read", expected - pages)
+        # One list of a resource at a time: lists sent apart can still have their pages read together (a
+        # service slow to answer the first), a burst over the bucket's size that pacing at the send misses.
+        with self.limiter.listing(key):
+            expected = self.limiter.pages.get(key) or int(self.limiter.buckets["read"].size)
+            self.limiter.acquire("read", self.sleep, expected)
+            answer = self.next.send(call)
+            pages = max(1, math.ceil(len(answer) / LIST_PAGE))
+            self.limiter.pages[key] = pages
+            if pages > expected:
+                self.limiter.acquire("read", self.sleep, pages - expected)
+            elif pages < expected:
+                self.limiter.refund("read", expected - pages)
         return answer
 
 

@@ -39,6 +39,8 @@ class RateLimiter:
         self.clock = clock
         self.waited_s = 0.0
         self.pages: dict[tuple, int] = {}  # a paged list's pages the last time it was read
+        self._lists: dict[tuple, threading.Lock] = {}
+        self._lists_lock = threading.Lock()
 
     def acquire(self, kind: str, sleep: Callable[[float], None], count: int = 1) -> None:
         wait = self.buckets[kind].reserve(count)
@@ -48,3 +50,8 @@ class RateLimiter:
 
     def refund(self, kind: str, count: int) -> None:
         self.buckets[kind].refund(count)
+
+    def listing(self, key: tuple) -> threading.Lock:
+        """The lock one paged list of ``key`` holds while it is read: never two of one resource at once."""
+        with self._lists_lock:
+            return self._lists.setdefault(key, threading.Lock())

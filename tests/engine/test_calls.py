@@ -113,9 +113,10 @@ def test_pace_takes_a_token_of_the_calls_bucket_and_waits_for_one_when_empty():
 
 
 def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_known():
-    """ARM charges a list a read per page: the first list of 250 items takes one token as it is sent and
-    two more once its answer shows three pages; the same list again takes its three before it is sent,
-    and gives back what it did not use when the answer is shorter."""
+    """ARM charges a list a read per page: the first list of 250 items, its size unknown, takes the whole
+    bucket as it is sent and gives back all but its three pages once its answer shows them; the same list
+    again takes its three before it is sent, and gives back what it did not use when the answer is
+    shorter."""
     class Frozen:
         def monotonic(self):
             return 0.0
@@ -131,7 +132,7 @@ def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_
     items = Call("replication", "list_protected_items", (VAULT,), {})
     paced = chain(Pace(limiter, lambda s: None), Watch(), Answer(["item"] * 250, ["item"] * 250, ["item"] * 50))
     paced.send(items)
-    assert (taken, limiter.buckets["read"].tokens) == ([1], 97)
+    assert (taken, limiter.buckets["read"].tokens) == ([100], 97)
     paced.send(items)
     assert (taken[1], limiter.buckets["read"].tokens) == (6, 94)  # three more, taken before it left
     paced.send(items)
@@ -170,3 +171,40 @@ def test_a_step_adapter_journals_each_attempt_of_a_write_and_counts_every_reques
     assert view.tally.calls == {"read": 1, "write": 1}
     assert [(op, phase) for op, phase, _ in records] == [("delete_route", "intent"), ("delete_route", "done")]
     assert limiter.buckets["write"].tokens < 100 * 0.95
+
+
+def test_two_lists_of_one_resource_are_never_read_at_once():
+    """Lists sent apart can have their pages read together when the service is slow to answer the first:
+    a burst over the bucket that pacing at the send does not see. One list of a resource at a time."""
+    import threading
+
+    class Frozen:
+        def monotonic(self):
+            return 0.0
+
+    limiter = RateLimiter((1000, 1), (100, 1), Frozen(), margin=1.0)
+    first_in, release = threading.Event(), threading.Event()
+    inside: list[int] = []
+
+    class Slow(Policy):
+        def send(self, call):
+            inside.append(1)
+            overlap = len(inside)
+            if not first_in.is_set():
+                first_in.set()
+                assert release.wait(60)
+            inside.pop()
+            return ["item"] * 150 if overlap == 1 else "overlapped"
+
+    items = Call("replication", "list_protected_items", (VAULT,), {})
+    paced = chain(Pace(limiter, lambda s: None), Slow())
+    answers: list = []
+    first = threading.Thread(target=lambda: answers.append(paced.send(items)))
+    first.start()
+    assert first_in.wait(60)
+    second = threading.Thread(target=lambda: answers.append(paced.send(items)))
+    second.start()  # were it let in now, it would find the first inside and answer "overlapped"
+    release.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert answers == [["item"] * 150, ["item"] * 150]
