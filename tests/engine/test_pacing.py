@@ -253,3 +253,45 @@ def test_an_old_job_behind_many_new_ones_is_read_alone_not_by_listing_back_to_it
     recent.join(timeout=60)
     assert not waiting.is_alive() and not recent.is_alive()
     tracker.stop()
+
+
+def test_a_long_running_job_is_looked_at_every_third_poll():
+    """A failover that has run two minutes is read every third poll, a young job (a target-IP update) at
+    every poll: fifty plans' failovers must not take the reads the updates still going on need."""
+    from engine.run.jobs import LONG_JOB_POLLS, LONG_JOB_S
+
+    clock = Clock(0.001)
+
+    class Timed(Jobs):
+        def __init__(self):
+            super().__init__()
+            self.times: list[float] = []  # when each poll was made (simulated seconds)
+
+        def list_jobs(self, vault, job_ids):
+            self.times.append(clock.monotonic())
+            return super().list_jobs(vault, job_ids)
+
+    jobs = Timed()
+    tracker = JobTracker(jobs, clock, 5.0, get_logger())
+    started = clock.monotonic()
+    old = threading.Thread(target=tracker.wait, args=([JobHandle(VAULT, "old", "PlannedFailover", "plan01")],
+                                                      lambda: None), kwargs={"deadline": started + 3600})
+    old.start()
+    wait_for(lambda: clock.monotonic() - started > LONG_JOB_S + 10)  # the failover has run over two minutes
+    young_since = clock.monotonic()
+    young = threading.Thread(target=tracker.wait, args=([JobHandle(VAULT, "young", "UpdateProtectedItem", "vm1")],
+                                                        lambda: None), kwargs={"deadline": started + 3600})
+    young.start()
+    wait_for(lambda: any(at - young_since > LONG_JOB_S for at in jobs.times))  # the update has grown old too
+    jobs.done.update({"old", "young"})
+    old.join(timeout=60)
+    young.join(timeout=60)
+    assert not old.is_alive() and not young.is_alive()
+    tracker.stop()
+    # While the update was young: it was in every poll, the failover in every third.
+    window = [polled for at, polled in zip(jobs.times, jobs.lists, strict=True)
+              if young_since <= at and at - young_since < LONG_JOB_S - 5]
+    young_reads = sum("young" in polled for polled in window)
+    old_reads = sum("old" in polled for polled in window)
+    assert young_reads >= 6
+    assert 1 <= old_reads <= young_reads // LONG_JOB_POLLS + 1
