@@ -12,12 +12,6 @@ from dataclasses import dataclass, field
 
 from adapters.ports import LIST_PAGE, Job, JobHandle, VaultRef
 
-# A job running longer than this (a failover, a commit) is looked at every third poll, not every poll:
-# fifty recovery plans' failovers read one by one every 5 s took ten of ARM's 25 reads a second from
-# the target-IP updates still going on. Its end is seen 5 s later on average.
-LONG_JOB_S = 120.0
-LONG_JOB_POLLS = 3
-
 
 @dataclass(eq=False)
 class Waiter:
@@ -37,8 +31,6 @@ class JobTracker:
         # Takes read tokens for a list's pages beyond its first (the list itself takes one as it is sent).
         self.pace = pace
         self.seen: dict[str, int] = {}  # job id -> its place among the jobs followed, in the order they came
-        self.since: dict[str, float] = {}  # job id -> when it was first followed (the clock's seconds)
-        self.polled: dict[str, float] = {}  # job id -> when it was last looked at
         self.on_poll = on_poll  # told each job's state as polled (a progress view's heartbeat)
         self.inline = inline  # one step at a time (a simulation): poll in the waiting thread, no poller
         self.lock = threading.Lock()
@@ -72,9 +64,7 @@ class JobTracker:
             for handle in handles:
                 if handle.job_id not in self.finished:
                     self.pending[handle.job_id] = handle
-                if handle.job_id not in self.seen:
-                    self.seen[handle.job_id] = len(self.seen)
-                    self.since[handle.job_id] = self.clock.monotonic()
+                self.seen.setdefault(handle.job_id, len(self.seen))
             self.waiters.add(waiter)
             left = waiter.jobs - self.finished.keys()
             for job_id in left:
@@ -176,23 +166,13 @@ class JobTracker:
                 best, listed, pages = list_pages + len(newest_first) - count, count, list_pages
         return newest_first[:listed], newest_first[listed:], pages
 
-    def _due(self, job_id: str, now: float) -> bool:
-        """Whether a poll now looks at the job: every poll while it is young (or in a simulation), every
-        ``LONG_JOB_POLLS``-th once it has run ``LONG_JOB_S`` (call with ``lock`` held)."""
-        if self.inline or now - self.since.get(job_id, now) < LONG_JOB_S:
-            return True
-        return now - self.polled.get(job_id, float("-inf")) >= (LONG_JOB_POLLS - 0.5) * self.interval
-
     def _poll_once(self) -> None:
         """One read per vault of every job still pending: a paged list of the recent ones, a GET of each
         old one left (see ``_split``)."""
-        now = self.clock.monotonic()
         with self.lock:
             by_vault: dict[VaultRef, list[str]] = {}
             for handle in self.pending.values():
-                if self._due(handle.job_id, now):
-                    by_vault.setdefault(handle.vault, []).append(handle.job_id)
-                    self.polled[handle.job_id] = now
+                by_vault.setdefault(handle.vault, []).append(handle.job_id)
         for vault, job_ids in by_vault.items():
             listed, fetched, pages = self._split(job_ids)
             try:
