@@ -16,12 +16,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
+from tests.waiting import until
 
 REPO = Path(__file__).resolve().parent.parent
 VPN_KEY = "canary-vpn-key-5d41402abc4b2a76"  # the same canary the tests plant: it must never be written
@@ -109,14 +110,9 @@ def after_step(step: str, status: str) -> Probe:
 def wait_until(folder: Path, probe: Probe, process: subprocess.Popen | None = None, timeout: float = 180) -> bool:
     """Wait for the event ``probe`` looks for; False if ``process`` ended first. It reads the journal
     every few milliseconds: what it waits for is the row, however long the machine takes to write it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if query(folder, probe):
-            return True
-        if process is not None and process.poll() is not None:
-            return query(folder, probe)
-        time.sleep(0.005)
-    raise TimeoutError(f"no such event in {folder / 'journal.db'} after {timeout:.0f}s")
+    until(lambda: query(folder, probe) or (process is not None and process.poll() is not None),
+          timeout=timeout, what=f"the event in {folder / 'journal.db'}")
+    return query(folder, probe)
 
 
 class Lines:
@@ -280,9 +276,8 @@ def race(folder: Path, args: tuple[str, ...], processes: int, timeout: float = 3
     checks the last one is still going (it holds the target), then stops it with SIGTERM."""
     started = [failover(folder, *args) for _ in range(processes)]
     readers = [Lines(p) for p in started]
-    deadline = time.monotonic() + timeout
-    while sum(p.poll() is not None for p in started) < processes - 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    until(lambda: sum(p.poll() is not None for p in started) >= processes - 1, timeout=timeout, every=0.01,
+          what="all but one of the racing processes ending")
     running = [p for p in started if p.poll() is None]
     ended = [(p.returncode, r.text()) for p, r in zip(started, readers, strict=True) if p.poll() is not None]
     for survivor in running:

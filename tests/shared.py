@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 
 from tests import durable
+from tests.waiting import until
 
 REPO = durable.REPO
 VPN_KEY = durable.VPN_KEY
@@ -185,7 +185,5 @@ def wait_for_lease_expiry(storage: BlobServiceClient, url: str) -> None:
     """Until no lock of the container is leased any more: the condition is asked of the service, a
     quarter second apart (a lease's expiry cannot be waited on otherwise)."""
     container = storage.get_container_client(url.rsplit("/", 1)[1])
-    deadline = time.monotonic() + 300  # a lease lasts at most 60 s; this only stops a hang
-    while any(b.lease.state == "leased" for b in container.list_blobs(name_starts_with="locks/")):
-        assert time.monotonic() < deadline, "a lock's lease never expired"
-        time.sleep(0.25)
+    until(lambda: not any(b.lease.state == "leased" for b in container.list_blobs(name_starts_with="locks/")),
+          timeout=300, every=0.25, what="a lock's lease expiry")  # a lease lasts at most 60 s

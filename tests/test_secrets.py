@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import stat
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ from adapters.shared.secret import MASK, Secret, redact, redact_data
 from engine.run.journal import _dump
 from tests import durable
 from tests.conftest import SUBNET_FAILOVER, json_out, run_cli
+from tests.waiting import until
 
 CANARIES = {8: "Zq7vK2pX", 16: "m3L9xQ2rT8wB4nYe", 40: "Pz8kQ1vR7tX3mN6bW2cJ9hL5dF0gS4aE8yU1iO7q"}
 
@@ -81,15 +81,15 @@ def _run(folder, key, *args):
 
 def _kill_when_running(process, folder, deadline_s: float = 60.0) -> None:
     """kill -9 once the failover jobs are running (their handles journaled), not at a fixed time."""
-    until = time.monotonic() + deadline_s
-    while time.monotonic() < until and process.poll() is None:
+    def running() -> bool:
         try:
             with sqlite3.connect(f"file:{folder / 'journal.db'}?mode=ro", uri=True, timeout=5) as db:
-                if db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] >= 3:
-                    break
+                return db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] >= 3
         except sqlite3.OperationalError:  # not created yet, or its tables not yet
-            pass
-        time.sleep(0.05)  # polling the journal, not waiting a guessed time
+            return False
+
+    until(lambda: running() or process.poll() is not None, timeout=deadline_s, every=0.05,
+          what="the failover jobs' handles in the journal")
     assert process.poll() is None, "the run finished before the kill; make the jobs longer"
     os.kill(process.pid, signal.SIGKILL)
 

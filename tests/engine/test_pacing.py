@@ -18,6 +18,7 @@ from engine.run.context import Cancelled, StepContext, StepTimeout
 from engine.run.items import ItemReader
 from engine.run.jobs import JobTracker
 from engine.run.logs import get_logger
+from tests.waiting import until
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
@@ -33,10 +34,7 @@ def context(adapter) -> StepContext:
 
 def wait_for(condition, timeout: float = 60.0) -> None:
     """Until ``condition()`` holds: an event, however long a loaded machine takes to get there."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the event never came"
-        time.sleep(0.001)
+    until(condition, timeout=timeout, every=0.001)
 
 
 def read_together(reader, adapter, requests: list[list[str]], after: list | None = None):

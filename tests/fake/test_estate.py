@@ -12,6 +12,7 @@ from adapters.ports import ConnectionSpec, NetworkSettings, Route, VaultRef
 from adapters.shared.errors import ConflictError, NotFoundError, PermanentError, ThrottledError, TransientError
 from adapters.shared.secret import Secret
 from tests.durable import VPN_KEY
+from tests.waiting import until
 
 SUB = "00000000-0000-0000-0000-000000000000"
 VAULT = VaultRef(SUB, "woodgrove-dr", "woodgrove-asr-vault")
@@ -27,11 +28,8 @@ def keep_ip(adapter, vm, ip, subnet="app", network=RECOVERY_VNET):
 
 def settle(adapter, handle, timeout: float = 60.0):
     """Until the job has finished: the event, however long a loaded machine takes to get there."""
-    deadline = time.monotonic() + timeout
-    while not (job := adapter.replication.get_job(VAULT, handle.job_id)).finished:
-        assert time.monotonic() < deadline, "job never finished"
-        time.sleep(0.001)
-    return job
+    return until(lambda: (job := adapter.replication.get_job(VAULT, handle.job_id)).finished and job,
+                 timeout=timeout, every=0.001, what="the job's end")
 
 
 @pytest.mark.parametrize("ip, why", [("172.16.1.10", "outside"), ("192.168.1.0", "reserved"),
