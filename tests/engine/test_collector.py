@@ -22,3 +22,14 @@ def test_paused_turns_the_collector_off_and_back_as_it_was():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_what_lives_through_a_pause_is_left_out_of_later_walks():
+    gc.unfreeze()
+    try:
+        with collector.paused():
+            kept = [{"n": i} for i in range(1000)]
+        assert gc.get_freeze_count() >= len(kept)  # moved to the permanent generation, not walked again
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
