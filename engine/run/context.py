@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class StepContext:
     job_poll_interval: float = 5.0
     cancel: threading.Event = field(default_factory=threading.Event)
     on_job_started: Callable[[JobHandle], None] = lambda handle: None
-    on_waiting: Callable[[bool], None] = lambda waiting: None  # waiting on jobs: the step's slot is free
+    on_waiting: Callable[[bool], None] = lambda waiting: None  # waiting (jobs, a shared read): the slot is free
     approval: Callable[[], dict | None] = lambda: None  # who released this step, if anyone did
     jobs: Any = None  # the run's JobTracker
     items: Any = None  # the run's ItemReader
@@ -100,6 +101,16 @@ class StepContext:
         finally:
             self.waited_s += time.monotonic() - started
 
+    @contextmanager
+    def slot_free(self) -> Iterator[None]:
+        """The step is waiting, not acting (on ASR jobs, on a read shared with other steps): its slot is
+        free for another step meanwhile."""
+        self.on_waiting(True)
+        try:
+            yield
+        finally:
+            self.on_waiting(False)
+
     # --- ASR jobs -------------------------------------------------------------------------------
 
     def wait_for_jobs(self, handles: list[JobHandle], *, settle: bool = False,
@@ -109,11 +120,11 @@ class StepContext:
         only waits for the item to be idle, and reads what the job left). Not ``interruptible``: an
         interrupt does not stop the wait (a short job whose step must end knowing its outcome)."""
         started, cpu_started = time.monotonic(), time.thread_time()
-        self.on_waiting(True)
         try:
-            finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline, self.deadline)
+            with self.slot_free():
+                finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline,
+                                          self.deadline)
         finally:
-            self.on_waiting(False)
             self.waited_s += time.monotonic() - started
             self.waited_cpu_s += time.thread_time() - cpu_started
         for handle in handles:

@@ -41,6 +41,10 @@ class ItemReader:
         """The items, in the order of ``names``; ``ctx`` is the asking step's (its adapter, its waits)."""
         if self.inline or len(names) < 2:
             return self.each(ctx, vault, names)
+        with ctx.slot_free():  # gathering and reading for several steps: waiting, not acting
+            return self._gathered(ctx, vault, names)
+
+    def _gathered(self, ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
         with self.lock:
             gathering = self.gathering.get(vault)
             leads = gathering is None

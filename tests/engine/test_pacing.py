@@ -72,6 +72,20 @@ def test_steps_that_start_together_share_one_list_and_a_lone_step_reads_with_get
     assert adapter.cloud.weather.reads - before == 2
 
 
+def test_a_step_gives_its_slot_back_while_it_reads_with_others(fake):
+    """Gathering for a shared read is waiting, not acting: the run may start another step meanwhile
+    (which may join the read); a single item's GET keeps the slot."""
+    adapter = fake({"time_scale": 0.01})
+    ctx = context(adapter)
+    slot: list[bool] = []  # what the step told the run: True, waiting (its slot free); False, acting again
+    ctx.on_waiting = slot.append
+    assert [i.vm_name for i in ItemReader().read(ctx, VAULT, ["app01", "web01"])] == ["app01", "web01"]
+    assert slot == [True, False]
+    slot.clear()
+    assert [i.vm_name for i in ItemReader().read(ctx, VAULT, ["db01"])] == ["db01"]
+    assert slot == []
+
+
 def test_a_read_never_joins_a_list_already_under_way(fake):
     """A read that arrives while the others' list is being answered gathers anew: its answer is read
     after it asked."""
