@@ -93,7 +93,7 @@ def concurrent_trial(folder: Path, processes: int, mode: str) -> dict:
     durable.slow_estate(folder, job_ms=30_000_000)
     if mode == "resume":
         first = durable.failover(folder, "run", str(durable.RUNBOOK), "--no-preflight")
-        durable.wait_until(folder, durable.after_operation("update_network_settings", "done"), first)
+        durable.wait_until(folder, durable.after_operation("start_network_update", "done"), first)
         first.kill()
         first.communicate(timeout=60)
         args = ("resume", durable.last_run_id(folder))

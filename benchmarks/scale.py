@@ -102,7 +102,7 @@ def validate_and_plan(loaded, values, estate_path: Path, state: Path) -> tuple[f
     """Real seconds of what ``failover validate`` and ``failover plan`` compute: open the estate and
     simulate the runbook with the network rules, twice."""
     started = time.perf_counter()
-    with collector.paused():  # as the commands open an estate (engine.cli.wiring)
+    with collector.paused(keep=True):  # as the commands open an estate (engine.cli.wiring)
         adapter = FakeAdapter.open(estate_path, state)
     try:
         problems = simulate(loaded, values, adapter, rules=True).problems

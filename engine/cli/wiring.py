@@ -55,7 +55,7 @@ def _fake(settings: Settings, estate: Path, state: Path | None, *, fresh: bool) 
                                     fix="give --estate an estate file, e.g. config/estates/woodgrove.yaml; "
                                         "docs/estates.md describes the format")])
     try:
-        with collector.paused():  # the estate's model and documents live as long as the command
+        with collector.paused(keep=True):  # the estate's model and documents live as long as the command
             return FakeAdapter.open(estate, state, fresh=fresh)
     except EstateInvalid as exc:
         raise InvalidInput([Problem("ES001", f"{path}: {message}" if path else message, file=str(exc.file), line=line,

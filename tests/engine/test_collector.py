@@ -24,12 +24,15 @@ def test_paused_turns_the_collector_off_and_back_as_it_was():
         gc.enable()
 
 
-def test_what_lives_through_a_pause_is_left_out_of_later_walks():
+def test_a_pause_that_keeps_what_it_made_leaves_it_out_of_later_walks():
     gc.unfreeze()
     try:
-        with collector.paused():
+        with collector.paused():  # a simulation: what it leaves is garbage, for the collector to find
+            made = [{"n": i} for i in range(1000)]
+        assert gc.get_freeze_count() == 0
+        with collector.paused(keep=True):  # an estate opened for the whole command
             kept = [{"n": i} for i in range(1000)]
-        assert gc.get_freeze_count() >= len(kept)  # moved to the permanent generation, not walked again
-        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(kept)  # moved to the permanent generation, never walked again
+        assert gc.isenabled() and made
     finally:
         gc.unfreeze()
