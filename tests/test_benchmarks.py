@@ -9,6 +9,7 @@ import pickle
 import statistics
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,10 @@ def test_the_estate_in_its_own_process_runs_the_subnet_failover(estate_file, tmp
         with pytest.raises(NotFoundError) as refused:  # the server's refusal, as the local fake raises it
             estate.replication.get_protected_item(VAULT, "no-such-vm")
         assert refused.value.code == "ProtectedItemNotFound" and refused.value.status == 404
+        other = threading.Thread(target=lambda: estate.replication.get_protected_item(VAULT, "app01"))
+        other.start()
+        other.join()
+        assert estate.connections_opened == 1  # another thread's call took the idle connection, as a pool's
         loaded = load_runbook(SUBNET_FAILOVER)
         values, problems = resolve_parameters(loaded.runbook, {})
         assert not problems

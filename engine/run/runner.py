@@ -1,7 +1,8 @@
 """Run a runbook: its steps as a DAG, each as soon as its needs are done, a bounded number at once.
 
-Each step runs in a thread of its own (``engine.run.step``). A step waiting on ASR jobs gives its slot
-back: fifty recovery plans failing over at once are fifty waits, not fifty calls. Failure handling
+Each step runs in a thread of its own (``engine.run.step``). A step waiting on ASR jobs, or on a read
+it shares with other steps, gives its slot back: fifty recovery plans failing over at once are fifty
+waits, not fifty calls. Failure handling
 follows ``on_failure``: ``abort`` starts no further step, ``continue`` lets independent steps go on;
 dependents of a failed step are skipped either way; ``rollback`` (and every drill, at its end) undoes
 what the run changed (``engine.run.rollback``).
@@ -103,9 +104,9 @@ class Runner:
         priority = priorities(self.runbook, expected or {})
         self._by_rank = sorted(priority, key=priority.__getitem__)
         self._rank = {step_id: rank for rank, step_id in enumerate(self._by_rank)}
-        self._waiting = 0  # running steps now waiting on ASR jobs
+        self._waiting = 0  # running steps now waiting (on ASR jobs, on a shared read)
         # What the scheduler waits for: a step's future once it has ended, or None when a step begins waiting
-        # on jobs (its slot is free) or the run is stopping. A queue, not concurrent.futures.wait: that
+        # (its slot is free) or the run is stopping. A queue, not concurrent.futures.wait: that
         # walks every running future each time, and at 5,000 VMs a thousand steps are waiting on jobs.
         self._events: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
         self._skipped_by_condition: set[str] = set()
@@ -269,7 +270,7 @@ class Runner:
         return False
 
     def _collect(self, running: dict[Future, str], sorter: TopologicalSorter) -> bool:
-        """Wait until a step ends (or one begins waiting on jobs, freeing its slot); mark the ended ones
+        """Wait until a step ends (or one begins waiting, freeing its slot); mark the ended ones
         done. Returns whether one failed so that the run must stop starting steps."""
         events = [self._events.get()]
         while True:  # and whatever else happened meanwhile
