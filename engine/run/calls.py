@@ -13,8 +13,10 @@ puts the chain together for a step; each policy can be tested alone.
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,8 @@ from adapters.ports import (
 from adapters.shared.errors import ThrottledError
 from engine.model.runbook import RetryPolicy
 from engine.run.retry import RETRYABLE, after_first_try, retrying
+
+FAN_OUT = 8  # a step's reads in flight at once (``StepAdapter.fan_out``); an SDK client pools 10 connections
 
 
 @dataclass(frozen=True)
@@ -152,14 +156,20 @@ class Pace(Policy):
 @dataclass
 class Tally(Policy):
     """What a step's calls cost: requests by read/write, the real seconds spent in the adapter, and the
-    CPU seconds of those (an in-process fake's work, a client's parsing)."""
+    CPU seconds of those (an in-process fake's work, a client's parsing). A call the step fanned out to
+    another thread (``StepAdapter.fan_out``) is counted, but its time is the step's wait for it."""
 
     calls: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0})
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    owner: int = field(default_factory=threading.get_ident)  # the step's thread
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def send(self, call: Call) -> Any:
-        self.calls[call.bucket] += 1
+        with self.lock:
+            self.calls[call.bucket] += 1
+        if threading.get_ident() != self.owner:
+            return self.next.send(call)
         started, cpu_started = time.monotonic(), time.thread_time()
         try:
             return self.next.send(call)
@@ -212,6 +222,22 @@ class StepAdapter:
         self.replication = VIEWS["replication"](pipeline)
         self.network = VIEWS["network"](pipeline)
         self.dns = VIEWS["dns"](pipeline)
+
+    def fan_out(self, call: Callable[[Any], Any], values: Sequence, width: int = FAN_OUT) -> list:
+        """``call(value)`` for each value, up to ``width`` at once, the answers in order: a hundred GETs one
+        after another cost a hundred round trips. The step's thread waits for them, and that wait is the
+        adapter's time, as one call's is. The first error is raised once the calls under way have ended."""
+        if width < 2 or len(values) < 2:
+            return [call(value) for value in values]
+        started, cpu_started = time.monotonic(), time.thread_time()
+        pool = ThreadPoolExecutor(max_workers=min(width, len(values)), thread_name_prefix="fan-out")
+        try:
+            futures = [pool.submit(call, value) for value in values]
+            return [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.tally.seconds += time.monotonic() - started
+            self.tally.cpu_seconds += time.thread_time() - cpu_started
 
 
 def step_adapter(adapter, policy: RetryPolicy, *, sleep: Callable[[float], None],

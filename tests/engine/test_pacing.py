@@ -116,6 +116,32 @@ def test_a_simulation_reads_alone(fake):
         reader.read(context(adapter), VAULT, ["gone01", "app01"])
 
 
+def test_a_lone_steps_gets_go_several_at_once_and_a_simulations_one_at_a_time(fake):
+    """A hundred GETs one after another cost a hundred round trips: a step reading alone keeps several
+    in flight (a simulation, a step at a time, reads in order)."""
+    adapter = fake({"latency": {"read_ms": 10_000}, "time_scale": 0.05})  # a GET takes half a real second
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+    get = adapter.replication.get_protected_item
+
+    def counted(vault, name):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return get(vault, name)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    adapter.replication.get_protected_item = counted
+    names = ["app01", "app02", "web01", "db01"]
+    assert [i.vm_name for i in ItemReader().each(context(adapter), VAULT, names)] == names
+    assert peak[0] > 1
+    peak[0] = 0
+    assert [i.vm_name for i in ItemReader(inline=True).each(context(adapter), VAULT, names[:2])] == names[:2]
+    assert peak[0] == 1
+
+
 def test_a_failed_shared_list_fails_every_step_that_shared_it(fake):
     adapter = fake({"time_scale": 0.01, "faults": {"transient_rate": 1.0, "seed": 3}})
     answers = read_together(ItemReader(), adapter, [["app01", "app02"], ["web01", "app02"]])
