@@ -213,7 +213,8 @@ VIEWS = {"replication": view_class("replication", ReplicationPort), "network": v
 class StepAdapter:
     """The adapter as one step sees it: the same estate, every port call through the step's chain."""
 
-    def __init__(self, adapter, pipeline: Policy, tally: Tally):
+    def __init__(self, adapter, pipeline: Policy, tally: Tally, limiter=None):
+        self.limiter = limiter  # the run's buckets, when it paces itself
         self.name = adapter.name
         self.writes_real_cloud = adapter.writes_real_cloud
         self.clock = adapter.clock
@@ -222,6 +223,10 @@ class StepAdapter:
         self.replication = VIEWS["replication"](pipeline)
         self.network = VIEWS["network"](pipeline)
         self.dns = VIEWS["dns"](pipeline)
+
+    def affords(self, bucket: str, count: int) -> bool:
+        """Whether ``count`` requests of ``bucket`` (read, write) can go now without waiting for tokens."""
+        return self.limiter is None or self.limiter.affords(bucket, count)
 
     def fan_out(self, call: Callable[[Any], Any], values: Sequence, width: int = FAN_OUT) -> list:
         """``call(value)`` for each value, up to ``width`` at once, the answers in order: a hundred GETs one
@@ -252,4 +257,4 @@ def step_adapter(adapter, policy: RetryPolicy, *, sleep: Callable[[float], None]
     if limiter is not None:
         policies.append(Pace(limiter, sleep))
     policies += [tally, Send(adapter)]
-    return StepAdapter(adapter, chain(*policies), tally)
+    return StepAdapter(adapter, chain(*policies), tally, limiter)

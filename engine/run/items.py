@@ -67,12 +67,14 @@ class ItemReader:
                                 code="ReplicationProtectedItemNotFound", status=404) from None
 
     def each(self, ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
-        """The items, in order, one GET each, several at once (one at a time in a simulation that runs
-        a step at a time): the cost follows the step's size, not the vault's. (A list of the vault per
-        step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the GETs are paced by
-        the run's read bucket, and jobs that end at different times spread them.)"""
+        """The items, in order, one GET each: the cost follows the step's size, not the vault's. (A list
+        of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the GETs
+        are paced by the run's read bucket, and jobs that end at different times spread them.) Several at
+        once when the read bucket holds a token for each (not in a simulation run a step at a time); when
+        reads are short, one after another: fanned out, they would take the tokens other steps wait for."""
         get = ctx.adapter.replication.get_protected_item
-        return ctx.adapter.fan_out(lambda name: get(vault, name), names, width=1 if self.inline else FAN_OUT)
+        fans_out = not self.inline and ctx.adapter.affords("read", len(names))
+        return ctx.adapter.fan_out(lambda name: get(vault, name), names, width=FAN_OUT if fans_out else 1)
 
     def _lead(self, ctx, vault: VaultRef, gathering: _Gathering) -> None:
         try:
