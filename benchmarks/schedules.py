@@ -12,7 +12,6 @@ ARM's token buckets (reads 250, refill 25/s; writes 200, refill 10/s) start full
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass
 
 from adapters.fake.replication import UPDATE, UPDATE_RETRY_AFTER_S
@@ -122,28 +121,43 @@ class Bucket:
         return at + wait
 
 
-def _followed(started: float, length: float, poll: float = SDK_POLL_S) -> float:
-    """When an SDK poller that sleeps ``poll`` seconds before each look learns that a job started at
-    ``started`` and lasting ``length`` has ended."""
-    return started + max(1, math.ceil(length / poll)) * poll
-
-
 def native_plans(work: Work) -> float:
     """Competent use of ASR recovery plans, scripted with the SDK: every target IP updated at once (paced
     under the write bucket, each update's operation followed at its ``Retry-After``); once all are set,
     every plan failed over at once (one write each, ASR doing the per-item work, the job followed at the
-    SDK's 30 s); the network stages; every plan committed at once."""
-    writes = Bucket(*work.writes)
+    SDK's 30 s); the network stages; every plan committed at once. Each look of a poller is a read
+    through the read bucket, as in ``script``."""
+    reads, writes = Bucket(*work.reads), Bucket(*work.writes)
     lat = work.write_s
-    ips_done = 0.0
-    for item in work.items:
-        sent = writes.grant(0.0)
-        ips_done = max(ips_done, _followed(sent + lat, work.update[item]))
-    failed_over = max(_followed(writes.grant(ips_done) + lat, work.plan_failover(p)) for p in work.plans)
-    now = failed_over
+
+    def followed(lengths: dict[str, float], at: float) -> float:
+        started = {key: writes.grant(at) + lat for key in lengths}
+        return max(_looked(reads, work.read_s, {key: (started[key], lengths[key]) for key in lengths}).values())
+
+    now = followed(work.update, 0.0)
+    now = followed({p: work.plan_failover(p) for p in work.plans}, now)
     for count in work.network_writes:
         now = max(writes.grant(now) for _ in range(count)) + lat
-    return max(_followed(writes.grant(now) + lat, work.plan_commit(p)) for p in work.plans)
+    return followed({p: work.plan_commit(p) for p in work.plans}, now)
+
+
+def _looked(reads: Bucket, read_s: float, jobs: dict[str, tuple[float, float]], poll: float = SDK_POLL_S
+            ) -> dict[str, float]:
+    """When each job's SDK poller learns that it has ended: ``jobs`` maps a key to the time its call
+    was answered and the job's length; the poller sleeps ``poll`` seconds, looks (a read through the
+    bucket, granted in the order asked), and sleeps again until a look sees the job ended."""
+    events = [(answered + poll, key) for key, (answered, _) in jobs.items()]
+    heapq.heapify(events)
+    learned: dict[str, float] = {}
+    while events:
+        at, key = heapq.heappop(events)
+        looked = reads.grant(at) + read_s
+        answered, length = jobs[key]
+        if looked >= answered + length:
+            learned[key] = looked
+        else:
+            heapq.heappush(events, (looked + poll, key))
+    return learned
 
 
 def script(work: Work, parallel: int = 100) -> float:
