@@ -127,7 +127,10 @@ def engine_figures(result, facts: dict, time_scale: float) -> dict:
             "writes": facts["writes"], "overhead_p50_ms": round(percentile(overheads, 0.5), 3),
             "overhead_p99_ms": round(percentile(overheads, 0.99), 3),
             "cpu_p50_ms": round(percentile(cpu, 0.5), 3), "cpu_p99_ms": round(percentile(cpu, 0.99), 3),
-            "target_ips_set_s": round((max(ips) - started) / time_scale, 1) if ips else None}
+            "target_ips_set_s": round((max(ips) - started) / time_scale, 1) if ips else None,
+            "overhead_p99_ms_by_kind": {kind: round(percentile([r.overhead_ms or 0 for r in result.steps
+                                                                if r.uses == kind], 0.99), 3)
+                                        for kind in sorted({r.uses for r in result.steps})}}
 
 
 def one_seed(items: int, seed: int, folder: Path, options) -> dict:
@@ -204,6 +207,8 @@ def summary(items: int, runs: list[dict], options) -> dict:
         "overhead_p99_ms": median(runs, lambda r: r["engine_first"]["overhead_p99_ms"]),
         "overhead_p50_ms": median(runs, lambda r: r["engine_first"]["overhead_p50_ms"]),
         "cpu_p99_ms": median(runs, lambda r: r["engine_first"].get("cpu_p99_ms")),
+        "overhead_p99_ms_by_kind": {kind: median(runs, lambda r, k=kind: r["engine_first"]["overhead_p99_ms_by_kind"][k])
+                                    for kind in first[0]["overhead_p99_ms_by_kind"]},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "estate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
     }
