@@ -641,11 +641,8 @@ class Reprotect(JobOperation):
 
 
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
-    """The items, in order, one GET each (several at once in a run; its pacing spreads them under ARM's
-    read bucket)."""
-    if ctx.items is None:
-        return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
-    return ctx.items.each(ctx, vault, names)
+    """The items, in order, one GET each (the run's pacing spreads them under ARM's read bucket)."""
+    return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
 
 
 def _read_after(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:

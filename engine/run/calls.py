@@ -13,10 +13,8 @@ puts the chain together for a step; each policy can be tested alone.
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +32,6 @@ from adapters.ports import (
 from adapters.shared.errors import ThrottledError
 from engine.model.runbook import RetryPolicy
 from engine.run.retry import RETRYABLE, after_first_try, retrying
-
-FAN_OUT = 8  # a step's reads in flight at once (``StepAdapter.fan_out``); an SDK client pools 10 connections
 
 
 @dataclass(frozen=True)
@@ -156,20 +152,14 @@ class Pace(Policy):
 @dataclass
 class Tally(Policy):
     """What a step's calls cost: requests by read/write, the real seconds spent in the adapter, and the
-    CPU seconds of those (an in-process fake's work, a client's parsing). A call the step fanned out to
-    another thread (``StepAdapter.fan_out``) is counted, but its time is the step's wait for it."""
+    CPU seconds of those (an in-process fake's work, a client's parsing)."""
 
     calls: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0})
     seconds: float = 0.0
     cpu_seconds: float = 0.0
-    owner: int = field(default_factory=threading.get_ident)  # the step's thread
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def send(self, call: Call) -> Any:
-        with self.lock:
-            self.calls[call.bucket] += 1
-        if threading.get_ident() != self.owner:
-            return self.next.send(call)
+        self.calls[call.bucket] += 1
         started, cpu_started = time.monotonic(), time.thread_time()
         try:
             return self.next.send(call)
@@ -213,8 +203,7 @@ VIEWS = {"replication": view_class("replication", ReplicationPort), "network": v
 class StepAdapter:
     """The adapter as one step sees it: the same estate, every port call through the step's chain."""
 
-    def __init__(self, adapter, pipeline: Policy, tally: Tally, limiter=None):
-        self.limiter = limiter  # the run's buckets, when it paces itself
+    def __init__(self, adapter, pipeline: Policy, tally: Tally):
         self.name = adapter.name
         self.writes_real_cloud = adapter.writes_real_cloud
         self.clock = adapter.clock
@@ -223,26 +212,6 @@ class StepAdapter:
         self.replication = VIEWS["replication"](pipeline)
         self.network = VIEWS["network"](pipeline)
         self.dns = VIEWS["dns"](pipeline)
-
-    def affords(self, bucket: str, count: int) -> bool:
-        """Whether ``count`` requests of ``bucket`` (read, write) can go now without waiting for tokens."""
-        return self.limiter is None or self.limiter.affords(bucket, count)
-
-    def fan_out(self, call: Callable[[Any], Any], values: Sequence, width: int = FAN_OUT) -> list:
-        """``call(value)`` for each value, up to ``width`` at once, the answers in order: a hundred GETs one
-        after another cost a hundred round trips. The step's thread waits for them, and that wait is the
-        adapter's time, as one call's is. The first error is raised once the calls under way have ended."""
-        if width < 2 or len(values) < 2:
-            return [call(value) for value in values]
-        started, cpu_started = time.monotonic(), time.thread_time()
-        pool = ThreadPoolExecutor(max_workers=min(width, len(values)), thread_name_prefix="fan-out")
-        try:
-            futures = [pool.submit(call, value) for value in values]
-            return [future.result() for future in futures]
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self.tally.seconds += time.monotonic() - started
-            self.tally.cpu_seconds += time.thread_time() - cpu_started
 
 
 def step_adapter(adapter, policy: RetryPolicy, *, sleep: Callable[[float], None],
@@ -257,4 +226,4 @@ def step_adapter(adapter, policy: RetryPolicy, *, sleep: Callable[[float], None]
     if limiter is not None:
         policies.append(Pace(limiter, sleep))
     policies += [tally, Send(adapter)]
-    return StepAdapter(adapter, chain(*policies), tally, limiter)
+    return StepAdapter(adapter, chain(*policies), tally)

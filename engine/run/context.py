@@ -45,7 +45,6 @@ class StepContext:
     waited_s: float = 0.0  # real seconds spent sleeping or waiting for jobs (not engine overhead)
     waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
-    thread: int = field(default_factory=threading.get_ident)  # the step's own thread
 
     # --- names -> IDs -------------------------------------------------------------------------
 
@@ -90,8 +89,7 @@ class StepContext:
                 raise StepTimeout(f"the step ran past its timeout while waiting {seconds:.0f}s")
             self.clock.sleep(seconds)
         finally:
-            if threading.get_ident() == self.thread:  # a fanned-out call's wait is inside the step's wait for it
-                self.waited_s += time.monotonic() - started
+            self.waited_s += time.monotonic() - started
         self.check()
 
     def wait_for(self, done: threading.Event) -> None:

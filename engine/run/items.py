@@ -7,7 +7,6 @@ import threading
 
 from adapters.ports import ProtectedItem, VaultRef
 from adapters.shared.errors import AdapterError, NotFoundError
-from engine.run.calls import FAN_OUT
 
 GATHER_S = 1.0  # simulated seconds a read waits for the other steps' reads of the same vault
 
@@ -66,15 +65,12 @@ class ItemReader:
             raise NotFoundError(f"Protected item {missing.args[0]} was not found in vault {vault.vault}",
                                 code="ReplicationProtectedItemNotFound", status=404) from None
 
-    def each(self, ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
+    @staticmethod
+    def each(ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
         """The items, in order, one GET each: the cost follows the step's size, not the vault's. (A list
-        of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the GETs
-        are paced by the run's read bucket, and jobs that end at different times spread them.) Several at
-        once when the read bucket holds a token for each (not in a simulation run a step at a time); when
-        reads are short, one after another: fanned out, they would take the tokens other steps wait for."""
-        get = ctx.adapter.replication.get_protected_item
-        fans_out = not self.inline and ctx.adapter.affords("read", len(names))
-        return ctx.adapter.fan_out(lambda name: get(vault, name), names, width=FAN_OUT if fans_out else 1)
+        of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the
+        GETs are paced by the run's read bucket, and jobs that end at different times spread them.)"""
+        return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
 
     def _lead(self, ctx, vault: VaultRef, gathering: _Gathering) -> None:
         try:

@@ -25,11 +25,6 @@ class TokenBucket:
             self.tokens -= count
             return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
-    def available(self) -> float:
-        """The tokens there now, none taken (negative: taken ahead, to be waited for)."""
-        with self.lock:
-            return min(self.size, self.tokens + (self.clock.monotonic() - self.updated) * self.rate)
-
     def refund(self, count: int) -> None:
         """Give back tokens taken and not used."""
         with self.lock:
@@ -55,10 +50,6 @@ class RateLimiter:
 
     def refund(self, kind: str, count: int) -> None:
         self.buckets[kind].refund(count)
-
-    def affords(self, kind: str, count: int) -> bool:
-        """Whether ``count`` calls of ``kind`` can go now, no one waiting for the tokens they would take."""
-        return self.buckets[kind].available() >= count
 
     def listing(self, key: tuple) -> threading.Lock:
         """The lock one paged list of ``key`` holds while it is read: never two of one resource at once."""

@@ -4,27 +4,12 @@ of requests; then the chain a step uses, put together."""
 
 from __future__ import annotations
 
-import threading
-import time
-from types import SimpleNamespace
-
 import pytest
 
 from adapters.ports import JobHandle, VaultRef
 from adapters.shared.errors import NotFoundError, ThrottledError, TransientError, UnknownOutcomeError
 from engine.model.runbook import RetryPolicy
-from engine.run.calls import (
-    VIEWS,
-    Call,
-    JournalWrites,
-    Pace,
-    Policy,
-    Retry,
-    StepAdapter,
-    Tally,
-    chain,
-    step_adapter,
-)
+from engine.run.calls import VIEWS, Call, JournalWrites, Pace, Policy, Retry, Tally, chain, step_adapter
 from engine.run.pacing import RateLimiter
 
 VAULT = VaultRef("s", "rg", "v")
@@ -47,13 +32,6 @@ class Answer(Policy):
 
 def read(name: str = "get_protected_item") -> Call:
     return Call("replication", name, (VAULT, "app01"), {})
-
-
-def answered_by(end: Policy) -> StepAdapter:
-    """A step's adapter whose calls are counted, then answered by ``end``."""
-    tally = Tally()
-    port = SimpleNamespace(name="test", writes_real_cloud=False, clock=None, secrets=None)
-    return StepAdapter(port, chain(tally, end), tally)
 
 
 def retry(attempts: int = 3, *, slept: list | None = None, retried: list | None = None) -> Retry:
@@ -170,48 +148,6 @@ def test_tally_counts_reads_and_writes_and_the_time_spent_in_them():
     assert tally.calls == {"read": 1, "write": 1} and tally.seconds >= 0
 
 
-def test_a_fanned_out_read_runs_beside_the_others_and_its_time_is_the_steps_wait():
-    """``fan_out``: the calls are in flight together (each waits here until two are), the answers come in
-    order, every request is counted, and the tally's time is the step thread's wait, not the calls' sum."""
-    together = threading.Barrier(2, timeout=30)  # sent one after another, the first call would wait alone
-
-    class Meets(Policy):
-        def send(self, call: Call):
-            together.wait()
-            time.sleep(0.05)  # the call's own time, which runs beside the other's
-            return call.args[1]
-
-    adapter = answered_by(Meets())
-    started = time.monotonic()
-    answers = adapter.fan_out(lambda name: adapter.replication.get_protected_item(VAULT, name), ["app01", "app02"],
-                              width=2)
-    waited = time.monotonic() - started
-    assert answers == ["app01", "app02"]
-    assert adapter.tally.calls == {"read": 2, "write": 0}
-    assert 0.05 <= adapter.tally.seconds <= waited  # the calls' sum is at least 0.1 s and is not what was added
-
-
-def test_a_fanned_out_call_that_fails_fails_the_read_once_the_others_have_ended():
-    under_way, failed, ended = threading.Barrier(3, timeout=30), threading.Event(), []
-
-    class Fails(Policy):
-        def send(self, call: Call):
-            name = call.args[1]
-            under_way.wait()
-            if name == "gone01":
-                failed.set()
-                raise NotFoundError("Protected item gone01 was not found", status=404)
-            assert failed.wait(30)  # still under way when the other call fails
-            ended.append(name)
-            return name
-
-    adapter = answered_by(Fails())
-    with pytest.raises(NotFoundError):
-        adapter.fan_out(lambda name: adapter.replication.get_protected_item(VAULT, name), ["app01", "gone01", "web01"],
-                        width=3)
-    assert sorted(ended) == ["app01", "web01"] and adapter.tally.calls["read"] == 3
-
-
 def test_a_port_view_has_the_ports_methods_and_no_other():
     end = Answer("item")
     view = VIEWS["replication"](end)
@@ -240,6 +176,7 @@ def test_a_step_adapter_journals_each_attempt_of_a_write_and_counts_every_reques
 def test_two_lists_of_one_resource_are_never_read_at_once():
     """Lists sent apart can have their pages read together when the service is slow to answer the first:
     a burst over the bucket that pacing at the send does not see. One list of a resource at a time."""
+    import threading
 
     class Frozen:
         def monotonic(self):

@@ -18,7 +18,6 @@ from engine.run.context import Cancelled, StepContext, StepTimeout
 from engine.run.items import ItemReader
 from engine.run.jobs import JobTracker
 from engine.run.logs import get_logger
-from engine.run.pacing import RateLimiter
 from tests.waiting import until
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -115,39 +114,6 @@ def test_a_simulation_reads_alone(fake):
     assert reader.lists == 0
     with pytest.raises(NotFoundError):
         reader.read(context(adapter), VAULT, ["gone01", "app01"])
-
-
-def test_a_lone_steps_gets_go_several_at_once_unless_reads_are_short_or_it_is_a_simulation(fake):
-    """A hundred GETs one after another cost a hundred round trips: a step reading alone keeps several
-    in flight. Not when the run's read bucket lacks a token for each (they would take the tokens other
-    steps wait for), nor in a simulation run a step at a time (it reads in order)."""
-    adapter = fake({"latency": {"read_ms": 4_000}, "time_scale": 0.05})  # a GET takes 0.2 real seconds
-    lock, in_flight, peak = threading.Lock(), [0], [0]
-    get = adapter.replication.get_protected_item
-
-    def counted(vault, name):
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        try:
-            return get(vault, name)
-        finally:
-            with lock:
-                in_flight[0] -= 1
-
-    adapter.replication.get_protected_item = counted
-    names = ["app01", "app02", "web01", "db01"]
-    assert [i.vm_name for i in ItemReader().each(context(adapter), VAULT, names)] == names
-    assert peak[0] > 1
-    peak[0] = 0
-    assert [i.vm_name for i in ItemReader(inline=True).each(context(adapter), VAULT, names[:2])] == names[:2]
-    assert peak[0] == 1
-    short = context(adapter)
-    limiter = RateLimiter((3, 100), (100, 10), adapter.clock)  # 2.85 reads in the bucket: fewer than asked
-    short.adapter = step_adapter(adapter, RetryPolicy(attempts=1), sleep=short.sleep, on_retry=lambda *a: None,
-                                 limiter=limiter)
-    assert [i.vm_name for i in ItemReader().each(short, VAULT, names[:3])] == names[:3]
-    assert peak[0] == 1
 
 
 def test_a_failed_shared_list_fails_every_step_that_shared_it(fake):
