@@ -131,8 +131,8 @@ def native_plans(work: Work) -> float:
     lat = work.write_s
 
     def followed(lengths: dict[str, float], at: float) -> float:
-        started = {key: writes.grant(at) + lat for key in lengths}
-        return max(_looked(reads, work.read_s, {key: (started[key], lengths[key]) for key in lengths}).values())
+        jobs = {key: (writes.grant(at) + lat, length) for key, length in lengths.items()}
+        return max(_looked(reads, work.read_s, jobs).values())
 
     now = followed(work.update, 0.0)
     now = followed({p: work.plan_failover(p) for p in work.plans}, now)

@@ -2,10 +2,9 @@
 
 Each step runs in a thread of its own (``engine.run.step``). A step waiting on ASR jobs, or on a read
 it shares with other steps, gives its slot back: fifty recovery plans failing over at once are fifty
-waits, not fifty calls. Failure handling
-follows ``on_failure``: ``abort`` starts no further step, ``continue`` lets independent steps go on;
-dependents of a failed step are skipped either way; ``rollback`` (and every drill, at its end) undoes
-what the run changed (``engine.run.rollback``).
+waits, not fifty calls. Failure handling follows ``on_failure``: ``abort`` starts no further step,
+``continue`` lets independent steps go on; dependents of a failed step are skipped either way;
+``rollback`` (and every drill, at its end) undoes what the run changed (``engine.run.rollback``).
 """
 
 from __future__ import annotations
