@@ -139,3 +139,22 @@ def test_fake_reset_starts_over(tmp_path, estate_file):
     assert run_cli("fake", "reset", *args).returncode == 0
     assert run_cli("fake", "show", *args).stdout == pristine
     assert json_out(run_cli("fake", "ledger", *args)) == []
+
+
+def test_text_to_a_pipe_is_what_rich_writes_there():
+    """Not to a terminal, a command's text skips rich's layout and must still be the same characters."""
+    import io
+
+    from rich.console import Console
+
+    from engine.cli.session import print_text
+
+    text = ("[bold]plan[/] of \\[web-01]\n  ~ ip: 10.0.0.4 -> 192.168.1.4 :warning:\n"
+            "\tindented\x07 [red]would fail:[/] \x1b[31mquoted escape\x1b[0m\r\n" + "x" * 300)
+    as_rich, as_plain = io.StringIO(), io.StringIO()
+    Console(file=as_rich, highlight=False, soft_wrap=True).print(text)
+    pipe = Console(file=as_plain, highlight=False, soft_wrap=True)
+    assert not pipe.is_terminal and pipe.color_system is None
+    print_text(pipe, text)
+    assert as_plain.getvalue() == as_rich.getvalue()
+    assert "[bold]" not in as_plain.getvalue() and "[web-01]" in as_plain.getvalue()

@@ -164,7 +164,7 @@ class Session:
         if self.json:
             print_json(document)
         elif text is not None:
-            stdout.print(redact(text))
+            print_text(stdout, redact(text))
 
     def emit_json(self, document) -> None:
         """A result that is a document whatever the format (a state dump, a ledger)."""
@@ -191,6 +191,17 @@ class Session:
 
 def environment_of(adapter) -> dict[str, str]:
     return environment_with(adapter.stand_in_secrets)
+
+
+def print_text(console: Console, text: str) -> None:
+    """``text`` (rich markup) to ``console``. To a file or a pipe, the markup is resolved straight to the
+    characters rich would write there: laying out a 5,000-VM plan's 20,000 lines took rich 0.46 s of
+    the command's 3 s (docs/performance.md)."""
+    if console.is_terminal or console.color_system is not None:
+        console.print(text)
+        return
+    plain = console.render_str(text).plain
+    console.file.write((plain.expandtabs(console.tab_size) if "\t" in plain else plain) + "\n")
 
 
 def print_json(document) -> None:
