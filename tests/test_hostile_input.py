@@ -74,6 +74,24 @@ def test_an_alias_bomb_is_refused_quickly_in_little_memory():
 def test_aliases_within_the_bounds_still_work():
     source = parse("ip: &ip 10.0.0.4\na: {x: *ip}\nb: {x: *ip}\n", "f.yaml")
     assert source.data == {"ip": "10.0.0.4", "a": {"x": "10.0.0.4"}, "b": {"x": "10.0.0.4"}}
+    nested = parse("base: &b {net: [10.0.0.0/24, {ip: 1}]}\nuse:\n  - *b\n  - *b\n", "f.yaml")
+    assert nested.data["use"] == [nested.data["base"]] * 2 and nested.data["use"][0] is not nested.data["use"][1]
+    assert nested.line_of(("use", 1, "net", 1, "ip")) == 1  # where the value is written, through the alias
+    assert nested.line_of(("use", 1)) == 4
+
+
+@pytest.mark.parametrize("text,line,column,says", [
+    ("a: *nowhere\n", 1, 4, "found undefined alias 'nowhere'"),
+    ("a: &x 1\nb: &x 2\n", 2, 4, "found duplicate anchor 'x'"),
+    ("a: 1\n---\nb: 2\n", 2, 1, "expected a single document"),
+    ("k: &k <<\n*k : 2\n", 2, 1, "merge keys (<<) are not allowed"),
+    ("k: &k [1]\n*k : 2\n", 2, 1, "a key must be plain text"),
+])
+def test_what_an_alias_or_a_document_cannot_do_is_named_where_it_is_written(text, line, column, says):
+    with pytest.raises(SourceError) as refused:
+        parse(text, "f.yaml")
+    assert (refused.value.line, refused.value.column) == (line, column)
+    assert says in refused.value.message
 
 
 def test_invalid_utf8_names_the_line_and_column(tmp_path):
