@@ -264,6 +264,9 @@ class _Builder:
                 raise _Refused(event.start_mark, "a key must be plain text, not a list or a mapping")
             self._key(top, named, event.start_mark)
             return
+        path = () if top is None else top.path + ((len(top.value),) if top.key is None else (top.key,))
+        self.lines.setdefault(path, event.start_mark.line + 1)  # the value is named here; its parts, at its anchor
+        self.columns.setdefault(path, event.start_mark.column + 1)
         for index in range(first, end):
             self.take(self.kept[index], aliased=True)
 
