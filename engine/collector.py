@@ -17,8 +17,11 @@ simulation's copy of a 5,000-VM estate frozen.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+FULL_EVERY = 100  # younger walks between two full ones (CPython's third threshold; its default is 10)
 
 
 @contextmanager
@@ -35,3 +38,29 @@ def paused(*, keep: bool = False) -> Iterator[None]:
         if keep:
             gc.freeze()
         gc.enable()
+
+
+@contextmanager
+def fewer_full_collections() -> Iterator[None]:
+    """For the block, a full collection at most every ``FULL_EVERY``th collection of the middle
+    generation instead of every tenth; then the thresholds as they were once the last of the blocks
+    open at once (runs in threads of one process) ends."""
+    global _runs, _thresholds
+    with _runs_lock:
+        if _runs == 0:
+            _thresholds = gc.get_threshold()
+            young, middle, full = _thresholds
+            gc.set_threshold(young, middle, max(full, FULL_EVERY))
+        _runs += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+            if _runs == 0:
+                gc.set_threshold(*_thresholds)
+
+
+_runs_lock = threading.Lock()
+_runs = 0  # blocks open
+_thresholds = gc.get_threshold()  # as they were before the first of them

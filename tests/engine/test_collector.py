@@ -1,4 +1,5 @@
-"""The cyclic garbage collector: paused while a runbook is loaded or simulated."""
+"""The cyclic garbage collector: paused while a runbook is loaded or simulated, and sparing with full
+collections during a run."""
 
 from __future__ import annotations
 
@@ -36,3 +37,32 @@ def test_a_pause_that_keeps_what_it_made_leaves_it_out_of_later_walks():
         assert gc.isenabled() and made
     finally:
         gc.unfreeze()
+
+
+def test_a_run_walks_the_whole_heap_less_often_and_then_as_before():
+    before = gc.get_threshold()
+    spared = (before[0], before[1], max(before[2], collector.FULL_EVERY))
+    with collector.fewer_full_collections():
+        assert gc.get_threshold() == spared and gc.isenabled()
+        with collector.fewer_full_collections():  # a second run in the same process
+            assert gc.get_threshold() == spared
+        assert gc.get_threshold() == spared  # the first is still going
+    assert gc.get_threshold() == before
+
+
+def test_a_run_has_the_collector_spare_full_collections_while_its_steps_run(fake):
+    """The thresholds a step sees are the run's; after the run they are back."""
+    from tests.conftest import SUBNET_FAILOVER
+    from tests.engine.runbooks import run
+
+    seen = []
+
+    class Watch:  # an inspector: the runner shows it every step before the step acts
+        def before_step(self, step, kind, args, adapter):
+            seen.append(gc.get_threshold()[2])
+
+    before = gc.get_threshold()
+    result = run(SUBNET_FAILOVER, fake(), inspector=Watch())
+    assert str(result.status) == "succeeded"
+    assert len(seen) == len(result.steps) and set(seen) == {max(before[2], collector.FULL_EVERY)}
+    assert gc.get_threshold() == before
