@@ -41,8 +41,14 @@ def alias_bomb(levels: int = 9, width: int = 9) -> str:
     ("? [1, 2]\n: x\n", 1, 3, "a key must be plain text"),
     ("a: " + "x" * (yamlsource.MAX_SCALAR + 1) + "\n", 1, 4, "longer than"),
     ("a: [1, 2\n", 2, 1, "not valid YAML"),
+    ("a: *nowhere\n", 1, 4, "found undefined alias 'nowhere'"),
+    ("a: &x 1\nb: &x 2\n", 2, 4, "found duplicate anchor 'x'"),
+    ("a: 1\n---\nb: 2\n", 2, 1, "expected a single document"),
+    ("k: &k <<\n*k : 2\n", 2, 1, "merge keys (<<) are not allowed"),  # named where the alias is written
+    ("k: &k [1]\n*k : 2\n", 2, 1, "a key must be plain text"),
 ], ids=["recursive-list", "recursive-map", "python-tag", "binary", "timestamp-tag", "custom-tag", "merge-key",
-        "deep", "huge-int", "inf", "nan", "control-char", "collection-key", "huge-scalar", "syntax"])
+        "deep", "huge-int", "inf", "nan", "control-char", "collection-key", "huge-scalar", "syntax",
+        "undefined-alias", "duplicate-anchor", "two-documents", "merge-key-by-alias", "collection-key-by-alias"])
 def test_the_loader_refuses_what_is_not_plain_data_with_line_and_column(text, line, column, says):
     with pytest.raises(SourceError) as refused:
         parse(text, "f.yaml")
@@ -78,20 +84,6 @@ def test_aliases_within_the_bounds_still_work():
     assert nested.data["use"] == [nested.data["base"]] * 2 and nested.data["use"][0] is not nested.data["use"][1]
     assert nested.line_of(("use", 1, "net", 1, "ip")) == 1  # where the value is written, through the alias
     assert nested.line_of(("use", 1)) == 4
-
-
-@pytest.mark.parametrize("text,line,column,says", [
-    ("a: *nowhere\n", 1, 4, "found undefined alias 'nowhere'"),
-    ("a: &x 1\nb: &x 2\n", 2, 4, "found duplicate anchor 'x'"),
-    ("a: 1\n---\nb: 2\n", 2, 1, "expected a single document"),
-    ("k: &k <<\n*k : 2\n", 2, 1, "merge keys (<<) are not allowed"),
-    ("k: &k [1]\n*k : 2\n", 2, 1, "a key must be plain text"),
-])
-def test_what_an_alias_or_a_document_cannot_do_is_named_where_it_is_written(text, line, column, says):
-    with pytest.raises(SourceError) as refused:
-        parse(text, "f.yaml")
-    assert (refused.value.line, refused.value.column) == (line, column)
-    assert says in refused.value.message
 
 
 def test_invalid_utf8_names_the_line_and_column(tmp_path):
