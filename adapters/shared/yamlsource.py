@@ -196,7 +196,7 @@ class _Builder:
 
     def take(self, event, aliased: bool) -> None:
         cls = event.__class__
-        if not aliased and (self.keeping or getattr(event, "anchor", None)):
+        if not aliased and (self.keeping or (cls is not AliasEvent and getattr(event, "anchor", None))):
             self.kept.append(event)
         if cls is ScalarEvent:
             self._scalar(event, aliased)

@@ -32,6 +32,7 @@ from engine.plan.rules.items import (
     check_reprotect,
 )
 from engine.run.context import StepContext
+from engine.run.items import ItemReader
 
 
 @lru_cache(maxsize=65536)
@@ -642,7 +643,7 @@ class Reprotect(JobOperation):
 
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
     """The items, in order, one GET each (the run's pacing spreads them under ARM's read bucket)."""
-    return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
+    return ItemReader.each(ctx, vault, names)
 
 
 def _read_after(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:

@@ -4,6 +4,8 @@ of requests; then the chain a step uses, put together."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from adapters.ports import JobHandle, VaultRef
@@ -176,7 +178,6 @@ def test_a_step_adapter_journals_each_attempt_of_a_write_and_counts_every_reques
 def test_two_lists_of_one_resource_are_never_read_at_once():
     """Lists sent apart can have their pages read together when the service is slow to answer the first:
     a burst over the bucket that pacing at the send does not see. One list of a resource at a time."""
-    import threading
 
     class Frozen:
         def monotonic(self):
