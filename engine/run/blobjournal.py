@@ -36,6 +36,7 @@ from pathlib import Path
 
 from adapters.ports import SharedStoragePort
 from adapters.shared.errors import BlobMissing, LeaseHeld, LeaseLost, PositionMoved, StorageError
+from engine.run import batches
 from engine.run.journal import Journal, JournalError, LockHeld, LockHolder, _dump, who
 from engine.run.records import RunResult
 
@@ -182,8 +183,7 @@ class BlobJournal(Journal):
 
     def _apply(self, statements: list[tuple[str, tuple]]) -> None:
         with self._transaction():
-            for sql, rows in groupby(statements, key=lambda s: s[0]):
-                self._db.executemany(sql, [params for _, params in rows])
+            batches.apply(self._db, statements)
 
     def operation(self, result: RunResult, record, operation: str, phase: str, detail: str | None = None) -> None:
         super().operation(result, record, operation, phase, detail)

@@ -1,12 +1,13 @@
 """The journal: a durable record of every run, so a crashed run resumes without repeating a side effect.
 
 SQLite in WAL mode. Rows are written behind the steps by one writer thread, many to a transaction
-(group commit), so a step never waits for another step's row. A mutating call's intent, and a job's
-handle before the step waits on it, must survive the process before the step goes on: they are
-committed, with every row queued before them, before the call is sent (WAL with ``synchronous=NORMAL``:
-a commit survives the process, kill -9 included). With ``journal_fsync: true`` they are also fsync'd, to
-survive a host crash as well. A row still queued when the process dies is lost, which is safe: every
-step reads the state before it acts, and a job found running is attached to, not started again.
+(group commit), so a step never waits for another step's row. A mutating call's intent must survive the
+process before the call is sent: it is committed, with every row queued before it (the step's planned
+change and what undoes it), before the step goes on (WAL with ``synchronous=NORMAL``: a commit survives
+the process, kill -9 included). With ``journal_fsync: true`` it is also fsync'd, to survive a host crash
+as well. A row still queued when the process dies is lost, which is safe: every step reads the state
+before it acts, and a job found running on an item (its ``currentScenario``) is attached to, not started
+again; so a job's handle is queued like any row, not waited for.
 
 It holds each run (the runbook's content hash, parameters without secrets, adapter, who and where),
 each step's status transitions, attempts, outputs, engine overhead and adapter calls, each
@@ -18,7 +19,6 @@ passes through secret redaction.
 from __future__ import annotations
 
 import getpass
-import itertools
 import json
 import os
 import socket
@@ -35,6 +35,7 @@ from adapters.shared import sqlitefile
 from adapters.shared.files import private_dir, private_file
 from adapters.shared.secret import mentions_secret, redact, redact_data
 from engine.kinds.base import Change
+from engine.run import batches
 from engine.run.locks import LOCK_TTL_S, LockHeld, LockHolder, me
 from engine.run.records import RunResult, StepRecord
 from engine.run.status import RunStatus, StepStatus
@@ -375,10 +376,7 @@ class Journal:
                     self._db.execute("PRAGMA synchronous=FULL")
                 try:
                     with self._transaction():
-                        # Runs of the same statement go in one executemany: a batch costs a few calls
-                        # into SQLite, not one per row (each call gives up and retakes the GIL).
-                        for sql, rows in itertools.groupby(batch, key=lambda statement: statement[0]):
-                            self._db.executemany(sql, [params for _, params in rows])
+                        batches.apply(self._db, batch)
                 finally:
                     if durable:
                         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -465,11 +463,12 @@ class Journal:
              _dump(record.jobs), _dump(record.undo), record.overhead_ms, _dump(record.calls or {}), record.cpu_ms))
 
     def job_started(self, result: RunResult, record: StepRecord, handle: JobHandle) -> None:
-        """On disk before the step waits on the job: a resumed run re-attaches to it."""
+        """Queued, not waited for: the run's record of the job. A resumed run does not need it to find the
+        job again (the item names the job running on it), so the step does not wait for a commit."""
         self._enqueue([("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
                         " VALUES (?,?,?,?,?,?,?)",
                         (result.run_id, record.id, handle.job_id, _dump(handle.vault.__dict__), handle.operation,
-                         handle.target, time.time()))], wait=True)
+                         handle.target, time.time()))])
 
     def operation(self, result: RunResult, record: StepRecord, operation: str, phase: str,
                   detail: str | None = None) -> None:

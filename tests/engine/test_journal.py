@@ -4,14 +4,17 @@ committed before its call returns, and a journal that cannot be written stops th
 from __future__ import annotations
 
 import json
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from engine.run.journal import Journal, JournalError
+from engine.run import batches
+from engine.run.journal import SCHEMA, Journal, JournalError
 from engine.run.records import RunResult, StepRecord
 from engine.run.status import StepStatus
 
@@ -122,3 +125,60 @@ def test_a_journal_an_earlier_version_wrote_opens_with_its_history(tmp_path):
         assert journal.runs(limit=5) == []
     finally:
         journal.close()
+
+
+def _journal_tables(db: sqlite3.Connection) -> dict[str, list[tuple]]:
+    return {table: db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in ("runs", "steps", "transitions", "operations", "jobs", "locks")}
+
+
+def test_a_batch_applied_in_few_calls_leaves_what_its_statements_one_by_one_leave():
+    """Rows of one table keep their order (a step's later row wins), an UPDATE or DELETE sees every row
+    queued before it, and sizes beyond one statement's chunk are split without loss."""
+    rng = random.Random(7)
+    run_row = ("INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, parameters, adapter, scope, dry_run,"
+               " status, operator, host, pid, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    statements = [(run_row, ("r1", "rb", "rb.yaml", "0" * 64, "{}", "fake", "s", 0, "running", "op", "h", 1, 0.0)),
+                  ("INSERT OR REPLACE INTO locks (scope, run_id, pid, host, operator, acquired_at, heartbeat_at)"
+                   " VALUES (?,?,?,?,?,?,?)", ("s", "r1", 1, "h", "op", 0.0, 0.0))]
+    for n in range(700):
+        step = f"s{rng.randrange(40)}"
+        record = StepRecord(id=step, uses="network.routes", attempts=n)
+        statements.append(Journal._upsert_step("r1", int(step[1:]), record))
+        statements.append(("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)", ("r1", step, "running", n)))
+        if n % 97 == 0:
+            statements.append(("UPDATE runs SET status=?, updated_at=? WHERE run_id=?", (f"status-{n}", n, "r1")))
+        if n % 5 == 0:
+            statements.append(("INSERT OR IGNORE INTO jobs (run_id, step_id, job_id, vault, operation, target, at)"
+                               " VALUES (?,?,?,?,?,?,?)", ("r1", step, f"job-{n % 60}", "{}", "op", "vm", n)))
+        if n == 500:
+            statements.append(("DELETE FROM locks WHERE scope=?", ("s",)))
+    one_by_one = sqlite3.connect(":memory:", isolation_level=None)
+    batched = sqlite3.connect(":memory:", isolation_level=None)
+    for db in (one_by_one, batched):
+        db.executescript(SCHEMA)
+    for sql, params in statements:
+        one_by_one.execute(sql, params)
+    traced: list[str] = []
+    batched.set_trace_callback(traced.append)
+    batches.apply(batched, statements)
+    assert _journal_tables(batched) == _journal_tables(one_by_one)
+    assert len(_journal_tables(batched)["transitions"]) == 700 and not _journal_tables(batched)["locks"]
+    # Each UPDATE or DELETE (9) writes what is held first: some 100 calls, against 1,500-odd one by one.
+    assert len(statements) > 1500 and len(traced) < 120
+
+
+def test_a_batch_of_step_changes_is_one_statement_per_table_per_power_of_two():
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(SCHEMA)
+    statements = []
+    for n in range(100):
+        statements.append(Journal._upsert_step("r1", n, StepRecord(id=f"s{n}", uses="network.routes")))
+        statements.append(("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)",
+                           ("r1", f"s{n}", "running", n)))
+    traced: list[str] = []
+    db.set_trace_callback(traced.append)
+    batches.apply(db, statements)
+    assert len(traced) == 6  # 100 rows = 64 + 32 + 4, for each of the two tables
+    assert db.execute("SELECT COUNT(*) FROM steps").fetchone() == (100,)
+    assert [r[0] for r in db.execute("SELECT step_id FROM transitions ORDER BY seq")] == [f"s{n}" for n in range(100)]
