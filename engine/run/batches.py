@@ -4,7 +4,7 @@ Every call into SQLite (each row of an ``executemany`` too) gives up the interpr
 interpreter taking it back can wait a whole switch interval (5 ms) behind a thread running Python. A
 commit of fifty rows one by one could so hold the journal's connection for tens of milliseconds while
 steps queue behind it. Here the rows of one INSERT go in one multi-row statement instead: a batch costs
-one call per table, whatever its size.
+a few calls per table (chunks of powers of two), not one per row.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ def apply(db: sqlite3.Connection, statements: Iterable[tuple[str, tuple]]) -> No
     tables are independent of each other. Anything else (an UPDATE, a DELETE), or an INSERT into a table
     whose held rows came from another statement, first writes everything held, so it sees what came
     before it."""
-    held: dict[str, tuple[str, list[tuple]]] = {}  # table -> (its INSERT, rows in order)
+    held: dict[str, tuple[str, str, list[tuple]]] = {}  # table -> (its INSERT, its "(?,?)", rows in order)
 
     def write_held() -> None:
-        for sql, rows in held.values():
-            _insert(db, sql, rows)
+        for sql, placeholders, rows in held.values():
+            _insert(db, sql, placeholders, rows)
         held.clear()
 
     for sql, params in statements:
@@ -40,15 +40,16 @@ def apply(db: sqlite3.Connection, statements: Iterable[tuple[str, tuple]]) -> No
         table = insert.group(1)
         if table in held and held[table][0] != sql:
             write_held()
-        held.setdefault(table, (sql, []))[1].append(params)
+        held.setdefault(table, (sql, insert.group(2), []))[2].append(params)
     write_held()
 
 
-def _insert(db: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
-    row = _INSERT.match(sql).group(2)
+def _insert(db: sqlite3.Connection, sql: str, placeholders: str, rows: list[tuple]) -> None:
+    # SQLite before 3.32 takes at most 999 values in one statement: a chunk stays within the limit it has.
+    most = min(_MOST_ROWS, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // placeholders.count("?"))
     start = 0
     while start < len(rows):
-        size = min(_MOST_ROWS, 1 << ((len(rows) - start).bit_length() - 1))  # the largest power of two that fits
+        size = 1 << (min(most, len(rows) - start).bit_length() - 1)  # the largest power of two that fits
         chunk = rows[start:start + size]
-        db.execute(sql if size == 1 else sql + ("," + row) * (size - 1), [value for r in chunk for value in r])
+        db.execute(sql + ("," + placeholders) * (size - 1), [value for r in chunk for value in r])
         start += size

@@ -182,3 +182,17 @@ def test_a_batch_of_step_changes_is_one_statement_per_table_per_power_of_two():
     assert len(traced) == 6  # 100 rows = 64 + 32 + 4, for each of the two tables
     assert db.execute("SELECT COUNT(*) FROM steps").fetchone() == (100,)
     assert [r[0] for r in db.execute("SELECT step_id FROM transitions ORDER BY seq")] == [f"s{n}" for n in range(100)]
+
+
+def test_a_batch_stays_within_the_values_an_older_sqlite_takes_in_one_statement():
+    """SQLite before 3.32 takes at most 999 values in a statement: 100 step rows of 20 values each go in
+    chunks of 32 (640 values) or fewer."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(SCHEMA)
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    statements = [Journal._upsert_step("r1", n, StepRecord(id=f"s{n}", uses="network.routes")) for n in range(100)]
+    traced: list[str] = []
+    db.set_trace_callback(traced.append)
+    batches.apply(db, statements)
+    assert len(traced) == 4  # 32 + 32 + 32 + 4
+    assert db.execute("SELECT COUNT(*) FROM steps").fetchone() == (100,)
