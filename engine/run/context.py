@@ -109,7 +109,10 @@ class StepContext:
         try:
             yield
         finally:
-            self.on_waiting(False)
+            started, cpu_started = time.monotonic(), time.thread_time()
+            self.on_waiting(False)  # it may wait for a slot, as a step not yet started does: not engine time
+            self.waited_s += time.monotonic() - started
+            self.waited_cpu_s += time.thread_time() - cpu_started
 
     # --- ASR jobs -------------------------------------------------------------------------------
 
@@ -119,14 +122,14 @@ class StepContext:
         ``JobFailedError`` with the job's own error if one did not succeed, unless ``settle`` (the caller
         only waits for the item to be idle, and reads what the job left). Not ``interruptible``: an
         interrupt does not stop the wait (a short job whose step must end knowing its outcome)."""
-        started, cpu_started = time.monotonic(), time.thread_time()
-        try:
-            with self.slot_free():
+        with self.slot_free():
+            started, cpu_started = time.monotonic(), time.thread_time()
+            try:
                 finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline,
                                           self.deadline)
-        finally:
-            self.waited_s += time.monotonic() - started
-            self.waited_cpu_s += time.thread_time() - cpu_started
+            finally:
+                self.waited_s += time.monotonic() - started
+                self.waited_cpu_s += time.thread_time() - cpu_started
         for handle in handles:
             job = finished[handle.job_id]
             self.log.info("job.finished", job=job.id, operation=handle.operation, on=handle.target, state=job.state)

@@ -103,7 +103,11 @@ class Runner:
         priority = priorities(self.runbook, expected or {})
         self._by_rank = sorted(priority, key=priority.__getitem__)
         self._rank = {step_id: rank for rank, step_id in enumerate(self._by_rank)}
-        self._waiting = 0  # running steps now waiting (on ASR jobs, on a shared read)
+        # Slots: at most ``concurrency`` steps act at once. A step waiting (on ASR jobs, on a shared read)
+        # gives its slot back, and takes one again before it goes on, ahead of steps not yet started.
+        self._slots = threading.Condition()
+        self._acting = 0  # steps holding a slot
+        self._returning = 0  # steps done waiting, waiting for a slot to go on
         # What the scheduler waits for: a step's future once it has ended, or None when a step begins waiting
         # (its slot is free) or the run is stopping. A queue, not concurrent.futures.wait: that
         # walks every running future each time, and at 5,000 VMs a thousand steps are waiting on jobs.
@@ -203,6 +207,8 @@ class Runner:
             self.cancel.set()
         self._events.put(None)
         self.jobs.wake_all()  # steps waiting on ASR jobs look at the interrupt now
+        with self._slots:  # and steps waiting for a slot go on to their safe point: no slot is given back now
+            self._slots.notify_all()
         if first:
             self.log.warning("run.stopping", why=why)
 
@@ -243,11 +249,13 @@ class Runner:
                 while (sorter.is_active() or ready) and not self.cancel.is_set():
                     for step_id in sorter.get_ready():
                         heapq.heappush(ready, self._rank[step_id])
-                    while ready and len(running) - self._waiting < self.concurrency:
+                    while ready and self._take_slot():
                         step = self.runbook.step(self._by_rank[heapq.heappop(ready)])
                         if self._finished_before(step):
+                            self._give_slot()
                             sorter.done(step.id)
                         elif reason := self._reason_to_skip(step, aborting):
+                            self._give_slot()
                             self._skip(step, reason)
                             sorter.done(step.id)
                         else:
@@ -284,6 +292,7 @@ class Runner:
         stop = False
         for future in (event for event in events if event is not None and event in running):
             step_id = running.pop(future)
+            self._give_slot()  # here, not as it ends: nothing starts before the scheduler has seen how it ended
             future.result()  # a step records its own failures; this surfaces engine bugs
             record = self.result.step(step_id)
             if record.status == StepStatus.PAUSED:
@@ -342,12 +351,34 @@ class Runner:
 
     # --- what a running step tells the run ---------------------------------------------------------
 
+    def _take_slot(self) -> bool:
+        """A slot for a step about to start, if one is free and no waiting step wants it back."""
+        with self._slots:
+            if self._acting + self._returning >= self.concurrency:
+                return False
+            self._acting += 1
+            return True
+
+    def _give_slot(self) -> None:
+        with self._slots:
+            self._acting -= 1
+            self._slots.notify()
+
     def step_waiting(self, waiting: bool) -> None:
-        """A step began (or stopped) waiting (on ASR jobs, on a shared read): while it waits, its slot is free."""
-        with self.lock:
-            self._waiting += 1 if waiting else -1
+        """A step began (or stopped) waiting (on ASR jobs, on a shared read): while it waits, its slot is
+        free. Done waiting, it waits for a slot before it goes on (that wait is waiting, not engine time):
+        a poll that sees a hundred jobs end would otherwise set a hundred steps acting at once, beside
+        the ones holding slots, all of them queueing for the interpreter."""
         if waiting:
+            self._give_slot()
             self._events.put(None)
+            return
+        with self._slots:
+            self._returning += 1
+            while self._acting >= self.concurrency and not self.cancel.is_set():
+                self._slots.wait()
+            self._returning -= 1
+            self._acting += 1
 
     def job_started(self, record: StepRecord, handle: JobHandle) -> None:
         with self.lock:

@@ -4,6 +4,7 @@ retries, timeouts and failure handling."""
 from __future__ import annotations
 
 import json
+import threading
 
 from structlog.testing import capture_logs
 
@@ -89,6 +90,46 @@ def test_independent_steps_run_in_parallel_within_the_bound(fake):
     steps = [s for s in serial.steps if not kinds.get(s.uses).waits_for_jobs]
     assert len(steps) >= 3
     assert not any(_overlap(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
+
+
+def test_a_step_done_waiting_on_its_job_takes_a_slot_before_it_acts_again(fake):
+    """``concurrency`` bounds the steps acting at once, the waiting ones aside: a target-IP step whose
+    job has ended waits for a slot before it reads the item again, so with concurrency 1 no two steps'
+    calls are ever in flight together, though all three updates' jobs run at once."""
+    adapter = fake({"latency": {"read_ms": 100, "write_ms": 300}, "time_scale": 0.1})
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    class Counted:
+        def __init__(self, port):
+            self._port = port
+
+        def __getattr__(self, name):
+            method = getattr(self._port, name)
+            if not callable(method) or not threading.current_thread().name.startswith("step"):
+                return method  # the job poller's lists are not a step's calls
+
+            def counted(*args, **kwargs):
+                with lock:
+                    in_flight[0] += 1
+                    most[0] = max(most[0], in_flight[0])
+                try:
+                    return method(*args, **kwargs)
+                finally:
+                    with lock:
+                        in_flight[0] -= 1
+            return counted
+
+    adapter.replication = Counted(adapter.replication)
+    result = run("""\
+        steps:
+          - {id: ip-app01, uses: asr.set_target_ip, with: {item: app01, network: woodgrove-vnet, subnet: services, ip: 172.16.2.10}}
+          - {id: ip-app02, uses: asr.set_target_ip, with: {item: app02, network: woodgrove-vnet, subnet: services, ip: 172.16.2.11}}
+          - {id: ip-web01, uses: asr.set_target_ip, with: {item: web01, network: woodgrove-vnet, subnet: services, ip: 172.16.2.20}}
+        """, adapter, concurrency=1)
+    assert set(statuses(result).values()) == {"succeeded"}, [(s.id, s.error) for s in result.steps]
+    steps = result.steps
+    assert _overlap(steps[0], steps[1]) and _overlap(steps[1], steps[2])  # each waited on its job beside the others
+    assert most[0] == 1, f"{most[0]} steps' calls were in flight at once with concurrency 1"
 
 
 def test_transient_faults_are_retried_and_logged(fake):
