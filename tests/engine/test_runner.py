@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from structlog.testing import capture_logs
 
@@ -130,6 +131,33 @@ def test_a_step_done_waiting_on_its_job_takes_a_slot_before_it_acts_again(fake):
     steps = result.steps
     assert _overlap(steps[0], steps[1]) and _overlap(steps[1], steps[2])  # each waited on its job beside the others
     assert most[0] == 1, f"{most[0]} steps' calls were in flight at once with concurrency 1"
+
+
+def test_a_run_stopped_while_a_step_waits_for_a_slot_ends(fake):
+    """A step whose job has ended waits for a slot held by a probe that polls for an hour; stopping the
+    run lets it go on to its safe point without the slot, and the run ends instead of waiting forever."""
+    from engine.model.params import resolve_parameters
+    from engine.run.runner import Runner
+    from tests.engine.runbooks import loaded_from
+
+    loaded = loaded_from("""\
+        steps:
+          - {id: ip-app02, uses: asr.set_target_ip, with: {item: app02, network: woodgrove-vnet, subnet: services, ip: 172.16.2.11}}
+          - {id: probe, uses: assert.item_state, with: {items: [app01], state: failed_over, within: 1h, every: 1s}}
+        """)
+    values, _ = resolve_parameters(loaded.runbook, {})
+    runner = Runner(loaded, values, fake({"time_scale": 0.05}), concurrency=1, job_poll_interval=1.0)
+    ended: list = []
+    thread = threading.Thread(target=lambda: ended.append(runner.run()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while runner._returning == 0 and thread.is_alive():  # the update's job ended: it waits for the probe's slot
+        assert time.monotonic() < deadline, "the target-IP step never came back from its job"
+        time.sleep(0.01)
+    runner.stop("the test stops the run")
+    thread.join(60)
+    assert not thread.is_alive(), "the run did not end once stopped"
+    assert str(ended[0].step("probe").status) == "pending"
 
 
 def test_transient_faults_are_retried_and_logged(fake):
