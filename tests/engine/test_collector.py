@@ -66,3 +66,33 @@ def test_a_run_has_the_collector_spare_full_collections_while_its_steps_run(fake
     assert str(result.status) == "succeeded"
     assert len(seen) == len(result.steps) and set(seen) == {max(before[2], collector.FULL_EVERY)}
     assert gc.get_threshold() == before
+
+
+def test_a_finished_steps_context_and_call_chain_are_freed_without_the_collector(fake, monkeypatch):
+    """A step's call chain holds its context (the context's ``sleep``, closures over it): a cycle that only
+    the collector could free, walked meanwhile by every collection of the run. The step breaks it as it
+    ends, so reference counting frees both at once."""
+    import weakref
+
+    from engine.run import step as step_module
+    from tests.conftest import SUBNET_FAILOVER
+    from tests.engine.runbooks import run
+
+    made = []
+    real = step_module.context
+
+    def context(*args):
+        ctx = real(*args)
+        made.append((weakref.ref(ctx), weakref.ref(ctx.adapter)))
+        return ctx
+
+    monkeypatch.setattr(step_module, "context", context)
+    gc.disable()
+    try:
+        result = run(SUBNET_FAILOVER, fake())
+        alive = [ref for pair in made for ref in pair if ref() is not None]
+    finally:
+        gc.enable()
+    assert str(result.status) == "succeeded"
+    assert len(made) == len(result.steps)
+    assert not alive, f"{len(alive)} of {2 * len(made)} contexts and step adapters outlived their steps"
