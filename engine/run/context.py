@@ -46,6 +46,11 @@ class StepContext:
     waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
+    def close(self) -> None:
+        """The step is over: its call chain, which holds this context (its ``sleep``, closures over it), is
+        dropped, so that reference counting frees both now instead of the collector, later."""
+        self.adapter = None
+
     # --- names -> IDs -------------------------------------------------------------------------
 
     def vault(self, name: str | None = None) -> VaultRef:

@@ -45,6 +45,7 @@ def roll_back(runner: Runner) -> bool:
             outcome, detail = StepStatus.COMPENSATED, f"undone: {done}"
         finally:
             runner.compensating = None
+            ctx.close()
         with runner.lock:
             record.reason = detail
             if outcome is not None:

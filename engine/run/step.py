@@ -175,7 +175,7 @@ def _execute(runner: Runner, step: Step) -> None:
         hint = getattr(exc, "hint", "")  # what to do about it (sign in, the role to assign)
         error = str(exc) + (f". Next: {hint}" if hint else "")
     tally = ctx.adapter.tally
-    ctx.adapter = None  # its call chain holds ctx.sleep and closures over ctx: freed now, not by the collector
+    ctx.close()
     overhead = time.monotonic() - wall_started - tally.seconds - ctx.waited_s
     cpu = time.thread_time() - cpu_started - tally.cpu_seconds - ctx.waited_cpu_s
     with runner.lock:
