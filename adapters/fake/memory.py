@@ -2,7 +2,9 @@
 dicts. A plan or dry run of thousands of steps reads the estate tens of thousands of times and no other
 process shares the copy, so it needs neither SQLite nor JSON text. It still hands out copies and keeps
 copies (``replace`` keeps a document its caller hands over), so a caller changing a document changes
-nothing until it puts it back, and a failed transaction leaves nothing behind."""
+nothing until it puts it back, and a failed transaction leaves nothing behind. A job is copied at its top
+level only: its fields are set whole (its state, its end), never edited in place, and a recovery plan's
+job holds its hundred items' states from before it (``before``)."""
 
 from __future__ import annotations
 
@@ -186,7 +188,7 @@ class MemoryStore(NestedTransactions):
             before = self._jobs.get(job["id"], _MISSING)
             if self._undo is not None:
                 self._undo.append((self._restore_job, job["id"], before))
-            self._store_job(_copy(job))
+            self._store_job(job.copy())
 
     def _store_job(self, job: dict) -> None:
         self._jobs[job["id"]] = job
@@ -205,11 +207,11 @@ class MemoryStore(NestedTransactions):
     def job(self, job_id: str) -> dict | None:
         with self.lock:
             job = self._jobs.get(job_id)
-            return None if job is None else _copy(job)
+            return None if job is None else job.copy()
 
     def jobs(self) -> list[dict]:
         with self.lock:
-            return _copy(sorted(self._jobs.values(), key=lambda j: j["finish_at"]))
+            return [job.copy() for job in sorted(self._jobs.values(), key=lambda j: j["finish_at"])]
 
     def jobs_listed(self, job_ids: list[str]) -> tuple[list[dict], int]:
         """The jobs of ``job_ids`` that exist (by when they finish), and how many jobs were queued since the
@@ -220,7 +222,7 @@ class MemoryStore(NestedTransactions):
                 return [], 0
             oldest = min(j.get("queued", 0.0) for j in wanted)
             since = sum(1 for j in self._jobs.values() if j.get("queued", 0.0) >= oldest)
-            return _copy(sorted(wanted, key=lambda j: j["finish_at"])), since
+            return [job.copy() for job in sorted(wanted, key=lambda j: j["finish_at"])], since
 
     def due_jobs(self, at: float) -> list[dict]:
         # Asked on every call, and usually no job runs: answered without the lock (a job another thread
@@ -229,7 +231,7 @@ class MemoryStore(NestedTransactions):
             return []
         with self.lock:
             due = [self._jobs[i] for i in self._in_progress if self._jobs[i]["finish_at"] <= at]
-            return _copy(sorted(due, key=lambda j: j["finish_at"]))
+            return [job.copy() for job in sorted(due, key=lambda j: j["finish_at"])]
 
 
 class _Index:
