@@ -4,8 +4,9 @@ estate is opened, and sparing with full collections during a run.
 The collector runs every few hundred allocations and, as the heap grows, walks all of it. Loading and
 simulating a runbook allocate hundreds of thousands of objects that live until the end of the command
 (the model, each step's record and changes, the estate copy's documents), so those walks find next to
-nothing. Reference counting frees everything else as it goes; the few reference cycles made meanwhile
-wait for the collector's next run after the pause.
+nothing. Reference counting frees everything else as it goes (a step breaks the cycle between its
+context and its call chain as it ends, ``StepContext.close``, so that a dead step needs no collector);
+the few reference cycles made meanwhile wait for the collector's next run after the pause.
 
 Where what the block made lives as long as the command (a loaded runbook, an opened estate), ``keep``
 freezes it at the end (``gc.freeze``), so that no later collection walks it again. Not after a
