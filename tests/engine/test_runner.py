@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 from structlog.testing import capture_logs
 
 from engine import kinds
 from tests.conftest import CHANGE_IP, SUBNET_FAILOVER, VPN_KEY
 from tests.engine.runbooks import run, statuses
+from tests.waiting import until
 
 
 def test_subnet_failover_succeeds_then_is_unchanged(fake):
@@ -150,10 +150,9 @@ def test_a_run_stopped_while_a_step_waits_for_a_slot_ends(fake):
     ended: list = []
     thread = threading.Thread(target=lambda: ended.append(runner.run()), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while runner._returning == 0 and thread.is_alive():  # the update's job ended: it waits for the probe's slot
-        assert time.monotonic() < deadline, "the target-IP step never came back from its job"
-        time.sleep(0.01)
+    # the event: the update's job ended, and the step waits for the probe's slot (or the run ended early)
+    until(lambda: runner._returning or not thread.is_alive(), what="the target-IP step's return from its job")
+    assert thread.is_alive(), f"the run ended before the step waited for a slot: {ended}"
     runner.stop("the test stops the run")
     thread.join(60)
     assert not thread.is_alive(), "the run did not end once stopped"
