@@ -211,7 +211,7 @@ class MemoryStore(NestedTransactions):
 
     def jobs(self) -> list[dict]:
         with self.lock:
-            return [job.copy() for job in sorted(self._jobs.values(), key=lambda j: j["finish_at"])]
+            return _by_finish(self._jobs.values())
 
     def jobs_listed(self, job_ids: list[str]) -> tuple[list[dict], int]:
         """The jobs of ``job_ids`` that exist (by when they finish), and how many jobs were queued since the
@@ -222,7 +222,7 @@ class MemoryStore(NestedTransactions):
                 return [], 0
             oldest = min(j.get("queued", 0.0) for j in wanted)
             since = sum(1 for j in self._jobs.values() if j.get("queued", 0.0) >= oldest)
-            return [job.copy() for job in sorted(wanted, key=lambda j: j["finish_at"])], since
+            return _by_finish(wanted), since
 
     def due_jobs(self, at: float) -> list[dict]:
         # Asked on every call, and usually no job runs: answered without the lock (a job another thread
@@ -231,7 +231,12 @@ class MemoryStore(NestedTransactions):
             return []
         with self.lock:
             due = [self._jobs[i] for i in self._in_progress if self._jobs[i]["finish_at"] <= at]
-            return [job.copy() for job in sorted(due, key=lambda j: j["finish_at"])]
+            return _by_finish(due)
+
+
+def _by_finish(jobs) -> list[dict]:
+    """Copies of ``jobs`` (top level: see the module's docstring), by when they finish."""
+    return [job.copy() for job in sorted(jobs, key=lambda j: j["finish_at"])]
 
 
 class _Index:
