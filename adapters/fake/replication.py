@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 
 from adapters.fake.network import ip_user, virtual_network
 from adapters.ports import (
@@ -152,6 +152,7 @@ def item_state(doc: dict) -> ItemState:
 
 
 _STATES_READ: dict[tuple, ItemState] = {}
+_SETTINGS = tuple(f.name for f in fields(NetworkSettings))  # a PATCH's fields, for the ledger
 
 
 class FakeReplication:
@@ -322,7 +323,7 @@ class FakeReplication:
             handle = self._start_job(vault, UPDATE, [doc], item, params={"nic": nic["id"]})
             self.store.record("replication_protected_items.update", self._item_id(vault, doc),
                               {"nic": nic["id"], "ip_config": nic["ip_config"], "job": handle.job_id,
-                               **{k: v for k, v in asdict(settings).items() if v is not None}})
+                               **{f: getattr(settings, f) for f in _SETTINGS if getattr(settings, f) is not None}})
         return handle
 
     def _await(self, vault: VaultRef, handle: JobHandle) -> None:
@@ -378,7 +379,8 @@ class FakeReplication:
                    params: dict | None = None) -> JobHandle:
         """A job of ``operation`` on the items (call in a transaction): it queues, then runs; each item is
         busy with it until it is settled."""
-        job_id = secrets.token_hex(8) + "-" + secrets.token_hex(4)
+        token = secrets.token_hex(12)
+        job_id = f"{token[:16]}-{token[16:]}"
         now = self.cloud.clock.wall()
         start = now + self.cloud.weather.queue_seconds()
         names = [doc["name"] for doc in docs]
