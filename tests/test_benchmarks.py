@@ -73,6 +73,25 @@ def test_the_journal_contention_benchmark_prints_its_figures():
     assert 0 < figures["intent_ms_p50"] <= figures["intent_ms_p90"] <= figures["intent_ms_p99"] <= figures["intent_ms_max"]
 
 
+def test_the_commands_benchmark_times_validate_and_plan_as_processes():
+    """A small run of ``benchmarks/commands.py``: each round's two commands timed, the medians and the
+    fastest of the rounds consistent with them, a reference workload beside them."""
+    done = subprocess.run([sys.executable, "benchmarks/commands.py", "--items", "20", "--rounds", "2", "-o", "json"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True,
+                          timeout=300)
+    figures = json.loads(done.stdout)
+    assert figures["items"] == 20 and figures["rounds"] == 2 and len(figures["rounds_s"]) == 2
+    for name in ("validate", "plan"):
+        times = [r[name] for r in figures["rounds_s"]]
+        assert all(t > 0 for t in times)
+        assert figures[f"{name}_s_min"] == pytest.approx(min(times), abs=0.001)
+        assert figures[f"{name}_s_median"] == pytest.approx(statistics.median(times), abs=0.001)
+    together = [r["validate"] + r["plan"] for r in figures["rounds_s"]]
+    assert figures["together_s_min"] == pytest.approx(min(together), abs=0.002)
+    assert figures["peak_rss_mb"] > 10 and figures["reference_s_median"] > 0
+    assert isinstance(figures["bytecode_cached"], bool)
+
+
 def test_the_scale_benchmark_prints_consistent_figures():
     """A small, fast run of ``benchmarks/scale.py`` (its timings mean little at this compression): every
     figure the JSON document promises, medians of the seeds' own, and schedules in the order the model
