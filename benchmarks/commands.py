@@ -43,14 +43,15 @@ def reference_s() -> float:
 
 def timed(command: list[str], env: dict) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command, which must succeed."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} exited {process.returncode}: {process.stderr.read().decode()[-2000:]}")
-    process.stderr.close()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: nothing blocks however much is written
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command)} exited {process.returncode}: {errors.read().decode()[-2000:]}")
     return wall, usage.ru_maxrss / 1024
 
 
