@@ -109,11 +109,16 @@ def test_the_scale_benchmark_prints_consistent_figures():
         assert r["bound_s"] <= min(r["native_plans_s"], r["script_s"], r["engine_first_s"], r["engine_repeat_s"])
         assert r["engine_first"]["throttled_429"] == 0 and r["engine_repeat"]["throttled_429"] == 0
         assert 0 <= r["engine_first"]["overhead_p50_ms"] <= r["engine_first"]["overhead_p99_ms"]
+        # the intents' waits are part of the overhead: neither they nor the rest exceed the whole
+        assert 0 < r["engine_first"]["intent_wait_p99_ms"] <= r["engine_first"]["overhead_p99_ms"] * 1.001
+        assert 0 <= r["engine_first"]["overhead_outside_intent_p99_ms"] <= r["engine_first"]["overhead_p99_ms"]
         by_kind = r["engine_first"]["overhead_p99_ms_by_kind"]
         assert {"asr.set_target_ip", "asr.failover", "asr.commit"} <= set(by_kind)
         assert all(value >= 0 for value in by_kind.values())
     assert runs[0]["bound_s"] != runs[1]["bound_s"]  # each seed draws its own jobs
     assert figures["throttled_429"] == 0 and figures["overhead_p99_ms"] > 0
+    for key in ("intent_wait_p99_ms", "overhead_outside_intent_p99_ms"):
+        assert figures[key] == pytest.approx(statistics.median(r["engine_first"][key] for r in runs), abs=0.001)
     assert set(figures["overhead_p99_ms_by_kind"]) == set(runs[0]["engine_first"]["overhead_p99_ms_by_kind"])
     assert figures["peak_rss_mb"] > 0 and figures["validate_s"] > 0 and figures["plan_s"] > 0
 
