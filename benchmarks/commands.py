@@ -67,16 +67,15 @@ def measure(items: int, rounds: int) -> dict:
         base = [sys.executable, "-m", "engine.cli"]
         tail = [str(runbook), "--estate", str(estate), "--state", str(Path(scratch) / "state.db")]
         timed([*base, "validate", *tail], env)  # seeds the state file
-        validate, plan, together, rss, reference = [], [], [], [], []
+        validate, plan, rss, reference = [], [], [], []
         for _ in range(rounds):
             reference.append(reference_s())
             v, v_rss = timed([*base, "validate", *tail], env)
             p, p_rss = timed([*base, "plan", *tail], env)
             validate.append(v)
             plan.append(p)
-            together.append(v + p)
             rss.append(max(v_rss, p_rss))
-    figures = {"validate_s": validate, "plan_s": plan, "together_s": together}
+    figures = {"validate_s": validate, "plan_s": plan, "together_s": [v + p for v, p in zip(validate, plan, strict=True)]}
     return {
         "items": items, "rounds": rounds, "bytecode_cached": bytecode_cached(),
         **{f"{name}_median": round(statistics.median(values), 3) for name, values in figures.items()},

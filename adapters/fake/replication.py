@@ -323,7 +323,7 @@ class FakeReplication:
             handle = self._start_job(vault, UPDATE, [doc], item, params={"nic": nic["id"]})
             self.store.record("replication_protected_items.update", self._item_id(vault, doc),
                               {"nic": nic["id"], "ip_config": nic["ip_config"], "job": handle.job_id,
-                               **{f: getattr(settings, f) for f in _SETTINGS if getattr(settings, f) is not None}})
+                               **{f: v for f in _SETTINGS if (v := getattr(settings, f)) is not None}})
         return handle
 
     def _await(self, vault: VaultRef, handle: JobHandle) -> None:
