@@ -158,3 +158,49 @@ def test_text_to_a_pipe_is_what_rich_writes_there():
     print_text(pipe, text)
     assert as_plain.getvalue() == as_rich.getvalue()
     assert "[bold]" not in as_plain.getvalue() and "[web-01]" in as_plain.getvalue()
+
+
+def _plan_document(**change) -> dict:
+    step = {"id": "set-ip-web01", "uses": "asr.set_target_ip", "action": "update", "status": "succeeded",
+            "changes": [{"resource": "protected item web01", "field": "recovery_ip", "before": None, **change}],
+            "error": None, "reason": None}
+    return {"runbook": "demo", "adapter": "fake", "would_succeed": True, "steps": [step], "gates": [],
+            "errors": [], "warnings": []}
+
+
+def test_plan_text_shows_the_estates_values_as_they_are():
+    """A value that looks like rich markup (or an emoji code) is shown as it is, on a terminal and to a pipe."""
+    import io
+
+    from rich.console import Console
+
+    from engine.cli.session import print_text
+    from engine.cli.views.text import plan_text
+
+    value = "[bold]10.0.0.4[/] \\[x] :warning:"
+    document = _plan_document(after=value)
+    as_rich, as_plain = io.StringIO(), io.StringIO()
+    print_text(Console(file=as_rich, highlight=False, soft_wrap=True, force_terminal=True, color_system=None),
+               plan_text(document))
+    print_text(Console(file=as_plain, highlight=False, soft_wrap=True), plan_text(document))
+    assert f"recovery_ip: - -> {value}\n" in as_plain.getvalue()
+    assert as_rich.getvalue() == as_plain.getvalue()
+    assert as_plain.getvalue().endswith("1 of 1 steps would change something; the runbook would succeed.\n")
+
+
+def test_plan_text_masks_a_secret_in_it():
+    """Styled text holding a secret is printed with the secret masked, on a terminal and to a pipe."""
+    import io
+
+    from rich.console import Console
+
+    from adapters.shared.secret import MASK, Secret
+    from engine.cli.session import print_text
+    from engine.cli.views.text import plan_text
+
+    canary = Secret("canary-plan-text-7f3a9c").reveal()
+    for terminal in (False, True):
+        out = io.StringIO()
+        console = Console(file=out, highlight=False, soft_wrap=True, force_terminal=terminal or None)
+        print_text(console, plan_text(_plan_document(after=f"key {canary}")))
+        assert canary not in out.getvalue() and f"key {MASK}" in out.getvalue()

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from adapters.shared.errors import AdapterError
 from adapters.shared.secret import redact, redact_data
@@ -159,12 +160,12 @@ class Session:
 
     # --- output ------------------------------------------------------------------------------------
 
-    def emit(self, document: dict, text: str | None = None) -> None:
+    def emit(self, document: dict, text: str | Text | None = None) -> None:
         """The result: one JSON document, or text for a person."""
         if self.json:
             print_json(document)
         elif text is not None:
-            print_text(stdout, redact(text))
+            print_text(stdout, text)
 
     def emit_json(self, document) -> None:
         """A result that is a document whatever the format (a state dump, a ledger)."""
@@ -193,14 +194,20 @@ def environment_of(adapter) -> dict[str, str]:
     return environment_with(adapter.stand_in_secrets)
 
 
-def print_text(console: Console, text: str) -> None:
-    """``text`` (rich markup) to ``console``. To a file or a pipe, the markup is resolved straight to the
-    characters rich would write there: laying out a 5,000-VM plan's 20,000 lines took rich 0.46 s of
-    the command's 3 s (docs/performance.md)."""
+def print_text(console: Console, text: str | Text) -> None:
+    """``text`` (rich markup, or styled text) to ``console``, any secret in it masked. To a file or a pipe,
+    only its characters: laying out a 5,000-VM plan's 20,000 lines took rich 0.46 s of the command's
+    3 s (docs/performance.md)."""
+    if isinstance(text, Text):
+        plain = text.plain
+        if redact(plain) != plain:  # a secret in it: masked, at the cost of its styles
+            text = Text(redact(plain))
+    else:
+        text = redact(text)
     if console.is_terminal or console.color_system is not None:
         console.print(text)
         return
-    plain = console.render_str(text).plain
+    plain = text.plain if isinstance(text, Text) else console.render_str(text).plain
     console.file.write((plain.expandtabs(console.tab_size) if "\t" in plain else plain) + "\n")
 
 
