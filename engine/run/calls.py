@@ -31,7 +31,7 @@ from adapters.ports import (
 )
 from adapters.shared.errors import ThrottledError
 from engine.model.runbook import RetryPolicy
-from engine.run.retry import RETRYABLE, after_first_try, retrying
+from engine.run.retry import RETRYABLE, retried_after, retrying
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,13 @@ class Retry(Policy):
         self.policy, self.sleep, self.on_retry = policy, sleep, on_retry
 
     def send(self, call: Call) -> Any:
-        retry_on = (ThrottledError,) if call.name in JOB_OPERATIONS else RETRYABLE
+        try:  # most calls end at their first try: nothing of the retry loop is made for them
+            return self.next.send(call)
+        except Exception as error:
+            retry_on = (ThrottledError,) if call.name in JOB_OPERATIONS else RETRYABLE
+            if not isinstance(error, retry_on):
+                raise
+            first = error
 
         def retryable(error: BaseException) -> bool:
             return isinstance(error, retry_on)
@@ -93,7 +99,7 @@ class Retry(Policy):
                             before_sleep=lambda state: self.on_retry(call.name, state))
 
         try:
-            return after_first_try(make, retryable, lambda: self.next.send(call))
+            return retried_after(first, make, lambda: self.next.send(call))
         except retry_on as error:
             error.retried = True
             raise
@@ -157,15 +163,17 @@ class Tally(Policy):
     calls: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0})
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    cpu_clock: Callable[[], float] = time.thread_time  # the run's (see ``Runner.cpu_clock``)
 
     def send(self, call: Call) -> Any:
         self.calls[call.bucket] += 1
-        started, cpu_started = time.monotonic(), time.thread_time()
+        cpu_clock = self.cpu_clock
+        started, cpu_started = time.monotonic(), cpu_clock()
         try:
             return self.next.send(call)
         finally:
             self.seconds += time.monotonic() - started
-            self.cpu_seconds += time.thread_time() - cpu_started
+            self.cpu_seconds += cpu_clock() - cpu_started
 
 
 def describe(args: tuple) -> str:
@@ -216,10 +224,11 @@ class StepAdapter:
 
 def step_adapter(adapter, policy: RetryPolicy, *, sleep: Callable[[float], None],
                  on_retry: Callable[[str, tenacity.RetryCallState], None],
-                 record_write: Callable[[str, str, str | None], None] | None = None, limiter=None) -> StepAdapter:
+                 record_write: Callable[[str, str, str | None], None] | None = None, limiter=None,
+                 cpu_clock: Callable[[], float] = time.thread_time) -> StepAdapter:
     """``adapter`` as a step sees it: retried per ``policy``, its writes journaled (when something keeps a
-    record), paced under ``limiter`` (when the run paces itself), counted."""
-    tally = Tally()
+    record), paced under ``limiter`` (when the run paces itself), counted (CPU by ``cpu_clock``)."""
+    tally = Tally(cpu_clock=cpu_clock)
     policies: list[Policy] = [Retry(policy, sleep=sleep, on_retry=on_retry)]
     if record_write is not None:
         policies.append(JournalWrites(record_write))

@@ -44,6 +44,7 @@ class StepContext:
     items: Any = None  # the run's ItemReader
     waited_s: float = 0.0  # real seconds spent sleeping or waiting for jobs (not engine overhead)
     waited_cpu_s: float = 0.0  # CPU this thread spent meanwhile (polling the run's jobs for everyone)
+    cpu_clock: Callable[[], float] = time.thread_time  # the run's (see ``Runner.cpu_clock``)
     first_started_at: float | None = None  # wall time the step first started (a pause keeps it)
 
     def close(self) -> None:
@@ -114,10 +115,10 @@ class StepContext:
         try:
             yield
         finally:
-            started, cpu_started = time.monotonic(), time.thread_time()
+            started, cpu_started = time.monotonic(), self.cpu_clock()
             self.on_waiting(False)  # it may wait for a slot, as a step not yet started does: not engine time
             self.waited_s += time.monotonic() - started
-            self.waited_cpu_s += time.thread_time() - cpu_started
+            self.waited_cpu_s += self.cpu_clock() - cpu_started
 
     # --- ASR jobs -------------------------------------------------------------------------------
 
@@ -128,13 +129,13 @@ class StepContext:
         only waits for the item to be idle, and reads what the job left). Not ``interruptible``: an
         interrupt does not stop the wait (a short job whose step must end knowing its outcome)."""
         with self.slot_free():
-            started, cpu_started = time.monotonic(), time.thread_time()
+            started, cpu_started = time.monotonic(), self.cpu_clock()
             try:
                 finished = self.jobs.wait(handles, self.check if interruptible else self._check_deadline,
                                           self.deadline)
             finally:
                 self.waited_s += time.monotonic() - started
-                self.waited_cpu_s += time.thread_time() - cpu_started
+                self.waited_cpu_s += self.cpu_clock() - cpu_started
         for handle in handles:
             job = finished[handle.job_id]
             self.log.info("job.finished", job=job.id, operation=handle.operation, on=handle.target, state=job.state)

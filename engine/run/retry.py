@@ -53,7 +53,14 @@ def after_first_try(make: Callable[[], tenacity.Retrying], retryable: Callable[[
     except Exception as error:
         if not retryable(error):
             raise
-        first = [error]
+        first = error
+    return retried_after(first, make, fn)
+
+
+def retried_after(error: BaseException, make: Callable[[], tenacity.Retrying], fn: Callable[[], T]) -> T:
+    """``fn`` under the retry loop ``make`` makes, its first try already made and ended by ``error``:
+    that try counts as the loop's first attempt."""
+    first = [error]
 
     def again() -> T:
         if first:

@@ -43,7 +43,7 @@ def context(runner: Runner, step: Step, record: StepRecord, log) -> StepContext:
         deadline=runner.adapter.clock.monotonic() + timeout, timeout=timeout,
         job_poll_interval=runner.job_poll_interval, cancel=runner.cancel,
         on_job_started=lambda handle: runner.job_started(record, handle), on_waiting=runner.step_waiting,
-        jobs=runner.jobs, items=runner.items, first_started_at=record.started_at,
+        jobs=runner.jobs, items=runner.items, first_started_at=record.started_at, cpu_clock=runner.cpu_clock,
         approval=lambda: runner.approvals(step.id) or ({"approved_by": "simulation"} if runner.auto_approve else None),
     )
 
@@ -65,7 +65,7 @@ def context(runner: Runner, step: Step, record: StepRecord, log) -> StepContext:
             runner.observer.operation(runner.result, record, operation, phase, detail)
 
     ctx.adapter = step_adapter(runner.adapter, runbook.retry_of(step), sleep=ctx.sleep, on_retry=retrying_call,
-                               record_write=record_write, limiter=runner.limiter)
+                               record_write=record_write, limiter=runner.limiter, cpu_clock=runner.cpu_clock)
     return ctx
 
 
@@ -120,7 +120,7 @@ def _execute(runner: Runner, step: Step) -> None:
     kind = kinds.get(step.uses)
     clock = runner.adapter.clock
     log = runner.log.bind(step=step.id, uses=step.uses)
-    started, wall_started, cpu_started = clock.monotonic(), time.monotonic(), time.thread_time()
+    started, wall_started, cpu_started = clock.monotonic(), time.monotonic(), runner.cpu_clock()
     policy = runner.runbook.retry_of(step)
     ctx = context(runner, step, record, log)
     with runner.lock:
@@ -177,10 +177,10 @@ def _execute(runner: Runner, step: Step) -> None:
     tally = ctx.adapter.tally
     ctx.close()
     overhead = time.monotonic() - wall_started - tally.seconds - ctx.waited_s
-    cpu = time.thread_time() - cpu_started - tally.cpu_seconds - ctx.waited_cpu_s
+    cpu = runner.cpu_clock() - cpu_started - tally.cpu_seconds - ctx.waited_cpu_s
     with runner.lock:
         record.overhead_ms = round(max(overhead, 0.0) * 1000, 3)
-        record.cpu_ms = round(max(cpu, 0.0) * 1000, 3)
+        record.cpu_ms = round(max(cpu, 0.0) * 1000, 3) if runner.cpu_clock is time.thread_time else None
         record.calls = dict(tally.calls)
         record.finished_at = clock.wall()
         record.duration_s = clock.monotonic() - started

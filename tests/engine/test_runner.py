@@ -282,3 +282,21 @@ def _as_path(text: str):
     path = Path(tempfile.mkdtemp()) / "runbook.yaml"
     path.write_text(text)
     return path
+
+
+def test_a_steps_cpu_is_measured_in_a_run_and_not_in_a_simulation_one_step_at_a_time(fake):
+    """A run records each step's own CPU; plan and validate (a simulation one step at a time) read no CPU
+    clock, and say so with no figure rather than a zero."""
+    from engine.model.params import resolve_parameters
+    from engine.plan.simulation import simulate
+    from tests.engine.runbooks import loaded_from
+
+    loaded = loaded_from(SUBNET_FAILOVER)
+    values, problems = resolve_parameters(loaded.runbook, {})
+    assert not problems, problems
+    simulated = simulate(loaded, values, fake(), rules=True).result
+    assert str(simulated.status) == "succeeded", [(s.id, s.error) for s in simulated.steps]
+    assert all(s.cpu_ms is None and s.overhead_ms is not None for s in simulated.steps)
+    result = run(SUBNET_FAILOVER, fake())
+    executed = [s for s in result.steps if str(s.status) in ("succeeded", "unchanged")]
+    assert executed and all(isinstance(s.cpu_ms, float) and s.cpu_ms >= 0 for s in executed)
