@@ -96,3 +96,15 @@ def test_a_finished_steps_context_and_call_chain_are_freed_without_the_collector
     assert str(result.status) == "succeeded"
     assert len(made) == len(result.steps)
     assert not alive, f"{len(alive)} of {2 * len(made)} contexts and step adapters outlived their steps"
+
+
+def test_the_command_line_is_imported_with_the_collector_paused_and_then_on_again():
+    """What importing the command line made is frozen out of later walks, and the collector is on again
+    after it (a new interpreter: this one imported it long ago)."""
+    import subprocess
+    import sys
+
+    probe = ("import gc; gc.collect(); import engine.cli; "
+             "print(gc.isenabled(), gc.get_freeze_count() > 10_000, gc.get_count()[0] < 100)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "True", "True"], result.stdout + result.stderr
