@@ -180,7 +180,7 @@ def _execute(runner: Runner, step: Step) -> None:
     cpu = runner.cpu_clock() - cpu_started - tally.cpu_seconds - ctx.waited_cpu_s
     with runner.lock:
         record.overhead_ms = round(max(overhead, 0.0) * 1000, 3)
-        record.cpu_ms = round(max(cpu, 0.0) * 1000, 3) if runner.cpu_clock is time.thread_time else None
+        record.cpu_ms = round(max(cpu, 0.0) * 1000, 3) if runner.measures_cpu else None
         record.calls = dict(tally.calls)
         record.finished_at = clock.wall()
         record.duration_s = clock.monotonic() - started
