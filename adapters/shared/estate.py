@@ -131,11 +131,16 @@ class ProtectedItem(Model):
                                                               test=self.test)]
         has_primary = any(n.primary for n in given)
         nics = []
-        for i, nic in enumerate(given):
-            nic_id = nic.id or f"{name}-nic{i}"
+        for i, (nic, nic_id) in enumerate(zip(given, self.nic_ids(name), strict=True)):
             nics.append(nic.model_copy(update={"id": nic_id, "ip_config": nic.ip_config or f"{nic_id}-ipconfig",
                                                "primary": bool(nic.primary) if has_primary else i == 0}))
         return nics
+
+    def nic_ids(self, name: str) -> list[str]:
+        """Its NICs' IDs (``nic_list``'s, without making the NICs: every estate that is opened checks them)."""
+        if self.nics is None:
+            return [f"{name}-nic0"]
+        return [nic.id or f"{name}-nic{i}" for i, nic in enumerate(self.nics)]
 
 
 class RecoveryPlan(Model):
@@ -160,10 +165,10 @@ class Vault(Model):
                 raise ValueError(f"recovery plan {plan} has more than the 100 items ASR allows")
         seen: dict[str, str] = {}
         for name, item in self.protected_items.items():
-            for nic in item.nic_list(name):
-                if nic.id.lower() in seen:
-                    raise ValueError(f"NIC {nic.id} of {name} is also a NIC of {seen[nic.id.lower()]}")
-                seen[nic.id.lower()] = name
+            for nic_id in item.nic_ids(name):
+                if nic_id.lower() in seen:
+                    raise ValueError(f"NIC {nic_id} of {name} is also a NIC of {seen[nic_id.lower()]}")
+                seen[nic_id.lower()] = name
         return self
 
 

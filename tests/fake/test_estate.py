@@ -187,3 +187,28 @@ def test_a_test_failover_comes_up_in_the_isolated_network_and_cleans_up(fake):
     settle(adapter, adapter.replication.start_test_failover_cleanup(VAULT, "app01", "done"))
     item = adapter.replication.get_protected_item(VAULT, "app01")
     assert item.test_vm_ip is None and item.state.protection_state == "Protected"
+
+
+@pytest.mark.parametrize("nics, clash", [
+    ([{"id": "app01-nic0", "source_ip": "192.168.1.40"}], "NIC app01-nic0 of extra is also a NIC of app01"),
+    ([{"id": "shared", "source_ip": "192.168.1.40"}, {"id": "SHARED", "source_ip": "192.168.1.41"}],
+     "NIC SHARED of extra is also a NIC of extra"),
+])
+def test_an_estate_that_gives_two_nics_one_id_is_refused(nics, clash, tmp_path):
+    """NIC IDs are unique in a vault, a NIC without an ID taking its VM's default (`VM-nicN`), in any case."""
+    import yaml
+
+    from adapters.shared.estate import EstateInvalid, load_estate
+    from tests.conftest import WOODGROVE
+
+    estate = yaml.safe_load(WOODGROVE.read_text())
+    vault = next(iter(estate["vaults"].values()))
+    vault["protected_items"]["extra"] = {"nics": nics}
+    path = tmp_path / "estate.yaml"
+    path.write_text(yaml.safe_dump(estate))
+    with pytest.raises(EstateInvalid) as refused:
+        load_estate(path)
+    assert clash in str(refused.value)
+    del vault["protected_items"]["extra"]
+    path.write_text(yaml.safe_dump(estate))
+    assert load_estate(path).vaults
