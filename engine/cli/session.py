@@ -199,9 +199,9 @@ def print_text(console: Console, text: str | Text) -> None:
     only its characters: laying out a 5,000-VM plan's 20,000 lines took rich 0.46 s of the command's
     3 s (docs/performance.md)."""
     if isinstance(text, Text):
-        plain = text.plain
-        if redact(plain) != plain:  # a secret in it: masked, at the cost of its styles
-            text = Text(redact(plain))
+        masked = redact(text.plain)
+        if masked != text.plain:  # a secret in it: masked, at the cost of its styles
+            text = Text(masked)
     else:
         text = redact(text)
     if console.is_terminal or console.color_system is not None:
