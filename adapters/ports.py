@@ -179,6 +179,10 @@ FAILOVER_KINDS = ("test", "planned", "unplanned")
 class ReplicationPort(Protocol):
     def get_protected_item(self, vault: VaultRef, item: str) -> ProtectedItem: ...
 
+    def get_protected_items(self, vault: VaultRef, items: list[str]) -> list[ProtectedItem]: ...
+    # the items, in order, one GET each (ASR reads no several items by name at once): what a step needs
+    # of a large vault, without listing all of it
+
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]: ...
 
     def get_recovery_plan(self, vault: VaultRef, plan: str) -> RecoveryPlan: ...
@@ -431,6 +435,8 @@ LIST_PAGE = 100  # what a paged list answers per page (ARM's ``nextLink``): each
 # The reads that answer a paged list: ARM charges a token per page, not per call.
 PAGED_LISTS = frozenset({"list_protected_items", "list_recovery_points", "list_virtual_networks",
                          "list_connections", "list_route_tables"})
+# The reads that are a GET of each resource named (their second argument): a token per GET.
+GETS_OF_EACH = frozenset({"get_protected_items"})
 
 WRITE_OPERATIONS = frozenset({
     "update_network_settings", "start_network_update", "start_failover", "start_plan_failover", "start_commit",

@@ -224,6 +224,9 @@ class AzureReplication:
         doc = self._client(vault).replication_protected_items.get(*self._args(vault), *self._path(vault, item))
         return _item_view(_json(doc))
 
+    def get_protected_items(self, vault: VaultRef, items: list[str]) -> list[ProtectedItem]:
+        return [self.get_protected_item(vault, item) for item in items]  # each translates its own errors
+
     @translated("replication_protected_items.list")
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
         items = [_item_view(_json(doc)) for doc in

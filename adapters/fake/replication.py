@@ -237,6 +237,9 @@ class FakeReplication:
         self.cloud.read("replication_protected_items.get")
         return self._item_view(vault, item)
 
+    def get_protected_items(self, vault: VaultRef, items: list[str]) -> list[ProtectedItem]:
+        return [self.get_protected_item(vault, item) for item in items]  # each a read, with its latency
+
     def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
         self._check_vault(vault)
         wanted = vault.vault.lower()

@@ -88,10 +88,8 @@ class AssertItemState(Probe):
 
     def check(self, ctx, args: ItemStateArgs):
         vault = ctx.vault(args.vault)
-        found = {}
-        for name in args.items:
-            item = ctx.adapter.replication.get_protected_item(vault, name)
-            found[name] = _item_state(item) or [item.state.describe()]
+        items = ctx.adapter.replication.get_protected_items(vault, list(args.items))
+        found = {name: _item_state(item) or [item.state.describe()] for name, item in zip(args.items, items, strict=True)}
         wrong = {n: s for n, s in found.items() if args.state not in s}
         text = "; ".join(f"{n}: expected {args.state}, found {', '.join(s)}" for n, s in wrong.items())
         return not wrong, text, found

@@ -21,6 +21,7 @@ from typing import Any
 import tenacity
 
 from adapters.ports import (
+    GETS_OF_EACH,
     JOB_OPERATIONS,
     LIST_PAGE,
     PAGED_LISTS,
@@ -48,6 +49,14 @@ class Call:
     @property
     def bucket(self) -> str:
         return "write" if self.writes else "read"
+
+    @property
+    def requests(self) -> int:
+        """The requests it sends, as far as known before it is sent: a GET of each resource named is one
+        per name; a paged list counts as one here (its pages are known from its answer)."""
+        if self.name in GETS_OF_EACH:
+            return len(self.args[1] if len(self.args) > 1 else self.kwargs["items"])
+        return 1
 
 
 class Policy:
@@ -127,7 +136,8 @@ class JournalWrites(Policy):
 
 class Pace(Policy):
     """A token of the run's ARM buckets before each request; waiting for one is waiting (``sleep`` is the
-    step's, which counts it so). A paged list costs a read per page: it takes as many tokens as the same
+    step's, which counts it so). A GET of several resources takes a token for each before it is sent,
+    as a paged list takes its pages'. A paged list costs a read per page: it takes as many tokens as the same
     list's pages the last time before it is sent, and settles the difference once its answer shows how
     many pages it took. The first time, its size unknown, it takes a whole bucket and gives back what it
     did not use: a list of fifty pages sent on one token into a nearly empty bucket draws 429s."""
@@ -137,7 +147,7 @@ class Pace(Policy):
 
     def send(self, call: Call) -> Any:
         if call.name not in PAGED_LISTS:
-            self.limiter.acquire(call.bucket, self.sleep)
+            self.limiter.acquire(call.bucket, self.sleep, call.requests)
             return self.next.send(call)
         key = (call.name, *map(str, call.args))
         # One list of a resource at a time: lists sent apart can still have their pages read together (a
@@ -166,7 +176,7 @@ class Tally(Policy):
     cpu_clock: Callable[[], float] = time.thread_time  # the run's (see ``Runner.cpu_clock``)
 
     def send(self, call: Call) -> Any:
-        self.calls[call.bucket] += 1
+        self.calls[call.bucket] += call.requests
         cpu_clock = self.cpu_clock
         started, cpu_started = time.monotonic(), cpu_clock()
         try:

@@ -69,8 +69,10 @@ class ItemReader:
     def each(ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
         """The items, in order, one GET each: the cost follows the step's size, not the vault's. (A list
         of the vault per step reads every item of a 5,000-VM vault for each 100-VM recovery plan; the
-        GETs are paced by the run's read bucket, and jobs that end at different times spread them.)"""
-        return [ctx.adapter.replication.get_protected_item(vault, name) for name in names]
+        GETs are paced by the run's read bucket, and jobs that end at different times spread them.) One
+        call through the step's policies for all of them: a recovery plan's hundred GETs were a hundred
+        trips through its retry, pacing and tally, the engine's time where the adapter's is the GETs."""
+        return ctx.adapter.replication.get_protected_items(vault, list(names))
 
     def _lead(self, ctx, vault: VaultRef, gathering: _Gathering) -> None:
         try:

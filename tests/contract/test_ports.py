@@ -51,6 +51,17 @@ def test_reading_an_item(cloud):
     assert item.state.allows("PlannedFailover")
 
 
+def test_reading_several_items_by_name(cloud):
+    """In the order asked, an item named twice read twice; one unknown name fails the whole read."""
+    items = cloud.replication.get_protected_items(VAULT, ["web01", "APP02", "web01"])
+    assert [i.vm_name for i in items] == ["web01", "app02", "web01"]
+    alone = cloud.replication.get_protected_item(VAULT, "app02")
+    assert (items[1].id, items[1].state, items[1].nics) == (alone.id, alone.state, alone.nics)
+    assert cloud.replication.get_protected_items(VAULT, []) == []
+    with pytest.raises(NotFoundError):
+        cloud.replication.get_protected_items(VAULT, ["app01", "no-such-vm"])
+
+
 def test_listing_items_and_reading_a_plan(cloud):
     names = {i.vm_name for i in cloud.replication.list_protected_items(VAULT)}
     plan = cloud.replication.get_recovery_plan(VAULT, "app-subnet")

@@ -143,11 +143,30 @@ def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_
     assert limiter.buckets["read"].tokens == 92  # a GET: one
 
 
+def test_a_get_of_several_items_takes_a_token_for_each_before_it_is_sent():
+    """One call, a GET per item named: ARM charges each, so the bucket is charged for each up front (by
+    position or by keyword), and waiting for the last token is waiting before the first GET."""
+    class Frozen:
+        def monotonic(self):
+            return 0.0
+
+    waits: list[float] = []
+    limiter = RateLimiter((5, 1), (5, 1), Frozen(), margin=1.0)
+    paced = chain(Pace(limiter, waits.append), Answer())
+    paced.send(Call("replication", "get_protected_items", (VAULT, ["a", "b", "c"]), {}))
+    assert (limiter.buckets["read"].tokens, waits) == (2, [])
+    paced.send(Call("replication", "get_protected_items", (VAULT,), {"items": ["d", "e", "f", "g"]}))
+    assert (limiter.buckets["read"].tokens, waits) == (-2, [2.0])  # two short: two seconds at 1 a second
+    assert limiter.buckets["write"].tokens == 5
+
+
 def test_tally_counts_reads_and_writes_and_the_time_spent_in_them():
     tally = Tally()
     chain(tally, Answer()).send(read())
     chain(tally, Answer()).send(Call("dns", "put_a_record", ("z", "n", [], 60), {}))
     assert tally.calls == {"read": 1, "write": 1} and tally.seconds >= 0
+    chain(tally, Answer()).send(Call("replication", "get_protected_items", (VAULT, ["a", "b", "c"]), {}))
+    assert tally.calls == {"read": 4, "write": 1}  # a GET per item: requests, not calls
 
 
 def test_a_port_view_has_the_ports_methods_and_no_other():
