@@ -199,6 +199,7 @@ class Journal:
         if str(path) != ":memory:":
             stat = self.path.stat()
             self._identity = (stat.st_dev, stat.st_ino)
+        self._one_statement = batches.OneStatement(self._db)
         self._queue: list[tuple[str, tuple]] = []  # statements not yet written, in order
         self._queued = self._written = self._durable_upto = 0
         self._failure: BaseException | None = None
@@ -375,8 +376,9 @@ class Journal:
                 if durable:
                     self._db.execute("PRAGMA synchronous=FULL")
                 try:
-                    with self._transaction():
-                        batches.apply(self._db, batch)
+                    if not self._one_statement.apply(batch):
+                        with self._transaction():
+                            batches.apply(self._db, batch)
                 finally:
                     if durable:
                         self._db.execute("PRAGMA synchronous=NORMAL")

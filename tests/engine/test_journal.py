@@ -132,9 +132,9 @@ def _journal_tables(db: sqlite3.Connection) -> dict[str, list[tuple]]:
             for table in ("runs", "steps", "transitions", "operations", "jobs", "locks")}
 
 
-def test_a_batch_applied_in_few_calls_leaves_what_its_statements_one_by_one_leave():
-    """Rows of one table keep their order (a step's later row wins), an UPDATE or DELETE sees every row
-    queued before it, and sizes beyond one statement's chunk are split without loss."""
+def _mixed_statements() -> list[tuple[str, tuple]]:
+    """A run's journal rows as they are queued: a run, a lock, step rows (a step's later row wins),
+    transitions, jobs (some twice), and now and then an UPDATE or a DELETE that must see what came before."""
     rng = random.Random(7)
     run_row = ("INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, parameters, adapter, scope, dry_run,"
                " status, operator, host, pid, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -153,6 +153,13 @@ def test_a_batch_applied_in_few_calls_leaves_what_its_statements_one_by_one_leav
                                " VALUES (?,?,?,?,?,?,?)", ("r1", step, f"job-{n % 60}", "{}", "op", "vm", n)))
         if n == 500:
             statements.append(("DELETE FROM locks WHERE scope=?", ("s",)))
+    return statements
+
+
+def test_a_batch_applied_in_few_calls_leaves_what_its_statements_one_by_one_leave():
+    """Rows of one table keep their order (a step's later row wins), an UPDATE or DELETE sees every row
+    queued before it, and sizes beyond one statement's chunk are split without loss."""
+    statements = _mixed_statements()
     one_by_one = sqlite3.connect(":memory:", isolation_level=None)
     batched = sqlite3.connect(":memory:", isolation_level=None)
     for db in (one_by_one, batched):
@@ -166,6 +173,68 @@ def test_a_batch_applied_in_few_calls_leaves_what_its_statements_one_by_one_leav
     assert len(_journal_tables(batched)["transitions"]) == 700 and not _journal_tables(batched)["locks"]
     # Each UPDATE or DELETE (9) writes what is held first: some 100 calls, against 1,500-odd one by one.
     assert len(statements) > 1500 and len(traced) < 120
+
+
+def test_a_batch_applied_as_one_statement_leaves_what_its_statements_one_by_one_leave():
+    """Batches of every size up to the most one statement takes, each one INSERT into the view, in
+    autocommit: the same tables as the statements one by one, in their order."""
+    statements = _mixed_statements()
+    one_by_one = sqlite3.connect(":memory:", isolation_level=None)
+    as_one = sqlite3.connect(":memory:", isolation_level=None)
+    for db in (one_by_one, as_one):
+        db.executescript(SCHEMA)
+    for sql, params in statements:
+        one_by_one.execute(sql, params)
+
+    class Counted:  # the connection, its calls counted
+        def __init__(self):
+            self.calls: list[str] = []
+
+        def execute(self, sql, *params):
+            self.calls.append(sql)
+            return as_one.execute(sql, *params)
+
+        def getlimit(self, limit):
+            return as_one.getlimit(limit)
+
+    counted = Counted()
+    applier = batches.OneStatement(counted)
+    sizes = [1, 2, 3, 5, 17, 64, 100, 255, 256]
+    start = batch_number = 0
+    while start < len(statements):
+        batch = statements[start:start + sizes[batch_number % len(sizes)]]
+        counted.calls.clear()
+        assert applier.apply(batch) and not as_one.in_transaction
+        assert [sql for sql in counted.calls if not sql.startswith("CREATE TEMP TRIGGER")] == \
+            [applier.insert[applier.size(len(batch))]]  # one call, once each statement has its trigger
+        start, batch_number = start + len(batch), batch_number + 1
+    assert _journal_tables(as_one) == _journal_tables(one_by_one)
+    assert batch_number > 10
+
+
+def test_a_batch_one_statement_cannot_stand_for_is_left_to_the_caller_untouched():
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(SCHEMA)
+    applier = batches.OneStatement(db)
+    row = ("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)", ("r1", "s1", "running", 1.0))
+    quoted = ("UPDATE runs SET status='done' WHERE run_id=?", ("r1",))
+    assert not applier.apply([row, quoted])  # a quote: not turned into a trigger
+    assert not applier.apply([row] * (applier.most + 1))  # more rows than one statement takes
+    assert not applier.apply([])
+    assert db.execute("SELECT COUNT(*) FROM transitions").fetchone() == (0,)  # nothing of them applied
+
+
+def test_a_batch_as_one_statement_is_all_or_nothing():
+    """One statement is one transaction: a row SQLite refuses (a NOT NULL column left empty) leaves none
+    of the batch, the rows before it included."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(SCHEMA)
+    applier = batches.OneStatement(db)
+    good = ("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)", ("r1", "s1", "running", 1.0))
+    bad = ("INSERT INTO transitions (run_id, step_id, status, at) VALUES (?,?,?,?)", ("r1", "s1", None, 2.0))
+    with pytest.raises(sqlite3.IntegrityError):
+        applier.apply([good, good, bad])
+    assert db.execute("SELECT COUNT(*) FROM transitions").fetchone() == (0,) and not db.in_transaction
 
 
 def test_a_batch_of_step_changes_is_one_statement_per_table_per_power_of_two():
