@@ -114,7 +114,9 @@ class BlobJournal(Journal):
             raise JournalFenced(str(self._failure)) from None
         super()._raise_failure()
 
-    def _commit_queued(self) -> int:
+    def _commit_queued(self, until: int | None = None) -> int:
+        # Everything queued, even once the caller's rows are in (``until``): an append is a request to
+        # the storage, and the rows queued meanwhile had better go with it than in an append of their own.
         with self._lock:
             with self._signal:
                 self._raise_failure()

@@ -321,7 +321,7 @@ class Journal:
             if not (wait or durable):
                 self._signal.notify_all()
                 return
-        while self._commit_queued() < mark:  # another committer took our rows: theirs is the next commit
+        while self._commit_queued(until=mark) < mark:  # another committer took our rows: theirs is the next commit
             with self._signal:
                 self._raise_failure()
 
@@ -360,13 +360,17 @@ class Journal:
             except JournalError:
                 return
 
-    def _commit_queued(self) -> int:
+    def _commit_queued(self, until: int | None = None) -> int:
         """Commit everything queued, in one transaction; return how many statements are committed
         in all. Batches are taken and committed under the connection's lock, so they commit in the
-        order they were queued."""
+        order they were queued. A caller waiting ``until`` its rows are committed commits nothing if the
+        commit it waited for the connection behind took them: the rows queued since are the writer's, or
+        the next waiter's, and committing them would only make it wait longer."""
         with self._lock:
             with self._signal:
                 self._raise_failure()
+                if until is not None and self._written >= until:
+                    return self._written
                 batch, self._queue = self._queue, []
                 upto = self._written + len(batch)
                 durable = self._durable_upto > self._written
