@@ -156,16 +156,22 @@ def _mixed_statements() -> list[tuple[str, tuple]]:
     return statements
 
 
+def _applied_one_by_one_and_empty(statements) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """Two journals' tables: ``statements`` applied one by one to the first; the second empty."""
+    one_by_one = sqlite3.connect(":memory:", isolation_level=None)
+    empty = sqlite3.connect(":memory:", isolation_level=None)
+    for db in (one_by_one, empty):
+        db.executescript(SCHEMA)
+    for sql, params in statements:
+        one_by_one.execute(sql, params)
+    return one_by_one, empty
+
+
 def test_a_batch_applied_in_few_calls_leaves_what_its_statements_one_by_one_leave():
     """Rows of one table keep their order (a step's later row wins), an UPDATE or DELETE sees every row
     queued before it, and sizes beyond one statement's chunk are split without loss."""
     statements = _mixed_statements()
-    one_by_one = sqlite3.connect(":memory:", isolation_level=None)
-    batched = sqlite3.connect(":memory:", isolation_level=None)
-    for db in (one_by_one, batched):
-        db.executescript(SCHEMA)
-    for sql, params in statements:
-        one_by_one.execute(sql, params)
+    one_by_one, batched = _applied_one_by_one_and_empty(statements)
     traced: list[str] = []
     batched.set_trace_callback(traced.append)
     batches.apply(batched, statements)
@@ -179,12 +185,7 @@ def test_a_batch_applied_as_one_statement_leaves_what_its_statements_one_by_one_
     """Batches of every size up to the most one statement takes, each one INSERT into the view, in
     autocommit: the same tables as the statements one by one, in their order."""
     statements = _mixed_statements()
-    one_by_one = sqlite3.connect(":memory:", isolation_level=None)
-    as_one = sqlite3.connect(":memory:", isolation_level=None)
-    for db in (one_by_one, as_one):
-        db.executescript(SCHEMA)
-    for sql, params in statements:
-        one_by_one.execute(sql, params)
+    one_by_one, as_one = _applied_one_by_one_and_empty(statements)
 
     class Counted:  # the connection, its calls counted
         def __init__(self):
