@@ -107,6 +107,12 @@ def after_step(step: str, status: str) -> Probe:
                                  (step, status)).fetchone() is not None
 
 
+def run_going_in(pid: int) -> Probe:
+    """Once process ``pid`` has journaled its run running: it is inside the run, its signals handled
+    (before that, a resume holds the lock while it prepares, and SIGTERM ends it as any process)."""
+    return lambda db: db.execute("SELECT 1 FROM runs WHERE pid=? AND status='running'", (pid,)).fetchone() is not None
+
+
 def wait_until(folder: Path, probe: Probe, process: subprocess.Popen | None = None, timeout: float = 180) -> bool:
     """Wait for the event ``probe`` looks for; False if ``process`` ended first. It reads the journal
     every few milliseconds: what it waits for is the row, however long the machine takes to write it."""
@@ -273,7 +279,8 @@ def crash_and_resume(folder: Path, stop_at: Probe) -> dict:
 def race(folder: Path, args: tuple[str, ...], processes: int, timeout: float = 300) -> dict:
     """Start ``processes`` copies of a mutating command at once on one target whose ASR jobs are long
     (minutes): one may proceed, the others must be refused. Waits for every process but one to end,
-    checks the last one is still going (it holds the target), then stops it with SIGTERM."""
+    checks the last one is still going (it holds the target), waits for its run to be journaled running,
+    then stops it with SIGTERM."""
     started = [failover(folder, *args) for _ in range(processes)]
     readers = [Lines(p) for p in started]
     until(lambda: sum(p.poll() is not None for p in started) >= processes - 1, timeout=timeout, every=0.01,
@@ -281,6 +288,7 @@ def race(folder: Path, args: tuple[str, ...], processes: int, timeout: float = 3
     running = [p for p in started if p.poll() is None]
     ended = [(p.returncode, r.text()) for p, r in zip(started, readers, strict=True) if p.poll() is not None]
     for survivor in running:
+        wait_until(folder, run_going_in(survivor.pid), survivor, timeout=timeout)
         survivor.send_signal(signal.SIGTERM)
     survivors = [(p.wait(timeout=timeout), r.text()) for p, r in zip(started, readers, strict=True) if p in running]
     return {"running": len(running), "ended": ended, "survivors": survivors}
