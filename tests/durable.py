@@ -108,8 +108,8 @@ def after_step(step: str, status: str) -> Probe:
 
 
 def run_going_in(pid: int) -> Probe:
-    """Once process ``pid`` has journaled its run running: it is inside the run, its signals handled
-    (before that, a resume holds the lock while it prepares, and SIGTERM ends it as any process)."""
+    """Once process ``pid`` has journaled its run running: it is inside the run, and a signal stops the run
+    in order (before that, a resume holding the lock while it prepares ends at once, sending nothing)."""
     return lambda db: db.execute("SELECT 1 FROM runs WHERE pid=? AND status='running'", (pid,)).fetchone() is not None
 
 
@@ -119,6 +119,20 @@ def wait_until(folder: Path, probe: Probe, process: subprocess.Popen | None = No
     until(lambda: query(folder, probe) or (process is not None and process.poll() is not None),
           timeout=timeout, what=f"the event in {folder / 'journal.db'}")
     return query(folder, probe)
+
+
+def until_opened_for_reading(fifo: Path, process: subprocess.Popen) -> int:
+    """Wait until ``process`` opens the FIFO to read it (an open to write succeeds only then); the write
+    end, left open and silent, keeps the reader waiting in its read until it is closed."""
+
+    def opened() -> int | None:
+        assert process.poll() is None, process.communicate()
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            return None
+
+    return until(opened, timeout=180, what=f"{fifo} opened to be read")
 
 
 class Lines:

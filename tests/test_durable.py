@@ -4,6 +4,7 @@ approval pauses and resumes; the runbook may not change under a resumed run; Ctr
 from __future__ import annotations
 
 import json
+import os
 import signal
 import textwrap
 
@@ -181,6 +182,44 @@ def test_sigterm_sends_no_new_change(tmp_path):
     ledger = durable.fake(tmp_path, "ledger")
     # at most the failovers of the same step still being sent when the signal came
     assert all(e["operation"].endswith(".planned_failover") for e in ledger[sent_before:]), ledger[sent_before:]
+
+
+@pytest.mark.parametrize("signal_name,code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_while_a_resume_prepares_releases_its_lock(signal_name, code, tmp_path):
+    """A resume holds the target's lock while it reads the run and its runbook. A signal then ends it with
+    its exit code and one line: nothing was sent, the lock is released (not left to be taken over), and
+    the next resume carries the run on. The runbook is a FIFO, so the resume waits in its read of it."""
+    runbook = tmp_path / "approval.yaml"
+    runbook.write_text(APPROVAL)
+    durable.slow_estate(tmp_path)
+    paused = durable.failover(tmp_path, "run", str(runbook), "-o", "json")
+    output, errors = paused.communicate(timeout=120)
+    assert paused.returncode == 4, errors
+    run_id = json.loads(output)["run_id"]
+    sent = durable.ledger_counts(tmp_path)
+    runbook.unlink()
+    os.mkfifo(runbook)
+    process = durable.failover(tmp_path, "resume", run_id)
+    writer = durable.until_opened_for_reading(runbook, process)  # the resume is in its read: it holds the lock
+    try:
+        assert durable.query(tmp_path, lambda db: db.execute("SELECT 1 FROM locks WHERE pid=?", (process.pid,))
+                             .fetchone())
+        process.send_signal(getattr(signal, signal_name))
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(writer)
+    assert process.returncode == code, stderr
+    assert f"{signal_name}: run {run_id} was not resumed; nothing was sent" in " ".join(stderr.split())
+    assert "Traceback" not in stderr
+    assert not durable.query(tmp_path, lambda db: db.execute("SELECT 1 FROM locks").fetchone())
+    assert durable.ledger_counts(tmp_path) == sent
+    runbook.unlink()
+    runbook.write_text(APPROVAL)
+    approved = durable.cli(tmp_path, "approve", run_id, "go-no-go", "-o", "json")
+    assert approved.returncode == 0, approved.stderr
+    assert "taken over" not in approved.stderr
+    assert not durable.query(tmp_path, lambda db: db.execute("SELECT 1 FROM lock_events WHERE action='taken-over'")
+                             .fetchone())
 
 
 def test_history_and_status_json(tmp_path, estate_file):

@@ -101,6 +101,36 @@ def _beat(journal: Journal, scope: str, run_id: str, hold: _Holding) -> None:
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
+class StoppedBeforeStart(BaseException):
+    """SIGINT or SIGTERM while a run was being prepared (read, checked, confirmed): nothing was sent.
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` on the way takes it."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def _stop_preparing(signum, frame):
+    raise StoppedBeforeStart(signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_before_start() -> Iterator[None]:
+    """While a run is prepared under its target's lock (a resume reads the journal, loads the runbook,
+    asks for confirmation), SIGINT and SIGTERM end the preparation at once with ``StoppedBeforeStart``:
+    the lock is released on the way out, rather than left to be taken over from a process the signal's
+    default killed. Once the run begins, ``stop_on_signals`` stops it in order instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, _stop_preparing) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, before in previous.items():
+            signal.signal(number, before)
+
+
 @contextmanager
 def stop_on_signals(runner: Runner) -> Iterator[None]:
     """SIGINT (Ctrl-C) and SIGTERM (a stopped service) stop the run in order (``Runner.stop``): no new
@@ -130,6 +160,9 @@ def stop_on_signals(runner: Runner) -> Iterator[None]:
         yield
     finally:
         for number, before in previous.items():
+            # Once a run has begun, a signal no longer finds it in preparation: the default, not "nothing was sent".
+            if before is _stop_preparing:
+                before = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
             signal.signal(number, before)
 
 
@@ -205,5 +238,5 @@ def prepare_resume(journal: Journal, run_id: str, *, accept_changed: bool, clean
     return row, prior
 
 
-__all__ = ["LockHeld", "RunbookChanged", "NotResumable", "SIGNAL_EXIT", "execute", "locked", "prepare_resume",
-           "lock_scope"]
+__all__ = ["LockHeld", "RunbookChanged", "NotResumable", "SIGNAL_EXIT", "StoppedBeforeStart", "execute", "locked",
+           "prepare_resume", "lock_scope", "stop_before_start"]

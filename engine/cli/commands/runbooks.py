@@ -243,7 +243,15 @@ def resume(run_id: Annotated[str, typer.Argument(help="the run to continue")],
 
 
 def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool, cleanup: bool = False) -> None:
-    from engine.run.runs import LockHeld, NotResumable, RunbookChanged, locked
+    from engine.run.runs import (
+        SIGNAL_EXIT,
+        LockHeld,
+        NotResumable,
+        RunbookChanged,
+        StoppedBeforeStart,
+        locked,
+        stop_before_start,
+    )
 
     row = session.journal.run_row(run_id)
     if row is None:
@@ -251,8 +259,13 @@ def _resume(session: Session, run_id: str, *, accept_changed: bool, yes: bool, c
                                     fix="see failover history")])
     try:
         # One writer per target, this run included: what the journal says is read under the lock.
-        with locked(session.journal, row["scope"], run_id):
+        with locked(session.journal, row["scope"], run_id), stop_before_start():
             result = _resume_locked(session, run_id, accept_changed=accept_changed, yes=yes, cleanup=cleanup)
+    except StoppedBeforeStart as stopped:
+        what, again = (f"the cleanup of drill {run_id} was", "cleanup") if cleanup else (f"run {run_id} was", "resume")
+        stderr.print(f"[yellow]{stopped.signal_name}[/]: {what} not resumed; nothing was sent, and its lock is "
+                     f"released. `failover {again} {run_id}` carries it on.")
+        raise typer.Exit(SIGNAL_EXIT[stopped.signal_name]) from None
     except LockHeld as exc:
         raise _lock_refused(exc) from None
     except NotResumable as exc:
