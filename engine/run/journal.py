@@ -201,7 +201,7 @@ class Journal:
             self._identity = (stat.st_dev, stat.st_ino)
         self._one_statement = batches.OneStatement(self._db)
         self._queue: list[tuple[str, tuple]] = []  # statements not yet written, in order
-        self._queued = self._written = self._durable_upto = 0
+        self._queued = self._written = self._durable_upto = self._checked_upto = 0
         self._failure: BaseException | None = None
         self._signal = threading.Condition()
         self._closing = False
@@ -309,8 +309,6 @@ class Journal:
         """Queue statements for the writer. With ``wait``, return once they, and everything queued
         before them, are committed; with ``durable``, once they are fsync'd. A caller that waits does not
         wait for the writer thread to be scheduled: it commits what is queued itself, in order."""
-        if wait or durable:
-            self._check_still_there()
         with self._signal:
             self._raise_failure()
             self._queue.extend(statements)
@@ -318,7 +316,9 @@ class Journal:
             mark = self._queued
             if durable:
                 self._durable_upto = mark
-            if not (wait or durable):
+            if wait or durable:
+                self._checked_upto = mark
+            else:
                 self._signal.notify_all()
                 return
         while self._commit_queued(until=mark) < mark:  # another committer took our rows: theirs is the next commit
@@ -327,7 +327,9 @@ class Journal:
 
     def _check_still_there(self) -> None:
         """A journal deleted or replaced under a run would take the writes to an unlinked file: the run
-        stops before its next mutating call rather than act unrecorded."""
+        stops before its next mutating call rather than act unrecorded. Looked at by the committer before
+        a batch that carries rows someone waits for, once for all of them (a system call is a wait for the
+        interpreter, on every waiting step's path if each made its own)."""
         if self._identity is None or self._failure is not None:
             return
         try:
@@ -374,8 +376,13 @@ class Journal:
                 batch, self._queue = self._queue, []
                 upto = self._written + len(batch)
                 durable = self._durable_upto > self._written
+                checked = self._checked_upto > self._written
             if not batch:
                 return self._written
+            if checked:  # once for every waiter this batch carries, not once for each
+                self._check_still_there()
+                with self._signal:
+                    self._raise_failure()
             try:
                 if durable:
                     self._db.execute("PRAGMA synchronous=FULL")
