@@ -117,8 +117,8 @@ def run(loaded, values, estate_path: Path, state: Path, journal: Journal, option
         # The estate times its jobs by the wall clock (they outlive a process), the run by the monotonic
         # one: a wall clock set forward meanwhile (a host's clock synced) ends jobs early, and a run can
         # come out under its bound. How far it moved, in simulated seconds.
-        moved = (time.time() - time.monotonic() - offset) / options.time_scale
-        facts = {**estate.facts(), "intent_waits": intent_waits, "wall_clock_moved_s": round(moved, 1)}
+        moved = round((time.time() - time.monotonic() - offset) / options.time_scale, 1) + 0.0  # never -0.0
+        facts = {**estate.facts(), "intent_waits": intent_waits, "wall_clock_moved_s": moved}
         assert str(result.status) == "succeeded", [(r.id, r.error) for r in result.steps if r.error]
         return result, facts, collector_pauses, wall_s
     finally:
