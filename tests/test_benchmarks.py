@@ -73,6 +73,24 @@ def test_the_journal_contention_benchmark_prints_its_figures():
     assert 0 < figures["intent_ms_p50"] <= figures["intent_ms_p90"] <= figures["intent_ms_p99"] <= figures["intent_ms_max"]
 
 
+def test_the_ip_stage_benchmark_runs_two_checkouts_alternately(tmp_path):
+    """A small run of ``benchmarks/ip_stage.py`` against itself as the other checkout: each run in a process
+    of its own, medians of the runs' own figures, every target-IP step's overhead counted."""
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "benchmarks/ip_stage.py", "--items", "30", "--seeds", "1,2", "--rounds",
+                           "1", "--time-scale", "0.002", "--against", str(repo), "-o", "json"], cwd=repo,
+                          capture_output=True, text=True, check=True, timeout=300)
+    figures = json.loads(done.stdout)
+    assert figures["seeds"] == [1, 2] and set(figures["checkouts"]) == {"this", "against"}
+    for medians in figures["medians"].values():
+        assert medians["runs"] == 2 and len(medians["overhead_p99_ms_each"]) == 2
+        assert medians["overhead_p99_ms"] == pytest.approx(statistics.median(medians["overhead_p99_ms_each"]), abs=0.01)
+        assert 0 <= medians["overhead_p50_ms"] <= medians["overhead_p90_ms"] <= medians["overhead_p99_ms"]
+        assert 0 < medians["intent_wait_p99_ms"] <= medians["overhead_p99_ms"] * 1.001  # part of the overhead
+        assert 0 <= medians["over_5ms"] <= 30 and medians["throttled_429"] == 0
+        assert medians["cpu_s"] > 0 and medians["wall_s"] > 0
+
+
 def test_the_commands_benchmark_times_validate_and_plan_as_processes():
     """A small run of ``benchmarks/commands.py``: each round's two commands timed, the medians and the
     fastest of the rounds consistent with them, a reference workload beside them."""

@@ -94,10 +94,7 @@ class BlobJournal(Journal):
         except JournalError:  # fenced or unreachable: what is still queued cannot be written, and is dropped
             with self._signal:
                 self._queue.clear()
-        with self._signal:
-            self._closing = True
-            self._signal.notify_all()
-        self._writer.join()
+        self._stop_writer()
         with self._lock:
             self._db.close()
 

@@ -105,12 +105,18 @@ def who() -> str:
         return "unknown"
 
 
+_ENCODER = json.JSONEncoder(default=str, sort_keys=True)  # ``json.dumps`` with options builds one per call
+_EMPTY = {dict: "{}", list: "[]"}
+
+
 def _dump(value: Any) -> str:
     """``value`` as JSON with every secret scrubbed (a ``Secret`` prints as ``***``). Scrubbing goes
     string by string, so the row stays valid JSON; it is needed only when a known value shows."""
-    text = json.dumps(value, default=str, sort_keys=True)
+    if not value and type(value) in _EMPTY:  # most of a step row's columns until the step acts
+        return _EMPTY[type(value)]
+    text = _ENCODER.encode(value)
     if mentions_secret(text):
-        text = json.dumps(redact_data(value), default=str, sort_keys=True)
+        text = _ENCODER.encode(redact_data(value))
     return text
 
 
@@ -173,6 +179,8 @@ CHECKPOINT_EVERY = 2000  # rows written between two checkpoints of the WAL (abou
 
 
 class Journal:
+    GATHER_S = 0.005  # how long the writer gathers rows before a commit (see ``_write_behind``)
+
     def __init__(self, path: Path | str, *, fsync_intents: bool = False):
         self.path = Path(path)
         self.fsync_intents = fsync_intents  # also survive a host crash, at an fsync (ms) per mutating call
@@ -205,6 +213,7 @@ class Journal:
         self._failure: BaseException | None = None
         self._signal = threading.Condition()
         self._closing = False
+        self._stopping = threading.Event()  # the writer's gathering ends early: the journal is closing
         self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
         self._rows_since_checkpoint = 0
         self._checkpoint = threading.Event()
@@ -257,10 +266,7 @@ class Journal:
     def close(self) -> None:
         with suppress(JournalError):  # a journal that failed has said so already, to the run it stopped
             self.flush()
-        with self._signal:
-            self._closing = True
-            self._signal.notify_all()
-        self._writer.join()
+        self._stop_writer()
         if self._checkpointer is not None:
             self._checkpoint.set()
             self._checkpointer.join()
@@ -351,16 +357,30 @@ class Journal:
         self._enqueue([], wait=True)
 
     def _write_behind(self) -> None:
+        """Commit, behind the steps, the rows no one waits for. Woken by the first of them, the writer
+        gathers for ``GATHER_S`` before it commits: at a busy moment, a step that waits for its intent
+        commits the rows queued before it with its own (one commit, not two) rather than wait for the
+        connection behind the writer's commit, which needs the interpreter, busy with the steps, after
+        every call into SQLite. (PostgreSQL's ``commit_delay`` gathers commits in the same way.)"""
         while True:
             with self._signal:
                 while not self._queue and not self._closing:
                     self._signal.wait()
                 if not self._queue:
                     return
+            self._stopping.wait(self.GATHER_S)
             try:
                 self._commit_queued()
             except JournalError:
                 return
+
+    def _stop_writer(self) -> None:
+        """Let the writer commit what is still queued and end (an ending gathers no more)."""
+        with self._signal:
+            self._closing = True
+            self._signal.notify_all()
+        self._stopping.set()
+        self._writer.join()
 
     def _commit_queued(self, until: int | None = None) -> int:
         """Commit everything queued, in one transaction; return how many statements are committed

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,37 @@ def test_queued_rows_are_read_back_and_survive_close(tmp_path):
     assert again.load("r1")[1].steps[0].status == StepStatus.SUCCEEDED
     assert [t["status"] for t in again.transitions("r1") if t["step_id"] == "s1"] == ["running", "succeeded"]
     again.close()
+
+
+def test_rows_queued_before_an_intent_are_committed_with_it_while_the_writer_gathers(tmp_path):
+    """Woken by a row, the writer gathers for ``GATHER_S`` before it commits: a step that waits for its
+    intent meanwhile commits the rows queued before it in its own commit, one commit rather than two, and
+    does not wait behind the writer's. A journal closing ends the gathering at once."""
+    gathering = threading.Event()
+
+    class Watched(threading.Event):
+        def wait(self, timeout=None):
+            gathering.set()
+            return super().wait(timeout)
+
+    journal = Journal(tmp_path / "j.db")
+    journal.GATHER_S = 3600.0  # the writer, once woken, gathers until the journal closes
+    journal._stopping = Watched()
+    result, record = started(journal)
+    batches_committed: list[int] = []
+    apply = journal._one_statement.apply
+    journal._one_statement.apply = lambda statements: batches_committed.append(len(statements)) or apply(statements)
+    record.move(StepStatus.RUNNING)
+    journal.step_changed(result, record)  # a step row and its transition: queued, the writer woken
+    assert gathering.wait(timeout=60), "the writer, woken by a row, did not gather"
+    journal.operation(result, record, "put_route", "intent", "route r")  # waited for
+    assert batches_committed == [3]
+    assert [o["phase"] for o in journal.operations("r1")] == ["intent"]
+    closing = threading.Thread(target=journal.close)
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "close waited for the writer's gathering to run out"
+    assert batches_committed == [3]  # the writer found nothing left to commit
 
 
 # A process that journals a step's change and its intent, then dies with kill -9 while the writer
