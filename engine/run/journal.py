@@ -212,8 +212,7 @@ class Journal:
         self._queued = self._written = self._durable_upto = self._checked_upto = 0
         self._failure: BaseException | None = None
         self._signal = threading.Condition()
-        self._closing = False
-        self._stopping = threading.Event()  # the writer's gathering ends early: the journal is closing
+        self._closing = threading.Event()  # the writer commits what is left and ends, gathering no more
         self._positions: dict[str, dict[str, int]] = {}  # run -> step id -> position
         self._rows_since_checkpoint = 0
         self._checkpoint = threading.Event()
@@ -364,11 +363,11 @@ class Journal:
         every call into SQLite. (PostgreSQL's ``commit_delay`` gathers commits in the same way.)"""
         while True:
             with self._signal:
-                while not self._queue and not self._closing:
+                while not self._queue and not self._closing.is_set():
                     self._signal.wait()
                 if not self._queue:
                     return
-            self._stopping.wait(self.GATHER_S)
+            self._closing.wait(self.GATHER_S)
             try:
                 self._commit_queued()
             except JournalError:
@@ -376,10 +375,9 @@ class Journal:
 
     def _stop_writer(self) -> None:
         """Let the writer commit what is still queued and end (an ending gathers no more)."""
+        self._closing.set()
         with self._signal:
-            self._closing = True
             self._signal.notify_all()
-        self._stopping.set()
         self._writer.join()
 
     def _commit_queued(self, until: int | None = None) -> int:
@@ -432,7 +430,7 @@ class Journal:
         except sqlite3.Error:
             return  # the journal went away: its writer says so to the run
         try:
-            while not self._closing:
+            while not self._closing.is_set():
                 self._checkpoint.wait()
                 self._checkpoint.clear()
                 if self._failure is None:

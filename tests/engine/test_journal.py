@@ -56,7 +56,7 @@ def test_rows_queued_before_an_intent_are_committed_with_it_while_the_writer_gat
 
     journal = Journal(tmp_path / "j.db")
     journal.GATHER_S = 3600.0  # the writer, once woken, gathers until the journal closes
-    journal._stopping = Watched()
+    journal._closing = Watched()
     result, record = started(journal)
     batches_committed: list[int] = []
     apply = journal._one_statement.apply
