@@ -14,7 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from adapters.shared import sqlitefile
+from engine import cli
 from engine.run.journal import Journal
 from tests import durable
 from tests.conftest import SUBNET_FAILOVER, json_out, run_cli
@@ -180,6 +183,44 @@ def test_a_damaged_fake_state_is_a_clear_stop(tmp_path):
     data[4096 * 2:] = b"\x5a" * (len(data) - 4096 * 2)
     state.write_bytes(bytes(data))
     clear_stop(run_cli("fake", "show", "--state", str(state)), 2, str(state), "is damaged", "failover fake reset")
+
+
+@contextmanager
+def held_by_another_program(path: Path):
+    """``path`` kept locked by another program's connection (the sqlite3 shell in exclusive locking mode
+    does this), so that no one else can even read it."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    try:
+        yield
+    finally:
+        holder.close()
+
+
+def in_process(*args: str):
+    """The command run in this process, so that the wait for a busy file can be shortened."""
+    return CliRunner().invoke(cli.app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("what", ["journal", "state"])
+def test_a_file_in_use_is_said_to_be_in_use_not_damaged(tmp_path, monkeypatch, what):
+    """A journal or state file that another process holds past the wait: exit 3, the file named as in use,
+    and none of the advice for a damaged one (a reset or a restore would lose that process's work)."""
+    journal, state = tmp_path / "journal.db", tmp_path / "state.db"
+    assert run_cli("run", str(SUBNET_FAILOVER), "--journal", str(journal), "--state", str(state),
+                   "--no-preflight").returncode == 0
+    monkeypatch.setattr(sqlitefile, "BUSY_WAIT_S", 0.2)
+    busy = journal if what == "journal" else state
+    with held_by_another_program(busy):
+        result = in_process("history", "--journal", str(journal)) if what == "journal" \
+            else in_process("fake", "show", "--state", str(state))
+    assert result.exit_code == 3, result.output
+    flat = " ".join(result.output.split())
+    assert f"{busy} is in use" in flat and "waits up to 0.2 s" in flat, flat
+    for advice in ("damaged", "failover fake reset", "backup", ".recover"):
+        assert advice not in flat, flat
 
 
 # --- locks --------------------------------------------------------------------------------------------------

@@ -139,8 +139,10 @@ class FakeAdapter:
         estate = load_estate(estate_path)
         store = Store(state_path, fresh=fresh)
         adapter = cls(store, estate, estate_path)
-        if fresh or store.meta("estate") is None:
+        if fresh:
             adapter.reset()
+        elif store.meta("estate") is None:
+            adapter._seed_unless_seeded()
         elif store.meta("format") != STATE_FORMAT:
             store.close()
             raise StateOutdated(f"the fake estate's state file {state_path} was written by another version of "
@@ -160,6 +162,14 @@ class FakeAdapter:
             doc = adapter.store.get("connection", name)
             adapter.store.put("connection", {**doc, "key_hmac": key.digest(adapter.cloud.key_salt())})
         return adapter
+
+    def _seed_unless_seeded(self) -> None:
+        """A new state is seeded once: under the file's write lock, so that of several processes opening it
+        at the same moment one seeds it and the others use that seed (a second seed would wipe what the
+        first process has done since)."""
+        with self.store.transaction():
+            if self.store.meta("estate") is None:
+                self.reset()
 
     def reset(self) -> None:
         from adapters.fake.seed import seed

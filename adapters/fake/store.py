@@ -66,7 +66,7 @@ class Store(NestedTransactions):
             _check(self.path)
             private_file(self.path)  # one an earlier version left readable by others is tightened
         self.db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
-                                  isolation_level=None, timeout=30)
+                                  isolation_level=None, timeout=sqlitefile.BUSY_WAIT_S)
         self.lock = threading.RLock()
         try:
             with self.lock:
@@ -83,6 +83,8 @@ class Store(NestedTransactions):
                 self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             self.db.close()
+            if sqlitefile.is_busy(exc):
+                raise sqlitefile.FileBusy(f"the fake estate's state {path}") from None
             raise StateUnusable(f"the fake estate's state {path} is damaged ({exc}); start it over with "
                                 "`failover fake reset`") from None
         except StateUnusable:

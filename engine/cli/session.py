@@ -19,6 +19,7 @@ from rich.text import Text
 
 from adapters.shared.errors import AdapterError
 from adapters.shared.secret import redact, redact_data
+from adapters.shared.sqlitefile import FileBusy
 from engine.cli import wiring
 from engine.cli.settings import Settings, journal_location, load_settings
 from engine.model.loader import LoadedRunbook, load_runbook
@@ -96,6 +97,10 @@ class Session:
             raise typer.Exit(Exit.INVALID) from None
         if isinstance(error, Refused):
             say_refused(error.reason, error.next_step, as_json=self.json)
+            raise typer.Exit(Exit.REFUSED) from None
+        if isinstance(error, FileBusy):  # nothing ran; the file is sound
+            say_refused(str(error), "let that command finish (`failover status` lists runs), then run this "
+                        "again; do not reset or replace the file", as_json=self.json)
             raise typer.Exit(Exit.REFUSED) from None
         if isinstance(error, AdapterError):  # the cloud refused something outside any step (reading to plan)
             say_failed(str(error), getattr(error, "hint", ""), code=error.code, as_json=self.json,

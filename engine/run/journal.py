@@ -193,7 +193,8 @@ class Journal:
                 sqlitefile.create(self.path, lambda db: db.execute(f"PRAGMA application_id={APPLICATION_ID}"))
             existed = _check_file(self.path)
             private_file(self.path)  # one an earlier version left readable by others is tightened
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                   timeout=sqlitefile.BUSY_WAIT_S)
         self._db.row_factory = sqlite3.Row
         try:
             self._open(existed)
@@ -201,6 +202,8 @@ class Journal:
             self._db.close()
             if not isinstance(exc, sqlite3.DatabaseError):
                 raise
+            if sqlitefile.is_busy(exc):
+                raise sqlitefile.FileBusy(f"the journal {self.path}") from None
             if "readonly" in str(exc):
                 raise JournalUnusable(self.path, "is read-only", f"make it writable (chmod u+w {self.path})") from None
             raise _damaged(self.path, exc) from None
@@ -426,7 +429,8 @@ class Journal:
         """Copy the WAL into the database from a connection of its own, so the fsync that comes with it
         never holds up a commit a step is waiting for (SQLite would otherwise do it inside a commit)."""
         try:
-            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                                 timeout=sqlitefile.BUSY_WAIT_S)
         except sqlite3.Error:
             return  # the journal went away: its writer says so to the run
         try:

@@ -6,12 +6,17 @@ change."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
+from adapters.fake.adapter import FakeAdapter
 from adapters.fake.memory import MemoryStore
-from adapters.fake.store import Store
+from adapters.fake.store import SCHEMA, Store
+from adapters.shared import sqlitefile
+from adapters.shared.estate import load_estate
+from tests.conftest import WOODGROVE
 
 
 @pytest.fixture(params=["sqlite", "memory"])
@@ -177,3 +182,41 @@ def test_a_view_follows_the_document_it_was_built_from(store):
     # rolled-back change puts the very document back, and its view with it)
     assert built == (["10.0.0.4", "10.0.0.4", "10.0.0.5", "10.0.0.5"] if isinstance(store, Store)
                      else ["10.0.0.4", "10.0.0.5"])
+
+
+# --- one state file shared by several processes ------------------------------------------------------------
+
+
+def test_a_new_state_file_is_born_in_wal_mode(tmp_path):
+    """No process opening a new file has to switch it into WAL mode (which needs it alone) while another
+    process reads it: the file is in WAL mode before anyone can open it."""
+    path = tmp_path / "state.db"
+    sqlitefile.create(path, lambda db: db.executescript(SCHEMA))
+    assert path.read_bytes()[18:20] == b"\x02\x02"  # the header's read and write versions: 2 is WAL
+
+
+def test_a_new_state_opened_by_two_processes_at_once_is_seeded_once(tmp_path, monkeypatch):
+    """The second opener saw no seed yet, but waits for the first one's and uses it: seeding again would
+    wipe what the first process has done since."""
+    path = tmp_path / "state.db"
+    first = FakeAdapter(Store(path), load_estate(WOODGROVE), WOODGROVE)
+    trying_to_write = threading.Event()
+
+    class WatchedStore(Store):
+        def _begin(self) -> None:
+            trying_to_write.set()
+            super()._begin()
+
+    monkeypatch.setattr("adapters.fake.adapter.Store", WatchedStore)
+    opened: list[FakeAdapter] = []
+    with first.store.transaction():  # the first process is seeding, not yet committed
+        first.reset()
+        seeded = first.store.meta("key_salt")
+        second = threading.Thread(target=lambda: opened.append(FakeAdapter.open(WOODGROVE, path)))
+        second.start()
+        assert trying_to_write.wait(30), "the second opener never asked for the write lock"
+    second.join(30)
+    assert opened, "the second opener failed"
+    assert opened[0].store.meta("key_salt") == first.store.meta("key_salt") == seeded  # a new seed, a new salt
+    opened[0].close()
+    first.close()
