@@ -25,9 +25,11 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 
 from adapters.fake import FakeAdapter
+from adapters.ports import LIST_PAGE, PAGED_LISTS
 from adapters.shared.clock import Clock
 
 _PORTS = ("replication", "network", "dns", "secrets")
+PAGES = "pages"  # an answer that comes in pages: their count, then each page
 
 
 def _facts(served: FakeAdapter) -> dict:
@@ -47,10 +49,18 @@ def _answer(served: FakeAdapter, connection: Connection) -> None:
                 return
             try:
                 value = _facts(served) if port == "facts" else getattr(getattr(served, port), method)(*args, **kwargs)
-                answer = (True, value)
             except Exception as error:  # the fake's refusal, raised again on the caller's side
-                answer = (False, error)
-            connection.send(answer)
+                connection.send((False, error))
+                continue
+            if method not in PAGED_LISTS:
+                connection.send((True, value))
+                continue
+            # A paged list comes as ARM sends it, a page of LIST_PAGE at a time: the caller decodes each
+            # page as it comes, not a 5,000-item answer in one go.
+            pages = [value[start:start + LIST_PAGE] for start in range(0, len(value), LIST_PAGE)] or [[]]
+            connection.send((PAGES, len(pages)))
+            for page in pages:
+                connection.send(page)
 
 
 def _serve(estate_path: str, state_path: str, authkey: bytes, ready) -> None:
@@ -84,6 +94,8 @@ class _Pool:
         try:
             connection.send((port, method, args, kwargs))
             ok, value = connection.recv()
+            if ok == PAGES:
+                ok, value = True, [item for _ in range(value) for item in connection.recv()]
         except BaseException:
             connection.close()  # in an unknown state: never reused
             raise
