@@ -13,11 +13,11 @@ against the code before it over a dozen runs, each in a fresh interpreter, alter
 
 Each run prints the steps' overhead (p50, p90, p99, how many over 5 ms), the wait for their intents'
 commits (p99), the engine's CPU and wall seconds, and ARM's 429s. The summary gives the medians over the
-runs, for each checkout. At 5,000 VMs the slowest steps come later, when recovery plans start failing over while target IPs
-are still being set: ``--failovers`` runs the plans' failovers too (about a minute a run).
-
-These are not the issue's figures (those are ``scale.py``'s, over the whole
+runs, for each checkout. These are not the issue's figures (those are ``scale.py``'s, over the whole
 run): they are a quicker instrument for the part of it that sets the p99.
+
+At 5,000 VMs the slowest steps come later, when recovery plans start failing over while target IPs are
+still being set: ``--failovers`` runs the plans' failovers too (about a minute a run).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ FIELDS = ("overhead_p99_ms", "intent_wait_p99_ms", "overhead_p90_ms", "overhead_
           "wall_s", "throttled_429")
 
 
-FAILOVER_JOB_MS = 60_000  # with --failovers: a plan's failover job in minutes, not the model's hour (see main)
+FAILOVER_JOB_MS = 60_000  # with --failovers: an item's failover job, a minute instead of the model's 15 (median)
 
 
 def one_run(items: int, seed: int, time_scale: float, failovers: bool = False) -> dict:

@@ -298,7 +298,7 @@ class Journal:
                                 "space, then `failover resume` the run")
         if "readonly" in text:
             return JournalUnusable(self.path, "is read-only", f"make it writable (chmod u+w {self.path})")
-        if "locked" in text or "busy" in text:
+        if sqlitefile.is_busy(exc):
             return JournalError(f"the journal {self.path} stayed locked by another process ({text}); try again")
         return _damaged(self.path, exc)
 

@@ -140,3 +140,21 @@ def test_a_step_that_acts_again_keeps_what_its_first_attempt_must_undo():
     merged = merged_undo(before, later)
     assert merged["previous"] == {"test_ip": None} and merged["changed"] == ["test_ip", "test_network"]
     assert merged_undo({}, later) == later
+
+
+def test_a_journal_locked_by_another_process_mid_run_is_said_to_be_locked_not_damaged(tmp_path):
+    """SQLite's own busy error (read by its code, not its wording) becomes "stayed locked ... try again",
+    not the damaged file's advice to restore a backup."""
+    journal = Journal(tmp_path / "j.db")
+    holder = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+    impatient = sqlite3.connect(tmp_path / "j.db", isolation_level=None, timeout=0)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as busy:
+            impatient.execute("BEGIN IMMEDIATE")
+        said = str(journal._error(busy.value))
+        assert "stayed locked by another process" in said and "backup" not in said, said
+    finally:
+        holder.close()
+        impatient.close()
+        journal.close()
