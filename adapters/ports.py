@@ -183,7 +183,10 @@ class ReplicationPort(Protocol):
     # the items, in order, one GET each (ASR reads no several items by name at once): what a step needs
     # of a large vault, without listing all of it
 
-    def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]: ...
+    def list_protected_items(self, vault: VaultRef, plan: str | None = None) -> list[ProtectedItem]: ...
+    # every item of the vault, a page of ``LIST_PAGE`` a read; with ``plan``, a recovery plan's items only
+    # (``$filter=recoveryPlanName eq '…'``, ASR's ``ProtectedItemsQueryParameter``): one page, since a plan
+    # holds at most ``PLAN_ITEMS_MAX``. A plan the vault does not have matches nothing.
 
     def get_recovery_plan(self, vault: VaultRef, plan: str) -> RecoveryPlan: ...
 
@@ -432,6 +435,7 @@ class SecretStorePort(Protocol):
 
 # Every port method that changes the cloud: journaled (intent, outcome) and counted in the fake's ledger.
 LIST_PAGE = 100  # what a paged list answers per page (ARM's ``nextLink``): each page is a read of its own
+PLAN_ITEMS_MAX = 100  # the protected items a recovery plan can hold (Microsoft Learn, "About recovery plans")
 # The reads that answer a paged list: ARM charges a token per page, not per call.
 PAGED_LISTS = frozenset({"list_protected_items", "list_recovery_points", "list_virtual_networks",
                          "list_connections", "list_route_tables"})

@@ -68,6 +68,12 @@ def _item_path(item_id: str) -> tuple[str, str, str]:
         raise PermanentError(f"unexpected protected item ID {item_id}", code="InvalidItemId") from None
 
 
+def plan_filter(plan: str) -> str:
+    """The ``$filter`` that lists one recovery plan's items (``recoveryPlanName`` of ASR's
+    ``ProtectedItemsQueryParameter``), the name quoted as OData quotes a string."""
+    return "recoveryPlanName eq '{}'".format(plan.replace("'", "''"))
+
+
 def _last_segment(url: str) -> str:
     return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
@@ -228,9 +234,10 @@ class AzureReplication:
         return [self.get_protected_item(vault, item) for item in items]  # each translates its own errors
 
     @translated("replication_protected_items.list")
-    def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
+    def list_protected_items(self, vault: VaultRef, plan: str | None = None) -> list[ProtectedItem]:
+        query = {"filter": plan_filter(plan)} if plan is not None else {}
         items = [_item_view(_json(doc)) for doc in
-                 self._client(vault).replication_protected_items.list(*self._args(vault))]
+                 self._client(vault).replication_protected_items.list(*self._args(vault), **query)]
         self._remember(vault, items)
         return items
 
@@ -246,8 +253,8 @@ class AzureReplication:
         props = doc.get("properties") or {}
         names = {}
         needed = [i.get("id", "") for g in props.get("groups") or [] for i in g.get("replicationProtectedItems") or []]
-        if needed:
-            names = {item.id.lower(): item.vm_name for item in self.list_protected_items(vault)}
+        if needed:  # the plan names its items by ID: the plan's own list names them by VM
+            names = {item.id.lower(): item.vm_name for item in self.list_protected_items(vault, plan)}
         groups = tuple(
             tuple(names.get(i.get("id", "").lower(), _item_path(i.get("id", ""))[2])
                   for i in g.get("replicationProtectedItems") or [])

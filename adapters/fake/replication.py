@@ -240,8 +240,14 @@ class FakeReplication:
     def get_protected_items(self, vault: VaultRef, items: list[str]) -> list[ProtectedItem]:
         return [self.get_protected_item(vault, item) for item in items]  # each a read, with its latency
 
-    def list_protected_items(self, vault: VaultRef) -> list[ProtectedItem]:
+    def list_protected_items(self, vault: VaultRef, plan: str | None = None) -> list[ProtectedItem]:
         self._check_vault(vault)
+        if plan is not None:  # $filter=recoveryPlanName eq '…': a plan the vault does not have matches nothing
+            doc = self.store.get("plan", plan)
+            groups = doc["groups"] if doc is not None and doc["vault"].lower() == vault.vault.lower() else []
+            items = [self._item_view(vault, name) for group in groups for name in group]
+            self._pages("replication_protected_items.list", len(items))
+            return items
         wanted = vault.vault.lower()
         items = [view for owner, view in self.store.views("item", *self._as_shown(vault)) if owner == wanted]
         self._pages("replication_protected_items.list", len(items))

@@ -256,8 +256,12 @@ class JobOperation(StepKind):
 
     def plan(self, ctx: StepContext, args) -> Decision:
         vault = ctx.vault(args.vault)
-        names = list(args.items or ctx.adapter.replication.get_recovery_plan(vault, args.plan).items)
-        items = ctx.items.read(ctx, vault, names)  # with the other plans that start now, if any
+        if args.items:
+            names = list(args.items)
+            items = ctx.items.read(ctx, vault, names)  # with the other steps that start now, if any
+        else:
+            items = _plan_items(ctx, vault, args.plan)
+            names = [item.vm_name for item in items]
         todo = [item for item in items if not self.done(item, args, {})]
         chosen = self.choose(ctx, vault, todo, args) if todo else {}
         if chosen:  # done may depend on what was chosen (a change of point: done once at that point)
@@ -309,7 +313,8 @@ class JobOperation(StepKind):
             for handle in running:
                 ctx.log.info("job.attached", job=handle.job_id, on=handle.target)
             ctx.wait_for_jobs(running)
-            todo = [i for i in _read_each(ctx, vault, names) if not self.done(i, args, chosen)]
+            again = _read_each(ctx, vault, names) if args.items else _plan_items(ctx, vault, args.plan)
+            todo = [i for i in again if not self.done(i, args, chosen)]
         handles = []
         if todo:
             if args.plan and len(todo) == len(names):
@@ -317,7 +322,7 @@ class JobOperation(StepKind):
             else:
                 handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args, chosen)) for item in todo]
             ctx.wait_for_jobs(handles)
-        after = _read_after(ctx, vault, names)
+        after = _read_after(ctx, vault, names) if args.items else _plan_items(ctx, vault, args.plan)
         if missing := [item for item in after if not self.done(item, args, chosen)]:
             raise VerificationFailed(
                 f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
@@ -644,6 +649,16 @@ class Reprotect(JobOperation):
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
     """The items, in order, one GET each (the run's pacing spreads them under ARM's read bucket)."""
     return ItemReader.each(ctx, vault, names)
+
+
+def _plan_items(ctx: StepContext, vault: VaultRef, plan: str) -> list[ProtectedItem]:
+    """A recovery plan's items, read with one list of the plan's (``$filter``): one read for all of them,
+    since a plan holds at most a page, and the engine parses its own items only, not the vault's. A plan
+    that lists none is read itself, which says whether it is missing or empty."""
+    items = ctx.adapter.replication.list_protected_items(vault, plan)
+    if not items:
+        ctx.adapter.replication.get_recovery_plan(vault, plan)  # not found, if the vault has no such plan
+    return items
 
 
 def _read_after(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:

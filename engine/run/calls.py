@@ -25,6 +25,7 @@ from adapters.ports import (
     JOB_OPERATIONS,
     LIST_PAGE,
     PAGED_LISTS,
+    PLAN_ITEMS_MAX,
     WRITE_OPERATIONS,
     DnsPort,
     NetworkPort,
@@ -149,11 +150,11 @@ class Pace(Policy):
         if call.name not in PAGED_LISTS:
             self.limiter.acquire(call.bucket, self.sleep, call.requests)
             return self.next.send(call)
-        key = (call.name, *map(str, call.args))
+        key = (call.name, *map(str, call.args), *(f"{k}={v}" for k, v in sorted(call.kwargs.items())))
         # One list of a resource at a time: lists sent apart can still have their pages read together (a
         # service slow to answer the first), a burst over the bucket's size that pacing at the send misses.
         with self.limiter.listing(key):
-            expected = self.limiter.pages.get(key) or int(self.limiter.buckets["read"].size)
+            expected = self.limiter.pages.get(key) or self.first_guess(call)
             self.limiter.acquire("read", self.sleep, expected)
             answer = self.next.send(call)
             pages = max(1, math.ceil(len(answer) / LIST_PAGE))
@@ -163,6 +164,17 @@ class Pace(Policy):
             elif pages < expected:
                 self.limiter.refund("read", expected - pages)
         return answer
+
+    def first_guess(self, call: Call) -> int:
+        """The pages of a list never read before: a recovery plan's items fit one (a plan holds at most
+        ``PLAN_ITEMS_MAX``); anything else may be as large as the bucket."""
+        if call.name == "list_protected_items" and _plan_of(call) is not None:
+            return math.ceil(PLAN_ITEMS_MAX / LIST_PAGE)
+        return int(self.limiter.buckets["read"].size)
+
+
+def _plan_of(call: Call) -> str | None:
+    return call.args[1] if len(call.args) > 1 else call.kwargs.get("plan")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Protected items read for the recovery-plan steps of a run, together when they start together."""
+"""Protected items read for the steps of a run that name them, together when they start together."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ class _Gathering:
 
 
 class ItemReader:
-    """Reads protected items for the recovery-plan steps of a run, together when they start together.
+    """Reads protected items for the steps of a run that name them (``items:``), together when they
+    start together. (A recovery plan's step reads its own items with one list of the plan's.)
 
-    The ten commits of a 1,000-VM failover start the moment the network is done and want 1,000 items
-    between them: one list of the vault is one read, where GETs were 1,000 that ARM's read bucket (250,
-    then 25 a second) spread over 32 s before the last commit could start its job. A read waits
+    Ten commits of 100 VMs each that start the moment the network is done want 1,000 items between
+    them: one list of the vault is ten reads, where GETs were 1,000 that ARM's read bucket (250, then 25
+    a second) spread over 32 s before the last commit could start its job. A read waits
     ``gather`` simulated seconds for the other steps' reads of the same vault; if none joins, it is done
     with GETs, as it always was (a list costs what the vault holds, not what the step needs). A read
     joins only a gathering whose list has not begun, so what it gets is never older than the read."""

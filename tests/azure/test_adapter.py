@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from adapters.azure.credentials import credential_from_settings
+from adapters.azure.replication import plan_filter
 from adapters.ports import NetworkSettings, Route, VaultRef
 from adapters.shared.errors import (
     ConflictError,
@@ -118,6 +119,47 @@ def test_recovery_plans_list_their_items_by_vm_name(azure):
     assert set(plan.items) == {"app01", "app02", "web01"}
 
 
+def test_a_plans_items_are_listed_with_the_plans_filter_on_every_page(azure, arm):
+    """ASR's ``$filter=recoveryPlanName eq '…'`` (``ProtectedItemsQueryParameter``): the plan's items alone,
+    the filter on the first request and on the page its ``nextLink`` names; reading the plan maps its item
+    IDs to VM names with that list too, not with a list of the whole vault."""
+    before = len(arm.sent)
+    listed = azure.replication.list_protected_items(VAULT, "app-subnet")
+    assert sorted(i.vm_name for i in listed) == ["app01", "app02", "web01"]
+    plan = azure.replication.get_recovery_plan(VAULT, "app-subnet")
+    assert sorted(plan.items) == ["app01", "app02", "web01"]
+    lists = [s for s in arm.sent[before:] if s.path.endswith("/replicationProtectedItems")]
+    assert len(lists) == 4  # two pages of two, twice
+    assert all(s.query.get("$filter") == ["recoveryPlanName eq 'app-subnet'"] for s in lists), lists
+    assert azure.replication.list_protected_items(VAULT, "no-such-plan") == []
+
+
+def test_a_quote_in_a_plans_name_is_doubled_in_its_filter():
+    assert plan_filter("finance's plan") == "recoveryPlanName eq 'finance''s plan'"
+
+
+def test_a_recovery_plans_failover_and_commit_read_its_items_with_the_plans_list_alone(azure, arm):
+    """No GET of each item and no list of the vault: each read of the plan's items is one list request
+    of the plan's (the double pages it by two)."""
+    ready = run("""\
+        steps:
+          - {id: a1, uses: asr.set_target_ip, with: {item: app01, network: recovery-vnet, subnet: app, ip: 192.168.1.10}}
+          - {id: a2, uses: asr.set_target_ip, with: {item: app02, network: recovery-vnet, subnet: app, ip: 192.168.1.11}}
+          - {id: w1, uses: asr.set_target_ip, with: {item: web01, network: recovery-vnet, subnet: app, ip: 192.168.1.20}}
+    """, azure)
+    assert set(statuses(ready).values()) == {"succeeded"}
+    before = len(arm.sent)
+    result = run("""\
+        steps:
+          - {id: fo, uses: asr.failover, with: {plan: app-subnet, type: unplanned}}
+          - {id: commit, uses: asr.commit, needs: [fo], with: {plan: app-subnet}}
+    """, azure)
+    assert statuses(result) == {"fo": "succeeded", "commit": "succeeded"}
+    reads = [s for s in arm.sent[before:] if s.method == "GET" and "/replicationProtectedItems" in s.path]
+    assert reads and all(s.path.endswith("/replicationProtectedItems") for s in reads), reads
+    assert all(s.query.get("$filter") == ["recoveryPlanName eq 'app-subnet'"] for s in reads), reads
+
+
 def test_many_jobs_are_read_with_one_paged_list(azure, arm):
     handles = [azure.replication.start_failover(VAULT, vm, "test", test_network=f"{NET}/virtualNetworks/test-vnet")
                for vm in ("app01", "app02", "web01", "db01")]
@@ -221,7 +263,7 @@ def test_an_unknown_credential_type_is_refused():
         credential_from_settings({"credential": "password"})
 
 
-def test_recovery_plan_steps_that_start_together_share_one_list_request(azure, arm):
+def test_steps_naming_their_items_that_start_together_share_one_list_request(azure, arm):
     """The engine's shared read, through the SDK's pipeline: one list of the vault's protected items,
     no GET per item."""
     before = len(arm.sent)

@@ -68,6 +68,18 @@ def test_listing_items_and_reading_a_plan(cloud):
     assert set(plan.items) <= names and len(plan.items) == 3
 
 
+def test_a_plans_list_holds_its_items_as_the_vaults_list_shows_them_and_no_other(cloud):
+    """``list_protected_items(vault, plan)``: ASR's list filtered by recovery plan. A plan the vault does
+    not have matches nothing (a filter, not a lookup)."""
+    listed = cloud.replication.list_protected_items(VAULT, "app-subnet")
+    assert sorted(i.vm_name for i in listed) == sorted(cloud.replication.get_recovery_plan(VAULT, "app-subnet").items)
+    whole = {i.vm_name: i for i in cloud.replication.list_protected_items(VAULT)}
+    assert len(whole) > len(listed)
+    assert all((i.id, i.state, i.nics) == (whole[i.vm_name].id, whole[i.vm_name].state, whole[i.vm_name].nics)
+               for i in listed)
+    assert cloud.replication.list_protected_items(VAULT, "no-such-plan") == []
+
+
 def test_unknown_things_are_not_found(cloud):
     with pytest.raises(NotFoundError):
         cloud.replication.get_protected_item(VAULT, "no-such-vm")

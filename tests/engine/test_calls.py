@@ -143,6 +143,29 @@ def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_
     assert limiter.buckets["read"].tokens == 92  # a GET: one
 
 
+def test_a_recovery_plans_list_never_read_before_takes_one_page_not_the_bucket():
+    """A plan holds at most 100 items, one page: its first list takes one token as it leaves, where a
+    list of the vault, its size unknown, takes the bucket (and then gives back what it did not use)."""
+    class Frozen:
+        def monotonic(self):
+            return 0.0
+
+    limiter = RateLimiter((100, 1), (100, 1), Frozen(), margin=1.0)
+    taken: list[float] = []
+
+    class Watch(Policy):
+        def send(self, call):
+            taken.append(100 - limiter.buckets["read"].tokens)
+            return self.next.send(call)
+
+    paced = chain(Pace(limiter, lambda s: None), Watch(), Answer(["item"] * 100, ["item"] * 100, ["item"] * 300))
+    paced.send(Call("replication", "list_protected_items", (VAULT, "plan-1"), {}))
+    paced.send(Call("replication", "list_protected_items", (VAULT,), {"plan": "plan-2"}))
+    assert (taken, limiter.buckets["read"].tokens) == ([1, 2], 98)
+    paced.send(Call("replication", "list_protected_items", (VAULT,), {}))
+    assert (taken[2], limiter.buckets["read"].tokens) == (102, 95)  # a bucket's worth, from 98; 97 back
+
+
 def test_a_get_of_several_items_takes_a_token_for_each_before_it_is_sent():
     """One call, a GET per item named: ARM charges each, so the bucket is charged for each up front (by
     position or by keyword), and waiting for the last token is waiting before the first GET."""

@@ -23,6 +23,7 @@ Azure would refuse. (The codes are the double's choice: Azure's own are not docu
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from tests.azure.arm.service import ArmService, Request
 
 SERVICE = "recoveryservicessiterecovery"
+# The items list's one filter the adapter sends: a recovery plan's items (OData doubles a quote in a string).
+PLAN_FILTER = re.compile(r"recoveryPlanName eq '((?:[^']|'')*)'", re.IGNORECASE)
 API_VERSION = "2025-08-01"
 # The examples' own names, replaced by the estate's in every copied document.
 EXAMPLE_VAULT = ("/Subscriptions/c183865e-6077-46f2-a3b1-deb0f4f4650a/resourceGroups/resourceGroupPS1/providers/"
@@ -97,7 +100,7 @@ class SiteRecovery:
         kinds = [r.lower() for r in rest]
         method = req.method
         if kinds == ["replicationprotecteditems"] and method == "GET":
-            return self._item_page(req, vault, list(vault.items.values()), "ReplicationProtectedItems_List")
+            return self._item_page(req, vault, self._filtered_items(req, vault), "ReplicationProtectedItems_List")
         if kinds == ["replicationprotectioncontainers"] and method == "GET":
             return ok({"value": [self._container(vault)]})
         if kinds[:1] == ["replicationfabrics"] and len(rest) >= 2:
@@ -729,6 +732,20 @@ class SiteRecovery:
         return doc
 
     # --- paged lists ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _filtered_items(req: Request, vault: Vault) -> list[Item]:
+        """The vault's items, or with ``$filter=recoveryPlanName eq '…'`` (``ProtectedItemsQueryParameter``) a
+        plan's: a plan the vault does not have matches nothing. Any other filter is refused, not ignored."""
+        text = req.param("$filter")
+        if text is None:
+            return list(vault.items.values())
+        found = PLAN_FILTER.fullmatch(text.strip())
+        if found is None:
+            raise ArmError(400, "InvalidFilter", f"The double understands only recoveryPlanName eq '<plan>', "
+                                                 f"not $filter={text}")
+        plan = vault.plans.get(found.group(1).replace("''", "'").lower())
+        return list(plan.items) if plan is not None else []
 
     def _item_page(self, req: Request, vault: Vault, items: list[Item], example: str) -> Reply:
         page, token = self.service.page(req, items, self.service.page_size, lambda i: i.name)

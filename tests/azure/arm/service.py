@@ -207,7 +207,10 @@ class ArmService:
     def paged(self, docs: list[Any], req: Request, token: str | None) -> dict[str, Any]:
         doc: dict[str, Any] = {"value": docs}
         if token:  # absolute, as ARM gives it; the SDK follows it as is
-            doc["nextLink"] = f"{req.origin}{req.path}?api-version={req.api_version}&$skipToken={quote(token)}"
+            query = f"api-version={req.api_version}&$skipToken={quote(token)}"
+            if (where := req.param("$filter")) is not None:  # the next page is of the same query
+                query += f"&$filter={quote(where)}"
+            doc["nextLink"] = f"{req.origin}{req.path}?{query}"
         return doc
 
     # --- dispatch ---------------------------------------------------------------------------------------
