@@ -653,9 +653,10 @@ def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[Prot
 
 def _plan_items(ctx: StepContext, vault: VaultRef, plan: str) -> list[ProtectedItem]:
     """A recovery plan's items, read with one list of the plan's (``$filter``): one read for all of them,
-    since a plan holds at most a page, and the engine parses its own items only, not the vault's. A plan
-    that lists none is read itself, which says whether it is missing or empty."""
-    items = ctx.adapter.replication.list_protected_items(vault, plan)
+    since a plan holds at most a page, and the engine parses its own items only, not the vault's; with
+    the other plans' steps that read theirs at the same moment, if any. A plan that lists none is read
+    itself, which says whether it is missing or empty."""
+    items = ctx.items.read_plan(ctx, vault, plan) if ctx.items is not None else ItemReader.plan_items(ctx, vault, plan)
     if not items:
         ctx.adapter.replication.get_recovery_plan(vault, plan)  # not found, if the vault has no such plan
     return items
