@@ -1,4 +1,4 @@
-"""Protected items read for the steps of a run that name them, together when they start together."""
+"""Protected items read for the steps of a run, together when they start together."""
 
 from __future__ import annotations
 
@@ -13,37 +13,51 @@ GATHER_S = 1.0  # simulated seconds a read waits for the other steps' reads of t
 
 class _Gathering:
     def __init__(self):
-        self.requests: list[list[str] | str] = []  # the VM names a step asked for, or its recovery plan
+        self.requests: list[list[str]] = []
         self.done = threading.Event()
-        self.found: dict[str, ProtectedItem] = {}  # by VM name
-        self.plans: dict[str, list[ProtectedItem]] = {}  # by recovery plan
+        self.found: dict[str, ProtectedItem] = {}
         self.error: AdapterError | None = None  # the service's answer to the shared read
         self.abandoned = False  # the leading step stopped (timeout, interrupt): the others read on their own
+
+
+class _PlanRead:
+    """A step's read of a recovery plan's items, queued behind the reads under way."""
+
+    def __init__(self, plan: str):
+        self.plan = plan
+        self.turn = threading.Event()  # answered, or handed the reading of the queue
+        self.reads = False  # it reads the queue's plans (it came first, or was handed the reading)
+        self.items: list[ProtectedItem] = []
+        self.error: AdapterError | None = None
+        self.abandoned = False  # the step reading stopped (timeout, interrupt) first: read on its own
 
 
 class ItemReader:
     """Reads protected items for the steps of a run, together when they start together.
 
     A recovery plan's step reads its items with one list of the plan's (``$filter``: one read, only its
-    own items to parse). When several start together (fifty commits the moment the network is done),
-    one of them reads the plans' lists one after another while the others wait, their slots free: one
-    thread parsing items, not fifty at once, and the steps come back to act one slot at a time.
+    own items to parse). Steps whose reads of plans come while one is under way queue behind it, their
+    slots free, and the step reading reads the queued plans' lists one after another before it hands the
+    reading on: one thread parses items, not fifty at once (fifty commits start the moment the network
+    is done), and the steps come back to act one slot at a time. No read waits for others to come, and
+    each list is sent after the step it answers asked for it.
 
-    Steps that name their items do likewise with a list of the vault: ten commits of 100 named VMs that
+    Steps that name their items share a list of the vault instead: ten commits of 100 named VMs that
     start together want 1,000 items between them, one list of a 1,000-VM vault is ten reads, where GETs
     were 1,000 that ARM's read bucket (250, then 25 a second) spread over 32 s before the last commit
-    could start its job. Alone, such a step reads with GETs (a list costs what the vault holds, not what
-    the step needs).
-
-    A read waits ``gather`` simulated seconds for the other steps' reads of the same vault. A read joins
-    only a gathering whose reads have not begun, so what it gets is never older than the read."""
+    could start its job. Such a read waits ``gather`` simulated seconds for the other steps' reads of
+    the same vault; if none joins, it is done with GETs (a list costs what the vault holds, not what the
+    step needs). It joins only a gathering whose list has not begun, so what it gets is never older
+    than the read."""
 
     def __init__(self, gather: float = GATHER_S, *, inline: bool = False):
         self.gather = gather
         self.inline = inline  # one step at a time (a simulation): nobody to gather with
         self.lock = threading.Lock()
-        self.gathering: dict[tuple[VaultRef, bool], _Gathering] = {}  # by vault, and plans apart from names
+        self.gathering: dict[VaultRef, _Gathering] = {}
         self.lists = 0  # shared lists of a vault made
+        self.queued: dict[VaultRef, list[_PlanRead]] = {}  # plans' reads waiting for the one under way
+        self.reading: set[VaultRef] = set()  # vaults whose plans a step is reading
 
     def read(self, ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
         """The items, in the order of ``names``; ``ctx`` is the asking step's (its adapter, its waits)."""
@@ -52,36 +66,95 @@ class ItemReader:
         with ctx.slot_free():  # gathering and reading for several steps: waiting, not acting
             return self._gathered(ctx, vault, names)
 
+    def _gathered(self, ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
+        with self.lock:
+            gathering = self.gathering.get(vault)
+            leads = gathering is None
+            if leads:
+                gathering = self.gathering[vault] = _Gathering()
+            gathering.requests.append(names)
+        if leads:
+            self._lead(ctx, vault, gathering)
+        else:
+            ctx.wait_for(gathering.done)
+        if gathering.abandoned:
+            return self.each(ctx, vault, names)
+        if gathering.error is not None:  # each step raises its own copy: same code, same retry state
+            raise gathering.error if leads else copy.copy(gathering.error)
+        try:
+            return [gathering.found[name.lower()] for name in names]
+        except KeyError as missing:
+            raise NotFoundError(f"Protected item {missing.args[0]} was not found in vault {vault.vault}",
+                                code="ReplicationProtectedItemNotFound", status=404) from None
+
     def read_plan(self, ctx, vault: VaultRef, plan: str) -> list[ProtectedItem]:
         """A recovery plan's items, as the service lists them (none for a plan the vault lacks)."""
         if self.inline:
             return self.plan_items(ctx, vault, plan)
-        with ctx.slot_free():
-            return self._gathered(ctx, vault, plan)
+        mine = _PlanRead(plan)
+        with ctx.slot_free():  # reading for several steps, or waiting for another's reading: not acting
+            with self.lock:
+                self.queued.setdefault(vault, []).append(mine)
+                if vault not in self.reading:
+                    self.reading.add(vault)
+                    mine.reads = True
+            if not mine.reads:
+                try:
+                    ctx.wait_for(mine.turn)
+                except BaseException:
+                    with self.lock:
+                        if mine in self.queued.get(vault, ()):
+                            self.queued[vault].remove(mine)
+                        handed = mine.reads
+                    if handed:  # handed the reading as it stopped: hand it on
+                        self._hand_on(vault)
+                    raise
+            if mine.reads:
+                self._read_queued(ctx, vault)
+        if mine.abandoned:
+            return self.plan_items(ctx, vault, plan)
+        if mine.error is not None:
+            raise mine.error
+        return list(mine.items)
 
-    def _gathered(self, ctx, vault: VaultRef, wanted: list[str] | str) -> list[ProtectedItem]:
-        key = (vault, isinstance(wanted, str))
+    def _read_queued(self, ctx, vault: VaultRef) -> None:
+        """Read the plans queued so far (this step's among them), each once, one after another; then
+        hand the reading on to the step that has waited longest since."""
         with self.lock:
-            gathering = self.gathering.get(key)
-            leads = gathering is None
-            if leads:
-                gathering = self.gathering[key] = _Gathering()
-            gathering.requests.append(wanted)
-        if leads:
-            self._lead(ctx, key, gathering)
-        else:
-            ctx.wait_for(gathering.done)
-        if gathering.abandoned:
-            return self.plan_items(ctx, vault, wanted) if isinstance(wanted, str) else self.each(ctx, vault, wanted)
-        if gathering.error is not None:  # each step raises its own copy: same code, same retry state
-            raise gathering.error if leads else copy.copy(gathering.error)
-        if isinstance(wanted, str):
-            return list(gathering.plans[wanted])
+            batch, self.queued[vault] = self.queued[vault], []
         try:
-            return [gathering.found[name.lower()] for name in wanted]
-        except KeyError as missing:
-            raise NotFoundError(f"Protected item {missing.args[0]} was not found in vault {vault.vault}",
-                                code="ReplicationProtectedItemNotFound", status=404) from None
+            asked: dict[str, list[_PlanRead]] = {}
+            for request in batch:
+                asked.setdefault(request.plan, []).append(request)
+            for plan, requests in asked.items():
+                try:
+                    items = self.plan_items(ctx, vault, plan)
+                except AdapterError as error:  # each step raises its own copy: same code, same retry state
+                    for request in requests:
+                        request.error = copy.copy(error)
+                else:
+                    for request in requests:
+                        request.items = items
+                for request in requests:
+                    request.turn.set()
+        except BaseException:
+            for request in batch:
+                if not request.turn.is_set():
+                    request.abandoned = True
+                    request.turn.set()
+            raise
+        finally:
+            self._hand_on(vault)
+
+    def _hand_on(self, vault: VaultRef) -> None:
+        with self.lock:
+            waiting = self.queued.get(vault)
+            if waiting:
+                waiting[0].reads = True
+                waiting[0].turn.set()
+            else:
+                self.reading.discard(vault)
+                self.queued.pop(vault, None)
 
     @staticmethod
     def each(ctx, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
@@ -96,16 +169,11 @@ class ItemReader:
     def plan_items(ctx, vault: VaultRef, plan: str) -> list[ProtectedItem]:
         return ctx.adapter.replication.list_protected_items(vault, plan)
 
-    def _lead(self, ctx, key: tuple[VaultRef, bool], gathering: _Gathering) -> None:
-        vault, of_plans = key
+    def _lead(self, ctx, vault: VaultRef, gathering: _Gathering) -> None:
         try:
             ctx.sleep(self.gather)
             with self.lock:  # from here on, a new read starts a gathering of its own
-                del self.gathering[key]
-            if of_plans:
-                for plan in dict.fromkeys(gathering.requests):
-                    gathering.plans[plan] = self.plan_items(ctx, vault, plan)
-                return
+                del self.gathering[vault]
             if len(gathering.requests) == 1:
                 items = self.each(ctx, vault, gathering.requests[0])
             else:
@@ -117,8 +185,8 @@ class ItemReader:
         except BaseException:
             gathering.abandoned = True
             with self.lock:
-                if self.gathering.get(key) is gathering:
-                    del self.gathering[key]
+                if self.gathering.get(vault) is gathering:
+                    del self.gathering[vault]
             raise
         finally:
             gathering.done.set()

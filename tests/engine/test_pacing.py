@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,15 +38,19 @@ def wait_for(condition, timeout: float = 60.0) -> None:
     until(condition, timeout=timeout, every=0.001)
 
 
-def read_together(reader, adapter, requests: list[list[str]], after: list | None = None):
-    """Each request from its own thread (a step of its own), started once its ``after`` condition holds."""
+def read_together(reader, adapter, requests: list[list[str] | str], after: list | None = None):
+    """Each request (VM names, or a recovery plan) from its own thread (a step of its own), started once
+    its ``after`` condition holds."""
     answers: dict[int, object] = {}
 
     def read(index: int) -> None:
         if after and after[index] is not None:
             wait_for(after[index])
+        wanted = requests[index]
         try:
-            answers[index] = [i.vm_name for i in reader.read(context(adapter), VAULT, requests[index])]
+            items = (reader.read_plan(context(adapter), VAULT, wanted) if isinstance(wanted, str)
+                     else reader.read(context(adapter), VAULT, wanted))
+            answers[index] = [i.vm_name for i in items]
         except Exception as error:  # noqa: BLE001 - the test looks at what each step got
             answers[index] = error
 
@@ -70,6 +75,62 @@ def test_steps_that_start_together_share_one_list_and_a_lone_step_reads_with_get
     assert read_together(reader, adapter, [["app01", "web01"]]) == [["app01", "web01"]]
     assert reader.lists == 1
     assert adapter.cloud.weather.reads - before == 2
+
+
+def test_plan_reads_that_come_while_one_is_under_way_queue_and_are_read_after_it_each_plan_once(fake):
+    """A plan's read never waits for others to come: the first is sent at once. The three that come while
+    it is under way queue, and one step reads theirs after it, each plan once, the plan asked for again
+    too (its answer must be newer than its asking); a plan the vault does not have lists nothing."""
+    adapter = fake({"latency": {"read_ms": 5_000}, "time_scale": 0.05},  # a read takes a quarter second
+                   vaults={VAULT.vault: {"recovery_plans": {"data-subnet": {"groups": [["db01"]]}}}})
+    reader = ItemReader()
+    before = adapter.cloud.weather.reads
+    under_way = lambda: adapter.cloud.weather.reads > before  # noqa: E731  the first plan's list is sent
+    queued = lambda: len(reader.queued.get(VAULT, ())) == 3  # noqa: E731
+    answers = read_together(reader, adapter, ["app-subnet", "data-subnet", "app-subnet", "no-such-plan"],
+                            after=[None, under_way, under_way, under_way])
+    assert [sorted(a) for a in answers] == [["app01", "app02", "web01"], ["db01"], ["app01", "app02", "web01"], []]
+    assert adapter.cloud.weather.reads - before == 4  # the first, then the three queued, one list each
+    assert reader.lists == 0 and not reader.reading and not reader.queued  # no list of the vault; all handed back
+    assert not queued()
+
+    ctx = context(adapter)
+    slot: list[bool] = []
+    ctx.on_waiting = slot.append
+    assert sorted(i.vm_name for i in reader.read_plan(ctx, VAULT, "data-subnet")) == ["db01"]
+    assert slot == [True, False]  # reading for others, or waiting on theirs: its slot free meanwhile
+
+
+def test_a_step_that_stops_while_reading_plans_hands_the_reading_to_the_queued(fake):
+    """The step reading is interrupted in its read: it stops, and the steps queued behind it are not
+    left waiting: one of them reads for both."""
+    adapter = fake({"time_scale": 0.01})
+    reader = ItemReader()
+    stopping = context(adapter)
+
+    def interrupted(vault, plan=None):
+        wait_for(lambda: len(reader.queued.get(VAULT, ())) == 2)  # the others queued behind this read
+        raise Cancelled("interrupted")
+
+    stopping.adapter = SimpleNamespace(replication=SimpleNamespace(list_protected_items=interrupted))
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            reader.read_plan(stopping, VAULT, "app-subnet")
+        except Cancelled as error:
+            outcome["first"] = error
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    wait_for(lambda: VAULT in reader.reading)
+    before = adapter.cloud.weather.reads
+    answers = read_together(reader, adapter, ["app-subnet", "app-subnet"])
+    thread.join()
+    assert isinstance(outcome.get("first"), Cancelled)
+    assert answers == [["app01", "app02", "web01"]] * 2
+    assert adapter.cloud.weather.reads - before == 1  # read once, by one of the two
+    assert not reader.reading and not reader.queued
 
 
 def test_a_step_gives_its_slot_back_while_it_reads_with_others(fake):
