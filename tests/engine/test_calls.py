@@ -114,11 +114,9 @@ def test_pace_takes_a_token_of_the_calls_bucket_and_waits_for_one_when_empty():
     assert limiter.buckets["write"].tokens == 0
 
 
-def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_known():
-    """ARM charges a list a read per page: the first list of 250 items, its size unknown, takes the whole
-    bucket as it is sent and gives back all but its three pages once its answer shows them; the same list
-    again takes its three before it is sent, and gives back what it did not use when the answer is
-    shorter."""
+def watched_pacing(*answers):
+    """Pacing under a read bucket of 100 whose clock never moves (it refills nothing), then a note of
+    the tokens taken as each call leaves, then ``answers``."""
     class Frozen:
         def monotonic(self):
             return 0.0
@@ -128,11 +126,19 @@ def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_
 
     class Watch(Policy):
         def send(self, call):
-            taken.append(100 - limiter.buckets["read"].tokens)  # tokens taken when the list leaves
+            taken.append(100 - limiter.buckets["read"].tokens)
             return self.next.send(call)
 
+    return limiter, taken, chain(Pace(limiter, lambda s: None), Watch(), Answer(*answers))
+
+
+def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_known():
+    """ARM charges a list a read per page: the first list of 250 items, its size unknown, takes the whole
+    bucket as it is sent and gives back all but its three pages once its answer shows them; the same list
+    again takes its three before it is sent, and gives back what it did not use when the answer is
+    shorter."""
+    limiter, taken, paced = watched_pacing(["item"] * 250, ["item"] * 250, ["item"] * 50)
     items = Call("replication", "list_protected_items", (VAULT,), {})
-    paced = chain(Pace(limiter, lambda s: None), Watch(), Answer(["item"] * 250, ["item"] * 250, ["item"] * 50))
     paced.send(items)
     assert (taken, limiter.buckets["read"].tokens) == ([100], 97)
     paced.send(items)
@@ -146,19 +152,7 @@ def test_a_paged_list_takes_a_token_per_page_before_it_is_sent_once_its_size_is_
 def test_a_recovery_plans_list_never_read_before_takes_one_page_not_the_bucket():
     """A plan holds at most 100 items, one page: its first list takes one token as it leaves, where a
     list of the vault, its size unknown, takes the bucket (and then gives back what it did not use)."""
-    class Frozen:
-        def monotonic(self):
-            return 0.0
-
-    limiter = RateLimiter((100, 1), (100, 1), Frozen(), margin=1.0)
-    taken: list[float] = []
-
-    class Watch(Policy):
-        def send(self, call):
-            taken.append(100 - limiter.buckets["read"].tokens)
-            return self.next.send(call)
-
-    paced = chain(Pace(limiter, lambda s: None), Watch(), Answer(["item"] * 100, ["item"] * 100, ["item"] * 300))
+    limiter, taken, paced = watched_pacing(["item"] * 100, ["item"] * 100, ["item"] * 300)
     paced.send(Call("replication", "list_protected_items", (VAULT, "plan-1"), {}))
     paced.send(Call("replication", "list_protected_items", (VAULT,), {"plan": "plan-2"}))
     assert (taken, limiter.buckets["read"].tokens) == ([1, 2], 98)
