@@ -243,8 +243,10 @@ class FakeReplication:
     def list_protected_items(self, vault: VaultRef, plan: str | None = None) -> list[ProtectedItem]:
         self._check_vault(vault)
         if plan is not None:  # $filter=recoveryPlanName eq '…': a plan the vault does not have matches nothing
-            doc = self.store.get("plan", plan)
-            groups = doc["groups"] if doc is not None and doc["vault"].lower() == vault.vault.lower() else []
+            try:
+                groups = self._plan(vault, plan)["groups"]
+            except NotFoundError:
+                groups = []
             items = [self._item_view(vault, name) for group in groups for name in group]
             self._pages("replication_protected_items.list", len(items))
             return items

@@ -3,6 +3,7 @@ a change of recovery point, test-failover cleanup, reverse replication."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -256,12 +257,8 @@ class JobOperation(StepKind):
 
     def plan(self, ctx: StepContext, args) -> Decision:
         vault = ctx.vault(args.vault)
-        if args.items:
-            names = list(args.items)
-            items = ctx.items.read(ctx, vault, names)  # with the other steps that start now, if any
-        else:
-            items = _plan_items(ctx, vault, args.plan)
-            names = [item.vm_name for item in items]
+        items = _items_now(ctx, vault, args, list(args.items or ()), ctx.items.read)  # with others starting now
+        names = [item.vm_name for item in items] if args.plan else list(args.items)
         todo = [item for item in items if not self.done(item, args, {})]
         chosen = self.choose(ctx, vault, todo, args) if todo else {}
         if chosen:  # done may depend on what was chosen (a change of point: done once at that point)
@@ -313,8 +310,7 @@ class JobOperation(StepKind):
             for handle in running:
                 ctx.log.info("job.attached", job=handle.job_id, on=handle.target)
             ctx.wait_for_jobs(running)
-            again = _read_each(ctx, vault, names) if args.items else _plan_items(ctx, vault, args.plan)
-            todo = [i for i in again if not self.done(i, args, chosen)]
+            todo = [i for i in _items_now(ctx, vault, args, names, _read_each) if not self.done(i, args, chosen)]
         handles = []
         if todo:
             if args.plan and len(todo) == len(names):
@@ -322,7 +318,7 @@ class JobOperation(StepKind):
             else:
                 handles = [self._started(ctx, self.start(ctx, vault, item.vm_name, args, chosen)) for item in todo]
             ctx.wait_for_jobs(handles)
-        after = _read_after(ctx, vault, names) if args.items else _plan_items(ctx, vault, args.plan)
+        after = _items_now(ctx, vault, args, names, _read_after)
         if missing := [item for item in after if not self.done(item, args, chosen)]:
             raise VerificationFailed(
                 f"the jobs succeeded but {', '.join(self.describe(i) for i in missing)}"
@@ -649,6 +645,13 @@ class Reprotect(JobOperation):
 def _read_each(ctx: StepContext, vault: VaultRef, names: list[str]) -> list[ProtectedItem]:
     """The items, in order, one GET each (the run's pacing spreads them under ARM's read bucket)."""
     return ItemReader.each(ctx, vault, names)
+
+
+def _items_now(ctx: StepContext, vault: VaultRef, args: ItemsOrPlan, names: list[str],
+               read_named: Callable[[StepContext, VaultRef, list[str]], list[ProtectedItem]]) -> list[ProtectedItem]:
+    """The step's items as they are now: a plan's with one list of the plan's, named ones with
+    ``read_named`` (shared with other steps, or one GET each)."""
+    return _plan_items(ctx, vault, args.plan) if args.plan else read_named(ctx, vault, names)
 
 
 def _plan_items(ctx: StepContext, vault: VaultRef, plan: str) -> list[ProtectedItem]:
